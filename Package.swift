@@ -1,0 +1,93 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "iot-gateway",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "iot-gateway", targets: ["iot-gateway"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // C libraries from Debian 12, reached through pkg-config.
+        .systemLibrary(
+            name: "CCoAP",
+            pkgConfig: "libcoap-3-openssl",
+            providers: [.apt(["libcoap3-dev"])]
+        ),
+        .systemLibrary(
+            name: "CMicroHTTPD",
+            pkgConfig: "libmicrohttpd",
+            providers: [.apt(["libmicrohttpd-dev"])]
+        ),
+        .systemLibrary(
+            name: "CMosquitto",
+            pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]
+        ),
+
+        // The pure core: message model, configuration, routing.
+        .target(
+            name: "GatewayCore",
+            dependencies: [
+                "Yams",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The durable outbox (SQLite through GRDB) and its group-commit writer.
+        .target(
+            name: "GatewayStore",
+            dependencies: [
+                "GatewayCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // One adapter per C library; no C type leaves these targets.
+        .target(
+            name: "CoAPIngress",
+            dependencies: ["GatewayCore", "CCoAP", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "HTTPIngress",
+            dependencies: ["GatewayCore", "CMicroHTTPD", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "MQTTEgress",
+            dependencies: ["GatewayCore", "CMosquitto", .product(name: "Logging", package: "swift-log")]
+        ),
+        // Wiring and lifecycle.
+        .target(
+            name: "GatewayRuntime",
+            dependencies: [
+                "GatewayCore", "GatewayStore", "CoAPIngress", "HTTPIngress", "MQTTEgress",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "iot-gateway",
+            dependencies: [
+                "GatewayRuntime", "GatewayCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
+        .testTarget(name: "GatewayStoreTests", dependencies: ["GatewayStore", "GatewayCore"]),
+        .testTarget(name: "GatewayRuntimeTests", dependencies: ["GatewayRuntime", "GatewayStore", "GatewayCore"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["GatewayCore"],
+            resources: []
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

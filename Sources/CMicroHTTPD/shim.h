@@ -1,0 +1,70 @@
+#ifndef IOTGW_CMICROHTTPD_SHIM_H
+#define IOTGW_CMICROHTTPD_SHIM_H
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <microhttpd.h>
+
+/* A log sink Swift can implement: MHD's logger takes a va_list, which Swift
+ * cannot format, so the trampoline below formats it first. */
+typedef void (*iotgw_mhd_log_fn)(void *cls, const char *message);
+struct iotgw_mhd_logger {
+    iotgw_mhd_log_fn fn;
+    void *cls;
+};
+
+static inline void iotgw_mhd_log_trampoline(void *cls, const char *fmt, va_list ap) {
+    struct iotgw_mhd_logger *logger = (struct iotgw_mhd_logger *)cls;
+    char buffer[512];
+    vsnprintf(buffer, sizeof buffer, fmt, ap);
+    logger->fn(logger->cls, buffer);
+}
+
+/* The unescape callback signature, named so Swift can pass a closure. */
+typedef size_t (*iotgw_mhd_unescape_fn)(void *cls, struct MHD_Connection *c, char *s);
+
+/* Limits that libmicrohttpd leaves unlimited by default. */
+struct iotgw_mhd_limits {
+    unsigned int thread_pool_size;
+    unsigned int connection_limit;
+    unsigned int per_ip_connection_limit;
+    unsigned int connection_timeout;
+    size_t connection_memory_limit;
+    unsigned int listen_backlog;
+};
+
+/* MHD_start_daemon is variadic, which Swift cannot call. */
+static inline struct MHD_Daemon *iotgw_mhd_start(
+    unsigned int flags,
+    const struct sockaddr *address,
+    MHD_AccessHandlerCallback handler, void *handler_cls,
+    MHD_RequestCompletedCallback completed, void *completed_cls,
+    iotgw_mhd_unescape_fn unescape, void *unescape_cls,
+    struct iotgw_mhd_logger *logger,
+    struct iotgw_mhd_limits limits)
+{
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, handler, handler_cls,
+        MHD_OPTION_SOCK_ADDR, address,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, completed_cls,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, unescape_cls,
+        MHD_OPTION_EXTERNAL_LOGGER, iotgw_mhd_log_trampoline, (void *)logger,
+        MHD_OPTION_THREAD_POOL_SIZE, limits.thread_pool_size,
+        MHD_OPTION_CONNECTION_LIMIT, limits.connection_limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits.per_ip_connection_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, limits.connection_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.connection_memory_limit,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, limits.listen_backlog,
+        MHD_OPTION_END);
+}
+
+/* MHD_get_connection_info is variadic. */
+static inline const struct sockaddr *iotgw_mhd_client_address(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return info == NULL ? NULL : info->client_addr;
+}
+
+#endif

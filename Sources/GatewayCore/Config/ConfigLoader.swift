@@ -1,0 +1,106 @@
+import Foundation
+import Yams
+
+/// Reads a configuration file (and the mapping files it names) into a
+/// validated `GatewayConfig`, or every problem found, each with its
+/// `FILE:LINE:COLUMN`.
+public enum ConfigLoader {
+    static let topLevelKeys = ["gateway", "upstream", "coap", "http", "outbox", "log", "mapping_files", "mappings"]
+
+    public static func load(path: String) throws(ConfigError) -> GatewayConfig {
+        let issues = IssueList()
+        let absolute = FilePaths.absolute(path)
+        guard let file = YAMLFile.load(absolute, issues: issues, reportedAs: path) else {
+            throw ConfigError(issues: issues.issues)
+        }
+        let reader = NodeReader(file: path, issues: issues)
+        let base = (absolute as NSString).deletingLastPathComponent
+        guard let root = file.root else {
+            issues.add("configuration is empty", at: SourceLocation(file: path, line: 1, column: 1))
+            throw ConfigError(issues: issues.issues)
+        }
+        guard let top = reader.mapping(root, what: "the configuration", allowed: topLevelKeys) else {
+            throw ConfigError(issues: issues.issues)
+        }
+        let sections = SectionParser(reader: reader, baseDirectory: base)
+
+        let gateway = sections.gateway(top.required("gateway", in: "the configuration"))
+        let upstream = sections.upstream(top.required("upstream", in: "the configuration"), gatewayName: gateway?.name)
+        let coap = sections.coap(top["coap"])
+        let http = sections.http(top["http"])
+        let outbox = sections.outbox(top["outbox"])
+        let log = sections.log(top["log"])
+
+        var compiler = MappingCompiler(issues: issues)
+        if let inline = top["mappings"] {
+            compiler.compileList(inline, reader: reader)
+        }
+        if let patterns = top["mapping_files"], let list = reader.stringList(patterns, what: "mapping_files") {
+            for mappingFile in MappingFiles.expand(list, baseDirectory: base, reader: reader) {
+                compiler.compileFile(mappingFile)
+            }
+        }
+
+        guard issues.isEmpty, let gateway, let upstream, let coap, let http, let outbox, let log else {
+            throw ConfigError(issues: issues.issues)
+        }
+        return GatewayConfig(
+            file: absolute,
+            gateway: gateway,
+            upstream: upstream,
+            coap: coap,
+            http: http,
+            outbox: outbox,
+            log: log,
+            mappings: compiler.rules
+        )
+    }
+}
+
+enum FilePaths {
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return (path as NSString).standardizingPath }
+        let cwd = FileManager.default.currentDirectoryPath
+        return ((cwd as NSString).appendingPathComponent(path) as NSString).standardizingPath
+    }
+
+    /// Resolves `path` against the directory of the file that names it.
+    static func resolve(_ path: String, against base: String) -> String {
+        if path.hasPrefix("/") { return (path as NSString).standardizingPath }
+        return ((base as NSString).appendingPathComponent(path) as NSString).standardizingPath
+    }
+
+    /// How to show an absolute path in a message: relative to the working
+    /// directory when it is inside it, as the operator probably typed it.
+    static func display(_ absolute: String) -> String {
+        let cwd = FileManager.default.currentDirectoryPath
+        let prefix = cwd.hasSuffix("/") ? cwd : cwd + "/"
+        return absolute.hasPrefix(prefix) ? String(absolute.dropFirst(prefix.count)) : absolute
+    }
+}
+
+/// Expands `mapping_files` globs into files, sorted, each once.
+enum MappingFiles {
+    static func expand(_ patterns: [(String, Node)], baseDirectory: String, reader: NodeReader) -> [String] {
+        var files: Set<String> = []
+        for (pattern, node) in patterns {
+            let absolute = FilePaths.resolve(pattern, against: baseDirectory)
+            let hasWildcard = pattern.contains(where: { "*?[".contains($0) })
+            let matches = glob(absolute)
+            if matches.isEmpty && !hasWildcard {
+                reader.fail("mapping file '\(pattern)' does not exist", at: node)
+            }
+            files.formUnion(matches)
+        }
+        return files.sorted()
+    }
+
+    private static func glob(_ pattern: String) -> [String] {
+        var result = glob_t()
+        defer { globfree(&result) }
+        guard Glibc.glob(pattern, 0, nil, &result) == 0 else { return [] }
+        return (0..<Int(result.gl_pathc)).compactMap { index in
+            result.gl_pathv[index].map { String(cString: $0) }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+/// The whole configuration, typed and validated. Paths are absolute.
+public struct GatewayConfig: Sendable {
+    /// The file it was loaded from.
+    public var file: String
+    public var gateway: GatewaySettings
+    public var upstream: UpstreamSettings
+    public var coap: CoAPSettings
+    public var http: HTTPSettings
+    public var outbox: OutboxSettings
+    public var log: LogSettings
+    /// Inline mappings first, then those of each mapping file in sorted order.
+    public var mappings: [MappingRule]
+}
+
+public struct GatewaySettings: Sendable {
+    /// `[A-Za-z0-9:_-]`, 1...128; the default client ID and `{gateway}` in topics.
+    public var name: String
+    /// Holds the outbox database.
+    public var stateDirectory: String
+}
+
+public struct UpstreamSettings: Sendable {
+    public var host: String
+    public var port: Int
+    public var clientID: String
+    /// MQTT keep-alive in seconds.
+    public var keepAlive: Int
+    public var tls: TLSFiles
+    /// How many QoS 1 publishes may await their PUBACK at once.
+    public var maxInflight: Int
+}
+
+public struct TLSFiles: Sendable {
+    public var caFile: String
+    public var certFile: String
+    public var keyFile: String
+}
+
+public struct CoAPSettings: Sendable {
+    public var listen: [ListenAddress]
+    /// Largest request body, reassembled from Block1 transfers if needed.
+    public var maxBody: Int
+}
+
+public struct HTTPSettings: Sendable {
+    public var listen: [ListenAddress]
+    public var maxBody: Int
+    public var maxConnections: Int
+    public var maxConnectionsPerIP: Int
+    /// Seconds an idle connection is kept open.
+    public var idleTimeout: Int
+    /// libmicrohttpd worker threads (each runs its own epoll loop).
+    public var threads: Int
+}
+
+public enum SyncMode: String, Sendable, CaseIterable {
+    /// fsync on every commit: an acknowledged message survives power loss.
+    case full
+    /// fsync at checkpoints only: survives a crash of the process, not of the machine.
+    case normal
+}
+
+public struct OutboxSettings: Sendable {
+    public var maxMessages: Int
+    public var maxBytes: Int
+    public var sync: SyncMode
+}
+
+public enum LogLevel: String, Sendable, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+public struct LogSettings: Sendable {
+    public var level: LogLevel
+}
+
+/// A `host:port` to listen on; the host is an IP literal.
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    public var isIPv6: Bool { host.contains(":") }
+
+    public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// Parses `0.0.0.0:5683`, `127.0.0.1:8080`, `[::]:5683`, `[::1]:8080`.
+    public static func parse(_ text: String) -> ListenAddress? {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+            guard IPAddressText.isIPv6(String(host)) else { return nil }
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            guard IPAddressText.isIPv4(String(host)) else { return nil }
+        }
+        guard let port = UInt16(portText) else { return nil }
+        return ListenAddress(host: String(host), port: port)
+    }
+}

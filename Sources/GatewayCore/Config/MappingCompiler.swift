@@ -1,0 +1,150 @@
+import Foundation
+import Yams
+
+/// Compiles `mappings:` entries, inline or from mapping files, into rules,
+/// in order, checking each field and cross-checking names and variables.
+struct MappingCompiler {
+    static let keys = ["name", "resource", "methods", "protocols", "topic", "qos", "retain", "payload"]
+
+    let issues: IssueList
+    private(set) var rules: [MappingRule] = []
+    private var names: [String: SourceLocation] = [:]
+
+    init(issues: IssueList) {
+        self.issues = issues
+    }
+
+    /// A mapping file holds one key, `mappings`, with a list of entries.
+    mutating func compileFile(_ path: String) {
+        let shown = FilePaths.display(path)
+        guard let file = YAMLFile.load(path, issues: issues, reportedAs: shown) else { return }
+        let reader = NodeReader(file: shown, issues: issues)
+        guard let root = file.root else { return }  // an empty file holds no mappings
+        guard let top = reader.mapping(root, what: "a mapping file", allowed: ["mappings"]) else { return }
+        if let list = top.required("mappings", in: "a mapping file") {
+            compileList(list, reader: reader)
+        }
+    }
+
+    mutating func compileList(_ node: Node, reader: NodeReader) {
+        if reader.isNull(node) { return }
+        guard let entries = reader.sequence(node, what: "mappings") else { return }
+        for entry in entries {
+            if let rule = compile(entry, reader: reader) {
+                rules.append(rule)
+            }
+        }
+    }
+
+    private mutating func compile(_ node: Node, reader: NodeReader) -> MappingRule? {
+        guard let entries = reader.mapping(node, what: "a mapping", allowed: Self.keys) else { return nil }
+        let location = reader.location(node)
+        var ok = true
+
+        var name: String?
+        if let value = entries.required("name", in: "a mapping"), let text = reader.string(value, what: "name") {
+            if text.isEmpty || text.count > 128 || text.unicodeScalars.contains(where: TopicValue.isControl) {
+                reader.fail("mapping name must be 1 to 128 printable characters", at: value)
+            } else if let first = names[text] {
+                reader.fail("duplicate mapping name '\(text)' (first defined at \(first))", at: value)
+            } else {
+                names[text] = reader.location(value)
+                name = text
+            }
+        }
+
+        var resource: ResourcePattern?
+        if let value = entries.required("resource", in: "mapping '\(name ?? "?")'"),
+           let text = reader.string(value, what: "resource") {
+            switch ResourcePattern.parse(text) {
+            case .success(let pattern): resource = pattern
+            case .failure(let error): reader.fail(error.description, at: value)
+            }
+        }
+
+        var topic: TopicTemplate?
+        if let value = entries.required("topic", in: "mapping '\(name ?? "?")'"),
+           let text = reader.string(value, what: "topic") {
+            switch TopicTemplate.parse(text) {
+            case .success(let template):
+                topic = template
+                if let resource {
+                    let known = Set(resource.variables).union(["gateway"])
+                    for variable in template.variables where !known.contains(variable) {
+                        reader.fail("topic uses {\(variable)}, which is not a variable of resource '\(resource.text)'", at: value)
+                        topic = nil
+                    }
+                }
+                if template.literalByteCount > mqttMaxTopicBytes {
+                    reader.fail("topic is longer than MQTT's limit of \(mqttMaxTopicBytes) bytes", at: value)
+                    topic = nil
+                }
+            case .failure(let error):
+                reader.fail(error.description, at: value)
+            }
+        }
+
+        var methods: [RequestMethod] = [.post, .put]
+        if let value = entries["methods"], let list = reader.stringList(value, what: "methods") {
+            methods = []
+            for (text, item) in list {
+                guard let method = RequestMethod(rawValue: text.uppercased()), RequestMethod.publishable.contains(method) else {
+                    let names = RequestMethod.publishable.map(\.rawValue).joined(separator: ", ")
+                    reader.fail("method '\(text)' cannot be mapped; use \(names)", at: item)
+                    ok = false
+                    continue
+                }
+                if !methods.contains(method) { methods.append(method) }
+            }
+            if list.isEmpty {
+                reader.fail("methods must list at least one method", at: value)
+                ok = false
+            }
+        }
+
+        var protocols: Set<IngressProtocol> = [.coap, .http]
+        if let value = entries["protocols"], let list = reader.stringList(value, what: "protocols") {
+            protocols = []
+            for (text, item) in list {
+                guard let proto = IngressProtocol(rawValue: text.lowercased()) else {
+                    reader.fail("protocol '\(text)' is unknown; use coap or http", at: item)
+                    ok = false
+                    continue
+                }
+                protocols.insert(proto)
+            }
+            if list.isEmpty {
+                reader.fail("protocols must list at least one protocol", at: value)
+                ok = false
+            }
+        }
+
+        var qos = QoS.atLeastOnce
+        if let value = entries["qos"] {
+            if let number = reader.int(value, what: "qos", range: 0...1) {
+                qos = QoS(rawValue: number)!
+            } else { ok = false }
+        }
+
+        var retain = false
+        if let value = entries["retain"] {
+            if let flag = reader.bool(value, what: "retain") { retain = flag } else { ok = false }
+        }
+
+        var payload = PayloadFormat.raw
+        if let value = entries["payload"], let text = reader.string(value, what: "payload") {
+            if let format = PayloadFormat(rawValue: text) {
+                payload = format
+            } else {
+                reader.fail("payload must be 'raw' or 'envelope', got '\(text)'", at: value)
+                ok = false
+            }
+        }
+
+        guard ok, let name, let resource, let topic else { return nil }
+        return MappingRule(
+            name: name, resource: resource, methods: methods, protocols: protocols, topic: topic,
+            qos: qos, retain: retain, payload: payload, location: location
+        )
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import Yams
+
+/// Parses each section of the configuration, applying defaults (see
+/// docs/configuration.md) and recording located issues.
+struct SectionParser {
+    let reader: NodeReader
+    let baseDirectory: String
+
+    static let defaultStateDirectory = "/var/lib/iot-gateway"
+
+    func gateway(_ node: Node?) -> GatewaySettings? {
+        guard let node, let entries = reader.mapping(node, what: "gateway", allowed: ["name", "state_dir"]) else {
+            return nil
+        }
+        var name: String?
+        if let value = entries.required("name", in: "gateway") {
+            name = reader.string(value, what: "gateway.name")
+            if let text = name, let problem = Identifiers.nameProblem(text) {
+                reader.fail("gateway.name \(problem)", at: value)
+                name = nil
+            }
+        }
+        var stateDirectory = Self.defaultStateDirectory
+        if let value = entries["state_dir"], let text = reader.string(value, what: "gateway.state_dir") {
+            stateDirectory = FilePaths.resolve(text, against: baseDirectory)
+        }
+        guard let name else { return nil }
+        return GatewaySettings(name: name, stateDirectory: stateDirectory)
+    }
+
+    func upstream(_ node: Node?, gatewayName: String?) -> UpstreamSettings? {
+        guard let node, let entries = reader.mapping(
+            node, what: "upstream",
+            allowed: ["host", "port", "client_id", "keep_alive", "tls", "max_inflight"]
+        ) else { return nil }
+
+        var host: String?
+        if let value = entries.required("host", in: "upstream") {
+            host = reader.string(value, what: "upstream.host")
+            if let text = host, text.isEmpty || text.contains(where: { $0 == " " || $0 == "/" }) {
+                reader.fail("upstream.host must be a host name or IP address", at: value)
+                host = nil
+            }
+        }
+        let port = entries["port"].flatMap { reader.int($0, what: "upstream.port", range: 1...65535) } ?? 8883
+        var clientID = gatewayName
+        if let value = entries["client_id"], let text = reader.string(value, what: "upstream.client_id") {
+            if let problem = Identifiers.clientIDProblem(text) {
+                reader.fail("upstream.client_id \(problem)", at: value)
+            } else {
+                clientID = text
+            }
+        }
+        let keepAlive = entries["keep_alive"].flatMap { reader.int($0, what: "upstream.keep_alive", range: 5...65535) } ?? 60
+        let maxInflight = entries["max_inflight"].flatMap { reader.int($0, what: "upstream.max_inflight", range: 1...100) } ?? 20
+        let tls = entries.required("tls", in: "upstream").flatMap(tlsFiles)
+        guard let host, let clientID, let tls else { return nil }
+        return UpstreamSettings(host: host, port: port, clientID: clientID, keepAlive: keepAlive, tls: tls, maxInflight: maxInflight)
+    }
+
+    private func tlsFiles(_ node: Node) -> TLSFiles? {
+        guard let entries = reader.mapping(node, what: "upstream.tls", allowed: ["ca_file", "cert_file", "key_file"]) else {
+            return nil
+        }
+        func file(_ key: String) -> String? {
+            guard let value = entries.required(key, in: "upstream.tls"),
+                  let text = reader.string(value, what: "upstream.tls.\(key)") else { return nil }
+            let path = FilePaths.resolve(text, against: baseDirectory)
+            if access(path, R_OK) != 0 {
+                reader.fail("upstream.tls.\(key): cannot read '\(text)': \(String(cString: strerror(errno)))", at: value)
+                return nil
+            }
+            return path
+        }
+        let ca = file("ca_file"), cert = file("cert_file"), key = file("key_file")
+        guard let ca, let cert, let key else { return nil }
+        return TLSFiles(caFile: ca, certFile: cert, keyFile: key)
+    }
+
+    func coap(_ node: Node?) -> CoAPSettings? {
+        var settings = CoAPSettings(listen: [ListenAddress(host: "0.0.0.0", port: 5683)], maxBody: 131_072)
+        guard let node else { return settings }
+        guard let entries = reader.mapping(node, what: "coap", allowed: ["listen", "max_body"]) else { return nil }
+        var ok = true
+        if let value = entries["listen"] {
+            if let list = listen(value, what: "coap.listen") { settings.listen = list } else { ok = false }
+        }
+        if let value = entries["max_body"] {
+            if let size = reader.byteSize(value, what: "coap.max_body", range: 16...16 << 20) { settings.maxBody = size } else { ok = false }
+        }
+        return ok ? settings : nil
+    }
+
+    func http(_ node: Node?) -> HTTPSettings? {
+        var settings = HTTPSettings(
+            listen: [ListenAddress(host: "0.0.0.0", port: 8080)],
+            maxBody: 131_072,
+            maxConnections: 1024,
+            maxConnectionsPerIP: 64,
+            idleTimeout: 30,
+            threads: 2
+        )
+        guard let node else { return settings }
+        guard let entries = reader.mapping(
+            node, what: "http",
+            allowed: ["listen", "max_body", "max_connections", "max_connections_per_ip", "idle_timeout", "threads"]
+        ) else { return nil }
+        var ok = true
+        if let value = entries["listen"] {
+            if let list = listen(value, what: "http.listen") { settings.listen = list } else { ok = false }
+        }
+        if let value = entries["max_body"] {
+            if let size = reader.byteSize(value, what: "http.max_body", range: 0...64 << 20) { settings.maxBody = size } else { ok = false }
+        }
+        func integer(_ key: String, _ range: ClosedRange<Int>, _ apply: (Int) -> Void) {
+            guard let value = entries[key] else { return }
+            if let number = reader.int(value, what: "http.\(key)", range: range) { apply(number) } else { ok = false }
+        }
+        integer("max_connections", 1...65_536) { settings.maxConnections = $0 }
+        integer("max_connections_per_ip", 1...65_536) { settings.maxConnectionsPerIP = $0 }
+        integer("idle_timeout", 1...3600) { settings.idleTimeout = $0 }
+        integer("threads", 1...64) { settings.threads = $0 }
+        return ok ? settings : nil
+    }
+
+    func outbox(_ node: Node?) -> OutboxSettings? {
+        var settings = OutboxSettings(maxMessages: 1_000_000, maxBytes: 512 << 20, sync: .full)
+        guard let node else { return settings }
+        guard let entries = reader.mapping(node, what: "outbox", allowed: ["max_messages", "max_bytes", "sync"]) else {
+            return nil
+        }
+        var ok = true
+        if let value = entries["max_messages"] {
+            if let number = reader.int(value, what: "outbox.max_messages", range: 1...1_000_000_000) {
+                settings.maxMessages = number
+            } else { ok = false }
+        }
+        if let value = entries["max_bytes"] {
+            if let size = reader.byteSize(value, what: "outbox.max_bytes", range: 1024...(1 << 50)) {
+                settings.maxBytes = size
+            } else { ok = false }
+        }
+        if let value = entries["sync"], let text = reader.string(value, what: "outbox.sync") {
+            if let mode = SyncMode(rawValue: text) {
+                settings.sync = mode
+            } else {
+                reader.fail("outbox.sync must be 'full' or 'normal', got '\(text)'", at: value)
+                ok = false
+            }
+        }
+        return ok ? settings : nil
+    }
+
+    func log(_ node: Node?) -> LogSettings? {
+        var settings = LogSettings(level: .info)
+        guard let node else { return settings }
+        guard let entries = reader.mapping(node, what: "log", allowed: ["level"]) else { return nil }
+        if let value = entries["level"], let text = reader.string(value, what: "log.level") {
+            guard let level = LogLevel(rawValue: text) else {
+                let names = LogLevel.allCases.map(\.rawValue).joined(separator: ", ")
+                reader.fail("log.level must be one of \(names); got '\(text)'", at: value)
+                return nil
+            }
+            settings.level = level
+        }
+        return settings
+    }
+
+    private func listen(_ node: Node, what: String) -> [ListenAddress]? {
+        guard let list = reader.stringList(node, what: what) else { return nil }
+        var result: [ListenAddress] = []
+        var ok = true
+        for (text, item) in list {
+            if let address = ListenAddress.parse(text) {
+                if result.contains(address) {
+                    reader.fail("\(what): '\(text)' is listed twice", at: item)
+                    ok = false
+                }
+                result.append(address)
+            } else {
+                reader.fail("\(what): '\(text)' is not an address; use an IP literal and port such as 0.0.0.0:5683 or [::]:5683", at: item)
+                ok = false
+            }
+        }
+        return ok ? result : nil
+    }
+}
+
+/// Rules for names that end up in MQTT client IDs and topics.
+enum Identifiers {
+    static func nameProblem(_ name: String) -> String? {
+        guard (1...128).contains(name.utf8.count) else { return "must be 1 to 128 characters long" }
+        let allowed = name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0)
+                || $0 == ":" || $0 == "_" || $0 == "-"
+        }
+        return allowed ? nil : "may contain only letters, digits, ':', '_' and '-'"
+    }
+
+    static func clientIDProblem(_ id: String) -> String? {
+        guard (1...65_535).contains(id.utf8.count) else { return "must not be empty" }
+        if id.unicodeScalars.contains(where: { $0.value < 0x20 }) { return "must not contain control characters" }
+        return nil
+    }
+}

@@ -1,0 +1,38 @@
+/// Why a request was not accepted. Each ingress adapter maps these to its own
+/// status codes (see the status contract in the README); the `reason` is the
+/// short diagnostic text sent back to the device.
+public enum IngressRejection: Error, Sendable, Equatable {
+    /// No mapping matches the path (4.04 / 404).
+    case notFound(reason: String)
+    /// A mapping matches the path but not the method (4.05 / 405 with Allow).
+    case methodNotAllowed(allowed: [RequestMethod], reason: String)
+    /// The request is malformed or a value is unsafe for a topic (4.00 / 400).
+    case badRequest(reason: String)
+    /// The body is larger than allowed (4.13 / 413).
+    case payloadTooLarge(limit: Int, reason: String)
+    /// The outbox is full or the gateway is draining (5.03 / 503 with a retry hint).
+    case unavailable(retryAfterSeconds: Int, reason: String)
+    /// Something failed inside the gateway (5.00 / 500).
+    case internalError(reason: String)
+
+    public var reason: String {
+        switch self {
+        case .notFound(let reason), .badRequest(let reason), .internalError(let reason):
+            return reason
+        case .methodNotAllowed(_, let reason), .payloadTooLarge(_, let reason), .unavailable(_, let reason):
+            return reason
+        }
+    }
+
+    /// A stable label for logs and metrics.
+    public var outcome: String {
+        switch self {
+        case .notFound: return "not_found"
+        case .methodNotAllowed: return "method_not_allowed"
+        case .badRequest: return "bad_request"
+        case .payloadTooLarge: return "payload_too_large"
+        case .unavailable: return "unavailable"
+        case .internalError: return "internal_error"
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import Foundation
+
+/// A routed message ready for the outbox: what will be published, and where.
+public struct OutboundMessage: Sendable, Equatable {
+    public var topic: String
+    public var qos: QoS
+    public var retain: Bool
+    /// The bytes to publish: the request body, or the JSON envelope.
+    public var payload: [UInt8]
+    public var receivedAt: Date
+    /// Name of the mapping that produced it (for stats and logs).
+    public var mapping: String
+
+    public init(topic: String, qos: QoS, retain: Bool, payload: [UInt8], receivedAt: Date, mapping: String) {
+        self.topic = topic
+        self.qos = qos
+        self.retain = retain
+        self.payload = payload
+        self.receivedAt = receivedAt
+        self.mapping = mapping
+    }
+
+    /// Bytes the message counts against `outbox.max_bytes`.
+    public var storedSize: Int { payload.count + topic.utf8.count }
+}
+
+/// MQTT quality of service the gateway publishes with.
+public enum QoS: Int, Sendable, Hashable, Codable, Comparable {
+    case atMostOnce = 0
+    case atLeastOnce = 1
+
+    public static func < (lhs: QoS, rhs: QoS) -> Bool { lhs.rawValue < rhs.rawValue }
+}

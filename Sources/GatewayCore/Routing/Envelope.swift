@@ -1,0 +1,147 @@
+import Foundation
+
+/// Builds the `payload: envelope` JSON object:
+/// `{"gateway","protocol","method","resource","vars","received_at",
+///   "content_type","payload"[,"payload_encoding"]}`.
+///
+/// The body goes in as the JSON value itself when it is JSON (declared JSON or
+/// undeclared, and parsing as JSON), as a string when it is other UTF-8 text,
+/// and otherwise as base64 with `"payload_encoding": "base64"`.
+public enum Envelope {
+    public static func encode(request: IngressRequest, route: Route, gateway: String) -> [UInt8] {
+        var json = JSONWriter()
+        json.beginObject()
+        json.key("gateway"); json.string(gateway)
+        json.key("protocol"); json.string(request.ingress.rawValue)
+        json.key("method"); json.string(request.method.rawValue)
+        json.key("resource"); json.string(request.resource)
+        json.key("vars")
+        json.beginObject()
+        for variable in route.variables {
+            json.key(variable.name); json.string(variable.value)
+        }
+        json.endObject()
+        json.key("received_at"); json.string(Timestamp.rfc3339(request.receivedAt))
+        json.key("content_type")
+        if let type = request.contentType { json.string(type) } else { json.null() }
+        json.key("payload")
+        switch classify(request.payload, contentType: request.contentType) {
+        case .json:
+            json.raw(request.payload)
+        case .text(let text):
+            json.string(text)
+        case .binary:
+            json.string(Data(request.payload).base64EncodedString())
+            json.key("payload_encoding"); json.string("base64")
+        }
+        json.endObject()
+        return json.bytes
+    }
+
+    enum Body: Equatable {
+        case json
+        case text(String)
+        case binary
+    }
+
+    static func classify(_ payload: [UInt8], contentType: String?) -> Body {
+        guard let text = String(validating: payload, as: UTF8.self) else { return .binary }
+        let declaresJSON = contentType.map(isJSONMediaType) ?? true
+        if declaresJSON, !payload.isEmpty, isJSON(payload) { return .json }
+        return .text(text)
+    }
+
+    /// `application/json`, `application/*+json`, with or without parameters.
+    static func isJSONMediaType(_ type: String) -> Bool {
+        let base = type.split(separator: ";", maxSplits: 1).first?
+            .trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        return base == "application/json" || (base.hasPrefix("application/") && base.hasSuffix("+json"))
+    }
+
+    static func isJSON(_ payload: [UInt8]) -> Bool {
+        (try? JSONSerialization.jsonObject(with: Data(payload), options: [.fragmentsAllowed])) != nil
+    }
+}
+
+/// A minimal streaming JSON writer for objects of string values: the
+/// envelope's shape is fixed, so this is cheaper than building a dictionary
+/// and serialising it.
+struct JSONWriter {
+    private(set) var bytes: [UInt8] = []
+    /// One entry per open object: whether its next member is the first.
+    private var firstMember: [Bool] = []
+
+    init() { bytes.reserveCapacity(256) }
+
+    mutating func beginObject() {
+        bytes.append(UInt8(ascii: "{"))
+        firstMember.append(true)
+    }
+
+    mutating func endObject() {
+        bytes.append(UInt8(ascii: "}"))
+        firstMember.removeLast()
+    }
+
+    /// Starts a member; the value written next belongs to it.
+    mutating func key(_ name: String) {
+        if firstMember[firstMember.count - 1] {
+            firstMember[firstMember.count - 1] = false
+        } else {
+            bytes.append(UInt8(ascii: ","))
+        }
+        appendQuoted(name)
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    mutating func string(_ value: String) {
+        appendQuoted(value)
+    }
+
+    mutating func null() {
+        bytes.append(contentsOf: Array("null".utf8))
+    }
+
+    /// Appends bytes already known to be one valid JSON value.
+    mutating func raw(_ json: [UInt8]) {
+        bytes.append(contentsOf: json)
+    }
+
+    private mutating func appendQuoted(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case "\\": bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case "\n": bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case "\r": bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case "\t": bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F || scalar == "\u{2028}" || scalar == "\u{2029}" {
+                    let hex = String(scalar.value, radix: 16)
+                    bytes.append(contentsOf: Array(("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).utf8))
+                } else {
+                    bytes.append(contentsOf: Array(String(scalar).utf8))
+                }
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}
+
+/// RFC 3339 timestamps in UTC with milliseconds, e.g. `2026-11-26T09:30:00.123Z`.
+public enum Timestamp {
+    public static func rfc3339(_ date: Date) -> String {
+        let millis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        var seconds = time_t(millis / 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))"
+            + "T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))"
+            + ".\(pad(Int32(millis % 1000), 3))Z"
+    }
+}

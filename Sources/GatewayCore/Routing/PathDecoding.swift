@@ -1,0 +1,68 @@
+/// Turns what each protocol carries as a path into decoded segments. Both
+/// protocols end up with the same `[String]` so the router treats them alike.
+public enum PathDecoding {
+    /// An HTTP request path such as `/sensors/a%2Fb/temp`: split at `/`, then
+    /// each segment percent-decoded on its own, so `%2F` stays inside its
+    /// segment (and is later refused by the topic check, not misrouted).
+    public static func httpPath(_ raw: String) -> Result<[String], IngressRejection> {
+        guard raw.hasPrefix("/") else {
+            return .failure(.badRequest(reason: "request target must be an absolute path"))
+        }
+        if raw == "/" { return .success([]) }
+        var segments: [String] = []
+        for part in raw.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+            guard let bytes = percentDecode(part) else {
+                return .failure(.badRequest(reason: "invalid percent-encoding in path"))
+            }
+            guard let segment = String(validating: bytes, as: UTF8.self) else {
+                return .failure(.badRequest(reason: "path is not valid UTF-8"))
+            }
+            segments.append(segment)
+        }
+        return .success(segments)
+    }
+
+    /// CoAP Uri-Path options: each option is one segment, already unescaped.
+    public static func coapPath(_ options: [[UInt8]]) -> Result<[String], IngressRejection> {
+        var segments: [String] = []
+        segments.reserveCapacity(options.count)
+        for option in options {
+            guard let segment = String(validating: option, as: UTF8.self) else {
+                return .failure(.badRequest(reason: "Uri-Path is not valid UTF-8"))
+            }
+            segments.append(segment)
+        }
+        return .success(segments)
+    }
+
+    static func percentDecode<S: Collection>(_ bytes: S) -> [UInt8]? where S.Element == UInt8 {
+        var result: [UInt8] = []
+        result.reserveCapacity(bytes.count)
+        var index = bytes.startIndex
+        while index != bytes.endIndex {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "%") {
+                let first = bytes.index(after: index)
+                guard first != bytes.endIndex else { return nil }
+                let second = bytes.index(after: first)
+                guard second != bytes.endIndex,
+                      let high = hexValue(bytes[first]), let low = hexValue(bytes[second]) else { return nil }
+                result.append(high << 4 | low)
+                index = bytes.index(after: second)
+            } else {
+                result.append(byte)
+                index = bytes.index(after: index)
+            }
+        }
+        return result
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}

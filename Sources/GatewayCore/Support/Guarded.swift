@@ -1,0 +1,51 @@
+import Foundation
+
+/// State shared between threads, behind a lock with a condition variable, for
+/// the dedicated threads (outbox writer, forwarder) that sleep until there is
+/// work. `Synchronization.Mutex` has no condition variable, hence this.
+///
+/// `@unchecked Sendable`: `state` is only read or written while `condition` is
+/// locked, in `withLock` and `wait`, so no two threads touch it at once.
+public final class Guarded<State>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var state: State
+
+    public init(_ state: State) {
+        self.state = state
+    }
+
+    public func withLock<R>(_ body: (inout State) throws -> R) rethrows -> R {
+        condition.lock()
+        defer { condition.unlock() }
+        return try body(&state)
+    }
+
+    /// Changes the state and wakes every waiter.
+    public func update<R>(_ body: (inout State) throws -> R) rethrows -> R {
+        condition.lock()
+        defer {
+            condition.broadcast()
+            condition.unlock()
+        }
+        return try body(&state)
+    }
+
+    /// Sleeps until `ready` holds (or `deadline` passes), then runs `body`
+    /// under the same lock.
+    public func wait<R>(
+        until ready: (State) -> Bool,
+        deadline: Date? = nil,
+        then body: (inout State) throws -> R
+    ) rethrows -> R {
+        condition.lock()
+        defer { condition.unlock() }
+        while !ready(state) {
+            if let deadline {
+                if !condition.wait(until: deadline) { break }
+            } else {
+                condition.wait()
+            }
+        }
+        return try body(&state)
+    }
+}

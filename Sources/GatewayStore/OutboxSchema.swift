@@ -1,0 +1,44 @@
+import GRDB
+
+/// The outbox's tables and the SQL run on every commit.
+enum OutboxSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE message (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    topic TEXT NOT NULL,
+                    qos INTEGER NOT NULL,
+                    retain INTEGER NOT NULL,
+                    payload BLOB NOT NULL,
+                    received_at INTEGER NOT NULL,  -- milliseconds since 1970
+                    mapping TEXT NOT NULL,
+                    expires_at INTEGER             -- milliseconds since 1970; NULL: never
+                );
+                -- Kept in step by every commit so start-up never scans the queue.
+                CREATE TABLE outbox_stats (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    messages INTEGER NOT NULL,
+                    bytes INTEGER NOT NULL
+                );
+                INSERT INTO outbox_stats (id, messages, bytes) VALUES (1, 0, 0);
+                """)
+        }
+        return migrator
+    }
+
+    static let insertSQL = """
+        INSERT INTO message (topic, qos, retain, payload, received_at, mapping)
+        VALUES (?, ?, ?, ?, ?, ?)
+        """
+
+    static let updateStatsSQL = """
+        UPDATE outbox_stats SET messages = messages + ?, bytes = bytes + ? WHERE id = 1
+        """
+
+    static let fetchSQL = """
+        SELECT id, topic, qos, retain, payload, received_at, mapping
+        FROM message WHERE id > ? ORDER BY id LIMIT ?
+        """
+}

@@ -1,0 +1,68 @@
+import CMosquitto
+import Foundation
+import GatewayCore
+import Logging
+
+/// Receives libmosquitto's callbacks on its network thread and hands each
+/// event to the sink without doing any work there.
+///
+/// `@unchecked Sendable`: `sink` is guarded by `lock`; the logger is immutable.
+final class MosquittoCallbacks: @unchecked Sendable {
+    private let logger: Logger
+    private let lock = NSLock()
+    private var sink: (@Sendable (UpstreamEvent) -> Void)?
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    static func from(_ context: UnsafeMutableRawPointer?) -> MosquittoCallbacks? {
+        context.map { Unmanaged<MosquittoCallbacks>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    func setSink(_ sink: (@Sendable (UpstreamEvent) -> Void)?) {
+        lock.withLock { self.sink = sink }
+    }
+
+    private func emit(_ event: UpstreamEvent) {
+        let sink = lock.withLock { self.sink }
+        sink?(event)
+    }
+
+    func connected(code: Int32) {
+        if code == 0 {
+            logger.info("upstream connected")
+            emit(.connected)
+        } else {
+            logger.warning("upstream refused the connection", metadata: [
+                "mqtt.connack": "\(code)", "reason": "\(MosquittoLibrary.describeConnack(code))",
+            ])
+        }
+    }
+
+    func disconnected(code: Int32) {
+        let reason = code == 0 ? "disconnected by the gateway" : MosquittoLibrary.describe(code)
+        if code == 0 {
+            logger.info("upstream disconnected")
+        } else {
+            logger.warning("upstream connection lost", metadata: ["reason": "\(reason)"])
+        }
+        emit(.disconnected(reason: reason))
+    }
+
+    func published(messageID: Int32) {
+        emit(.published(messageID: messageID))
+    }
+
+    func log(level: Int32, text: UnsafePointer<CChar>?) {
+        guard let text else { return }
+        let swiftLevel: Logger.Level
+        switch level {
+        case MOSQ_LOG_ERR: swiftLevel = .warning
+        case MOSQ_LOG_WARNING: swiftLevel = .notice
+        default: swiftLevel = .trace
+        }
+        guard logger.logLevel <= swiftLevel else { return }
+        logger.log(level: swiftLevel, "libmosquitto", metadata: ["mqtt.log": "\(String(cString: text))"])
+    }
+}
