@@ -83,11 +83,10 @@ let package = Package(
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
         .testTarget(name: "GatewayStoreTests", dependencies: ["GatewayStore", "GatewayCore"]),
         .testTarget(name: "GatewayRuntimeTests", dependencies: ["GatewayRuntime", "GatewayStore", "GatewayCore"]),
-        .testTarget(
-            name: "IntegrationTests",
-            dependencies: ["GatewayCore"],
-            resources: []
-        ),
+        .testTarget(name: "HTTPIngressTests", dependencies: ["HTTPIngress", "GatewayCore"]),
+        .testTarget(name: "CoAPIngressTests", dependencies: ["CoAPIngress", "GatewayCore"]),
+        // Starts real processes: mosquitto with mutual TLS, the gateway, coap-client, curl.
+        .testTarget(name: "IntegrationTests"),
     ],
     swiftLanguageModes: [.v6]
 )
