@@ -17,6 +17,11 @@ public struct GatewaySettings: Sendable {
     public var name: String
     /// Holds the outbox database.
     public var stateDirectory: String
+
+    public init(name: String, stateDirectory: String) {
+        self.name = name
+        self.stateDirectory = stateDirectory
+    }
 }
 
 public struct UpstreamSettings: Sendable {
@@ -28,18 +33,38 @@ public struct UpstreamSettings: Sendable {
     public var tls: TLSFiles
     /// How many QoS 1 publishes may await their PUBACK at once.
     public var maxInflight: Int
+
+    public init(host: String, port: Int, clientID: String, keepAlive: Int, tls: TLSFiles, maxInflight: Int) {
+        self.host = host
+        self.port = port
+        self.clientID = clientID
+        self.keepAlive = keepAlive
+        self.tls = tls
+        self.maxInflight = maxInflight
+    }
 }
 
 public struct TLSFiles: Sendable {
     public var caFile: String
     public var certFile: String
     public var keyFile: String
+
+    public init(caFile: String, certFile: String, keyFile: String) {
+        self.caFile = caFile
+        self.certFile = certFile
+        self.keyFile = keyFile
+    }
 }
 
 public struct CoAPSettings: Sendable {
     public var listen: [ListenAddress]
     /// Largest request body, reassembled from Block1 transfers if needed.
     public var maxBody: Int
+
+    public init(listen: [ListenAddress], maxBody: Int) {
+        self.listen = listen
+        self.maxBody = maxBody
+    }
 }
 
 public struct HTTPSettings: Sendable {
@@ -51,6 +76,15 @@ public struct HTTPSettings: Sendable {
     public var idleTimeout: Int
     /// libmicrohttpd worker threads (each runs its own epoll loop).
     public var threads: Int
+
+    public init(listen: [ListenAddress], maxBody: Int, maxConnections: Int, maxConnectionsPerIP: Int, idleTimeout: Int, threads: Int) {
+        self.listen = listen
+        self.maxBody = maxBody
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerIP = maxConnectionsPerIP
+        self.idleTimeout = idleTimeout
+        self.threads = threads
+    }
 }
 
 public enum SyncMode: String, Sendable, CaseIterable {
@@ -64,6 +98,12 @@ public struct OutboxSettings: Sendable {
     public var maxMessages: Int
     public var maxBytes: Int
     public var sync: SyncMode
+
+    public init(maxMessages: Int, maxBytes: Int, sync: SyncMode) {
+        self.maxMessages = maxMessages
+        self.maxBytes = maxBytes
+        self.sync = sync
+    }
 }
 
 public enum LogLevel: String, Sendable, CaseIterable {
@@ -72,6 +112,10 @@ public enum LogLevel: String, Sendable, CaseIterable {
 
 public struct LogSettings: Sendable {
     public var level: LogLevel
+
+    public init(level: LogLevel) {
+        self.level = level
+    }
 }
 
 /// A `host:port` to listen on; the host is an IP literal.

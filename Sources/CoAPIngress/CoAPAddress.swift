@@ -1,0 +1,48 @@
+import CCoAP
+import GatewayCore
+import Glibc
+
+/// Conversions between listen addresses, libcoap addresses and peer strings.
+enum CoAPAddress {
+    static func make(_ listen: ListenAddress) -> coap_address_t? {
+        var address = coap_address_t()
+        coap_address_init(&address)
+        if listen.isIPv6 {
+            var sin6 = sockaddr_in6()
+            sin6.sin6_family = sa_family_t(AF_INET6)
+            sin6.sin6_port = listen.port.bigEndian
+            guard inet_pton(AF_INET6, listen.host, &sin6.sin6_addr) == 1 else { return nil }
+            address.addr.sin6 = sin6
+            address.size = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        } else {
+            var sin = sockaddr_in()
+            sin.sin_family = sa_family_t(AF_INET)
+            sin.sin_port = listen.port.bigEndian
+            guard inet_pton(AF_INET, listen.host, &sin.sin_addr) == 1 else { return nil }
+            address.addr.sin = sin
+            address.size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        }
+        return address
+    }
+
+    /// `ip:port` or `[ip]:port`.
+    static func describe(_ address: UnsafePointer<coap_address_t>) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        let port = coap_address_get_port(address)
+        var copy = address.pointee.addr
+        switch Int32(address.pointee.addr.sa.sa_family) {
+        case AF_INET:
+            inet_ntop(AF_INET, &copy.sin.sin_addr, &buffer, socklen_t(buffer.count))
+            return "\(text(from: buffer)):\(port)"
+        case AF_INET6:
+            inet_ntop(AF_INET6, &copy.sin6.sin6_addr, &buffer, socklen_t(buffer.count))
+            return "[\(text(from: buffer))]:\(port)"
+        default:
+            return "unknown"
+        }
+    }
+
+    private static func text(from buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

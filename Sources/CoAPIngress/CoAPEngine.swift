@@ -1,0 +1,189 @@
+import CCoAP
+import Foundation
+import GatewayCore
+import Glibc
+import Logging
+
+/// Owns the libcoap context and runs its loop on one dedicated thread.
+///
+/// `@unchecked Sendable`: libcoap is not thread-safe, so everything marked
+/// "CoAP thread" below is touched only by the thread `run()` runs on (the
+/// context is created in `start()` before that thread exists and freed by it
+/// when it ends). Other threads reach the engine only through `completions`,
+/// `control` (both `Guarded`) and the eventfd `wake`.
+final class CoAPEngine: @unchecked Sendable {
+    /// A request waiting for its commit, keyed by ticket.
+    struct Pending {
+        var async: OpaquePointer
+        var block1Echo: Block1Option?
+        var result: Result<Void, IngressRejection>?
+    }
+
+    struct Control: Sendable {
+        var started = false
+        var accepting = true
+        var stopRequested = false
+        var deadline: Date = .distantFuture
+        var finished = false
+    }
+
+    let settings: CoAPSettings
+    let pipeline: IngressPipeline
+    let logger: Logger
+    private let control = Guarded(Control())
+    /// Finished tickets, posted by the outbox writer's thread.
+    let completions = Guarded<[(ticket: Int, result: Result<Void, IngressRejection>)]>([])
+    private let wake: EventSignal?
+
+    // CoAP thread only.
+    private var context: OpaquePointer?
+    var pending: [Int: Pending] = [:]
+    var nextTicket = 1
+    var assembler: Block1Assembler
+    var accepting = true
+
+    init(settings: CoAPSettings, pipeline: IngressPipeline, logger: Logger) {
+        self.settings = settings
+        self.pipeline = pipeline
+        self.logger = logger
+        self.wake = EventSignal()
+        self.assembler = Block1Assembler(maxBody: settings.maxBody)
+    }
+
+    func start() throws(CoAPServerError) {
+        guard let wake else { throw .startup(reason: "cannot create eventfd: \(String(cString: strerror(errno)))") }
+        coap_startup()
+        CoAPLogBridge.install(logger)
+        guard let context = coap_new_context(nil) else {
+            throw .startup(reason: "cannot create a libcoap context")
+        }
+        for listen in settings.listen {
+            guard var address = CoAPAddress.make(listen) else {
+                coap_free_context(context)
+                throw .bind(address: listen.description, reason: "not an IP address")
+            }
+            errno = 0
+            if coap_new_endpoint(context, &address, COAP_PROTO_UDP) == nil {
+                let reason = errno != 0 ? String(cString: strerror(errno)) : "bind failed"
+                coap_free_context(context)
+                throw .bind(address: listen.description, reason: reason)
+            }
+        }
+        // The unknown-resource handler sees every path; routing is ours.
+        guard let resource = coap_resource_unknown_init2(coapRequestHandler, 0) else {
+            coap_free_context(context)
+            throw .startup(reason: "cannot create the catch-all resource")
+        }
+        for method in [COAP_REQUEST_GET, COAP_REQUEST_POST, COAP_REQUEST_PUT, COAP_REQUEST_DELETE,
+                       COAP_REQUEST_FETCH, COAP_REQUEST_PATCH, COAP_REQUEST_IPATCH] {
+            coap_register_request_handler(resource, method, coapRequestHandler)
+        }
+        coap_add_resource(context, resource)
+        // The engine outlives the context: the context is freed by run() and
+        // run() holds a strong reference to the engine.
+        coap_set_app_data(context, Unmanaged.passUnretained(self).toOpaque())
+        self.context = context
+
+        control.update { $0.started = true }
+        let thread = Thread { [self] in run(wake: wake) }
+        thread.name = "coap"
+        thread.start()
+        logger.info("coap listening", metadata: ["coap.listen": "\(settings.listen.map(\.description).joined(separator: ","))"])
+    }
+
+    func stopAccepting() {
+        control.update { $0.accepting = false }
+        wake?.signal()
+    }
+
+    func stop(timeout: Double) {
+        guard control.withLock({ $0.started && !$0.finished }) else { return }
+        control.update {
+            $0.accepting = false
+            $0.stopRequested = true
+            $0.deadline = Date().addingTimeInterval(timeout)
+        }
+        wake?.signal()
+        control.wait(until: { $0.finished }) { _ in }
+    }
+
+    /// Called on the outbox writer's thread: queue the result and wake the
+    /// CoAP thread only if the queue was empty (one syscall per batch).
+    func complete(ticket: Int, result: Result<Void, IngressRejection>) {
+        let wasEmpty = completions.withLock { queue in
+            let empty = queue.isEmpty
+            queue.append((ticket, result))
+            return empty
+        }
+        if wasEmpty { wake?.signal() }
+    }
+
+    // MARK: - CoAP thread
+
+    private func run(wake: EventSignal) {
+        guard let context else { return }
+        let noWait = iotgw_coap_io_no_wait()
+        let coapDescriptor = coap_context_get_coap_fd(context)
+        var descriptors = [
+            pollfd(fd: coapDescriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wake.descriptor, events: Int16(POLLIN), revents: 0),
+        ]
+        while true {
+            // Drain what is readable: libcoap reads about one datagram per call.
+            var rounds = 0
+            repeat {
+                _ = coap_io_process(context, noWait)
+                rounds += 1
+            } while rounds < 512 && Self.readable(coapDescriptor)
+
+            if triggerCompleted() > 0 {
+                // Runs the triggered handlers, which send the answers.
+                _ = coap_io_process(context, noWait)
+            }
+
+            let state = control.withLock { $0 }
+            accepting = state.accepting
+            if state.stopRequested && (pending.isEmpty || Date() >= state.deadline) { break }
+
+            descriptors[0].revents = 0
+            descriptors[1].revents = 0
+            _ = poll(&descriptors, 2, state.stopRequested ? 50 : 1000)
+            if descriptors[1].revents != 0 { wake.reset() }
+        }
+        if !pending.isEmpty {
+            logger.warning("coap stopped with requests unanswered", metadata: ["coap.pending": "\(pending.count)"])
+        }
+        coap_free_context(context)
+        self.context = nil
+        control.update { $0.finished = true }
+    }
+
+    /// Marks finished requests and triggers their async entries.
+    private func triggerCompleted() -> Int {
+        let done = completions.withLock { queue -> [(ticket: Int, result: Result<Void, IngressRejection>)] in
+            defer { queue.removeAll(keepingCapacity: true) }
+            return queue
+        }
+        for (ticket, result) in done {
+            guard var entry = pending[ticket] else { continue }
+            entry.result = result
+            pending[ticket] = entry
+            coap_async_trigger(entry.async)
+        }
+        return done.count
+    }
+
+    private static func readable(_ descriptor: Int32) -> Bool {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) > 0
+    }
+}
+
+/// libcoap's request handler for every method on the catch-all resource.
+private let coapRequestHandler: coap_method_handler_t = { _, session, request, _, response in
+    guard let session, let request, let response,
+          let context = coap_session_get_context(session),
+          let engine = coap_get_app_data(context) else { return }
+    Unmanaged<CoAPEngine>.fromOpaque(engine).takeUnretainedValue()
+        .handle(session: session, request: request, response: response)
+}

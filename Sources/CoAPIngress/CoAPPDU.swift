@@ -1,0 +1,74 @@
+import CCoAP
+import GatewayCore
+
+/// What the gateway reads from a request PDU.
+struct CoAPRequestFields {
+    var methodCode: UInt8
+    var path: [[UInt8]] = []
+    var contentFormat: UInt32?
+    var block1: Block1Option?
+    var size1: Int?
+    var payload: [UInt8] = []
+}
+
+/// Reading requests and writing replies; every libcoap call on a PDU lives here.
+enum CoAPPDU {
+    static func read(_ request: OpaquePointer) -> CoAPRequestFields {
+        var fields = CoAPRequestFields(methodCode: UInt8(truncatingIfNeeded: coap_pdu_get_code(request).rawValue))
+        var iterator = coap_opt_iterator_t()
+        if coap_option_iterator_init(request, &iterator, nil) != nil {
+            while let option = coap_option_next(&iterator) {
+                let length = Int(coap_opt_length(option))
+                let value = coap_opt_value(option)
+                switch Int32(iterator.number) {
+                case COAP_OPTION_URI_PATH:
+                    fields.path.append(value.map { Array(UnsafeBufferPointer(start: $0, count: length)) } ?? [])
+                case COAP_OPTION_CONTENT_FORMAT:
+                    fields.contentFormat = UInt32(coap_decode_var_bytes(value, length))
+                case COAP_OPTION_BLOCK1:
+                    fields.block1 = Block1Option(encoded: UInt32(coap_decode_var_bytes(value, length)))
+                case COAP_OPTION_SIZE1:
+                    fields.size1 = Int(coap_decode_var_bytes(value, length))
+                default:
+                    break
+                }
+            }
+        }
+        var length = 0
+        var data: UnsafePointer<UInt8>?
+        if coap_get_data(request, &length, &data) != 0, let data, length > 0 {
+            fields.payload = Array(UnsafeBufferPointer(start: data, count: length))
+        }
+        return fields
+    }
+
+    /// Fills in a response PDU. Options go in ascending number order, before the payload.
+    static func write(_ reply: CoAPReply, to response: OpaquePointer) {
+        coap_pdu_set_code(response, iotgw_coap_response_code(reply.code))
+        var buffer = [UInt8](repeating: 0, count: 4)
+        func add(_ number: Int32, _ value: UInt32) {
+            let length = coap_encode_var_safe(&buffer, buffer.count, value)
+            _ = coap_add_option(response, coap_option_num_t(number), Int(length), buffer)
+        }
+        if let maxAge = reply.maxAge { add(COAP_OPTION_MAXAGE, maxAge) }
+        if let block1 = reply.block1 { add(COAP_OPTION_BLOCK1, block1.encoded) }
+        if let size1 = reply.size1 { add(COAP_OPTION_SIZE1, size1) }
+        if let diagnostic = reply.diagnostic, !diagnostic.isEmpty {
+            let bytes = Array(diagnostic.utf8.prefix(200))
+            _ = coap_add_data(response, bytes.count, bytes)
+        }
+    }
+
+    static func method(code: UInt8) -> RequestMethod? {
+        switch code {
+        case 1: return .get
+        case 2: return .post
+        case 3: return .put
+        case 4: return .delete
+        case 5: return .fetch
+        case 6: return .patch
+        case 7: return .iPatch
+        default: return nil
+        }
+    }
+}

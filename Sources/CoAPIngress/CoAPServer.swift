@@ -1,0 +1,43 @@
+import GatewayCore
+import Logging
+
+/// Why the CoAP server could not start.
+public enum CoAPServerError: Error, Sendable, CustomStringConvertible {
+    case startup(reason: String)
+    case bind(address: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .startup(let reason): return "CoAP server: \(reason)"
+        case .bind(let address, let reason): return "CoAP server cannot listen on \(address): \(reason)"
+        }
+    }
+}
+
+/// CoAP over UDP on libcoap 4.3.1. One thread owns the libcoap context and
+/// runs its I/O loop; it never waits on disk or network. Requests that wait
+/// for their commit get libcoap's separate responses (empty ACK now, the
+/// answer later), triggered from that same thread.
+public final class CoAPServer: Sendable {
+    private let engine: CoAPEngine
+
+    public init(settings: CoAPSettings, pipeline: IngressPipeline, logger: Logger) {
+        engine = CoAPEngine(settings: settings, pipeline: pipeline, logger: logger)
+    }
+
+    /// Binds every listen address and starts the CoAP thread.
+    public func start() throws(CoAPServerError) {
+        try engine.start()
+    }
+
+    /// From now on new requests are answered 5.03; those waiting for their
+    /// commit still get their answer.
+    public func stopAccepting() {
+        engine.stopAccepting()
+    }
+
+    /// Waits (up to `timeout` seconds) for outstanding answers, then closes the sockets.
+    public func stop(timeout: Double = 5) {
+        engine.stop(timeout: timeout)
+    }
+}

@@ -1,0 +1,41 @@
+import GatewayCore
+
+/// A CoAP response as the gateway decides it, before it is written to a PDU.
+struct CoAPReply: Equatable {
+    /// Response code as `class * 100 + detail`, e.g. 204 for 2.04.
+    var code: UInt32
+    var diagnostic: String?
+    var maxAge: UInt32?
+    var size1: UInt32?
+    var block1: Block1Option?
+
+    static let changed = CoAPReply(code: 204)
+    static let `continue` = CoAPReply(code: 231)
+
+    init(code: UInt32, diagnostic: String? = nil, maxAge: UInt32? = nil, size1: UInt32? = nil, block1: Block1Option? = nil) {
+        self.code = code
+        self.diagnostic = diagnostic
+        self.maxAge = maxAge
+        self.size1 = size1
+        self.block1 = block1
+    }
+
+    /// The status contract: each rejection's CoAP code, with the reason as
+    /// diagnostic payload. 5.08 is never used (see docs/architecture.md).
+    init(_ rejection: IngressRejection) {
+        switch rejection {
+        case .notFound(let reason):
+            self.init(code: 404, diagnostic: reason)
+        case .methodNotAllowed(_, let reason):
+            self.init(code: 405, diagnostic: reason)
+        case .badRequest(let reason):
+            self.init(code: 400, diagnostic: reason)
+        case .payloadTooLarge(let limit, let reason):
+            self.init(code: 413, diagnostic: reason, size1: UInt32(clamping: limit))
+        case .unavailable(let retryAfter, let reason):
+            self.init(code: 503, diagnostic: reason, maxAge: UInt32(clamping: retryAfter))
+        case .internalError(let reason):
+            self.init(code: 500, diagnostic: reason)
+        }
+    }
+}

@@ -1,0 +1,31 @@
+/// CoAP Content-Format numbers (IANA "CoAP Content-Formats" registry) as media
+/// types, so envelopes say `application/json` whichever protocol a reading
+/// came over.
+enum ContentFormats {
+    static let mediaTypes: [UInt32: String] = [
+        0: "text/plain;charset=utf-8",
+        40: "application/link-format",
+        41: "application/xml",
+        42: "application/octet-stream",
+        47: "application/exi",
+        50: "application/json",
+        51: "application/json-patch+json",
+        52: "application/merge-patch+json",
+        60: "application/cbor",
+        61: "application/cwt",
+        110: "application/senml+json",
+        111: "application/sensml+json",
+        112: "application/senml+cbor",
+        113: "application/sensml+cbor",
+        310: "application/senml+xml",
+        311: "application/sensml+xml",
+        11542: "application/vnd.oma.lwm2m+tlv",
+        11543: "application/vnd.oma.lwm2m+json",
+    ]
+
+    /// A registered media type, or `coap-content-format/N` for numbers this
+    /// table does not know, so the information is not lost.
+    static func mediaType(for format: UInt32) -> String {
+        mediaTypes[format] ?? "coap-content-format/\(format)"
+    }
+}

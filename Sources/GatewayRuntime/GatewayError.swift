@@ -1,0 +1,17 @@
+/// Why the gateway could not start. Each case names the part that failed so
+/// the operator knows where to look.
+public enum GatewayError: Error, Sendable, CustomStringConvertible {
+    case storage(String)
+    case upstream(String)
+    case coap(String)
+    case http(String)
+
+    public var description: String {
+        switch self {
+        case .storage(let text): return text
+        case .upstream(let text): return text
+        case .coap(let text): return text
+        case .http(let text): return text
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import GatewayCore
+import GatewayRuntime
+import Logging
+import ServiceLifecycle
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the gateway in the foreground.",
+        discussion: "Logs to standard error. SIGTERM or SIGINT stops it gracefully: ingress stops, pending commits finish, the MQTT connection closes cleanly."
+    )
+
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let config: GatewayConfig
+        do {
+            config = try ConfigLoader.load(path: options.config)
+        } catch {
+            StandardError.write(error.description)
+            throw ExitCode(1)
+        }
+        // Writes to a closed socket must fail with EPIPE, not kill the process.
+        signal(SIGPIPE, SIG_IGN)
+        let level = Logger.Level(config.log.level)
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "iot-gateway")
+        let gateway = Gateway(config: config, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: gateway, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        ))
+        do {
+            try await group.run()
+        } catch {
+            logger.critical("gateway failed", metadata: ["error": "\(error)"])
+            StandardError.write("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+extension Logger.Level {
+    init(_ level: LogLevel) {
+        switch level {
+        case .trace: self = .trace
+        case .debug: self = .debug
+        case .info: self = .info
+        case .notice: self = .notice
+        case .warning: self = .warning
+        case .error: self = .error
+        case .critical: self = .critical
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import GatewayCore
+import Synchronization
+@testable import CoAPIngress
+import Logging
+
+/// A pipeline double: answers as told and records what it saw.
+final class FakePipeline: IngressPipeline {
+    enum Behaviour: Sendable {
+        case reject(IngressRejection)
+        case complete(after: Double, Result<Void, IngressRejection>)
+    }
+
+    let behaviour: Behaviour
+    let seen = Mutex<[IngressRequest]>([])
+
+    init(_ behaviour: Behaviour) {
+        self.behaviour = behaviour
+    }
+
+    var requests: [IngressRequest] { seen.withLock { $0 } }
+
+    func accept(_ request: IngressRequest, completion: @escaping @Sendable (Result<Void, IngressRejection>) -> Void) throws(IngressRejection) {
+        seen.withLock { $0.append(request) }
+        switch behaviour {
+        case .reject(let rejection):
+            throw rejection
+        case .complete(let delay, let result):
+            if delay == 0 {
+                completion(result)
+            } else {
+                DispatchQueue.global().asyncAfter(deadline: .now() + delay) { completion(result) }
+            }
+        }
+    }
+}
+
+/// A free UDP port on loopback: bind port 0, read it back, release it.
+func freeUDPPort() -> UInt16 {
+    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return UInt16(bigEndian: address.sin_port)
+}
+
+/// A running CoAP server on a free loopback port, stopped by `stop()`.
+struct TestServer {
+    let server: CoAPServer
+    let port: UInt16
+
+    static func start(_ pipeline: FakePipeline, maxBody: Int = 1024) throws -> TestServer {
+        let port = freeUDPPort()
+        var logger = Logger(label: "coap-test")
+        logger.logLevel = .warning
+        let server = CoAPServer(
+            settings: CoAPSettings(listen: [ListenAddress(host: "127.0.0.1", port: port)], maxBody: maxBody),
+            pipeline: pipeline, logger: logger
+        )
+        try server.start()
+        return TestServer(server: server, port: port)
+    }
+
+    func stop() { server.stop(timeout: 2) }
+}
+
+/// What coap-client printed for one request.
+struct CoAPResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs Debian's `coap-client-notls` (libcoap3-bin) with a time limit.
+func coapClient(_ arguments: [String], timeout: Double = 10) throws -> CoAPResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/coap-client-notls")
+    process.arguments = ["-B", "5"] + arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning && Date() < deadline { usleep(10_000) }
+    if process.isRunning { process.terminate() }
+    process.waitUntilExit()
+    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return CoAPResult(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+}

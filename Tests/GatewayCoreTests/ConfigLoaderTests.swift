@@ -1,0 +1,218 @@
+import Foundation
+import Testing
+@testable import GatewayCore
+
+/// A temporary directory with the files a configuration refers to.
+struct ConfigFixture {
+    let directory: URL
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("iotgw-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for name in ["ca.pem", "client.pem", "client.key"] {
+            try Data("x".utf8).write(to: directory.appendingPathComponent(name))
+        }
+    }
+
+    func write(_ name: String, _ text: String) throws -> String {
+        let url = directory.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: url)
+        return url.path
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: directory) }
+
+    static let base = """
+        gateway:
+          name: gw-01
+          state_dir: state
+        upstream:
+          host: broker.example
+          tls:
+            ca_file: ca.pem
+            cert_file: client.pem
+            key_file: client.key
+
+        """
+
+    /// Loads `text` and returns the issues as `LINE:COLUMN: message` (file name dropped).
+    func issues(_ text: String) throws -> [String] {
+        let path = try write("gateway.yaml", text)
+        do {
+            _ = try ConfigLoader.load(path: path)
+            return []
+        } catch {
+            return error.issues.map { "\($0.location.line):\($0.location.column): \($0.message)" }
+        }
+    }
+}
+
+@Suite("Configuration")
+struct ConfigLoaderTests {
+    @Test func minimalConfigGetsTheDocumentedDefaults() throws {
+        let fixture = try ConfigFixture()
+        defer { fixture.remove() }
+        let config = try ConfigLoader.load(path: fixture.write("gateway.yaml", ConfigFixture.base))
+        #expect(config.gateway.name == "gw-01")
+        #expect(config.gateway.stateDirectory == fixture.directory.appendingPathComponent("state").path)
+        #expect(config.upstream.port == 8883)
+        #expect(config.upstream.clientID == "gw-01")
+        #expect(config.upstream.keepAlive == 60)
+        #expect(config.upstream.maxInflight == 20)
+        #expect(config.upstream.tls.caFile == fixture.directory.appendingPathComponent("ca.pem").path)
+        #expect(config.coap.listen == [ListenAddress(host: "0.0.0.0", port: 5683)])
+        #expect(config.coap.maxBody == 131_072)
+        #expect(config.http.listen == [ListenAddress(host: "0.0.0.0", port: 8080)])
+        #expect(config.http.maxBody == 131_072)
+        #expect(config.outbox.maxMessages == 1_000_000)
+        #expect(config.outbox.maxBytes == 536_870_912)
+        #expect(config.outbox.sync == .full)
+        #expect(config.log.level == .info)
+        #expect(config.mappings.isEmpty)
+    }
+
+    @Test func fullConfigWithInlineAndFileMappingsInOrder() throws {
+        let fixture = try ConfigFixture()
+        defer { fixture.remove() }
+        _ = try fixture.write("maps/b.yaml", """
+            mappings:
+              - name: from-b
+                resource: /b/{id}
+                topic: dt/b/{id}
+            """)
+        _ = try fixture.write("maps/a.yaml", """
+            mappings:
+              - name: from-a
+                resource: /a/{id}
+                topic: dt/a/{id}
+                qos: 0
+                protocols: [http]
+                methods: [PUT]
+                payload: envelope
+                retain: true
+            """)
+        let config = try ConfigLoader.load(path: fixture.write("gateway.yaml", ConfigFixture.base + """
+            coap:
+              listen: ["127.0.0.1:5683", "[::1]:5683"]
+              max_body: 64KiB
+            http:
+              listen: "127.0.0.1:8080"
+              max_body: 1024
+              threads: 1
+            outbox:
+              max_messages: 10
+              max_bytes: 1MiB
+              sync: normal
+            log:
+              level: debug
+            mapping_files: ["maps/*.yaml"]
+            mappings:
+              - name: inline
+                resource: /i/{rest*}
+                topic: dt/{gateway}/{rest}
+            """))
+        #expect(config.mappings.map(\.name) == ["inline", "from-a", "from-b"])
+        let a = config.mappings[1]
+        #expect(a.qos == .atMostOnce && a.retain && a.payload == .envelope)
+        #expect(a.protocols == [.http] && a.methods == [.put])
+        #expect(a.location.file.hasSuffix("maps/a.yaml") && a.location.line == 2)
+        #expect(config.coap.listen.count == 2 && config.coap.listen[1].isIPv6)
+        #expect(config.coap.maxBody == 65_536)
+        #expect(config.http.listen == [ListenAddress(host: "127.0.0.1", port: 8080)])
+        #expect(config.outbox.sync == .normal && config.outbox.maxBytes == 1 << 20)
+    }
+
+    @Test func everyProblemIsReportedWithItsLineAndColumn() throws {
+        let fixture = try ConfigFixture()
+        defer { fixture.remove() }
+        let issues = try fixture.issues("""
+            gateway:
+              name: "bad name!"
+            upstream:
+              host: broker.example
+              prot: 8883
+              tls:
+                ca_file: missing.pem
+                cert_file: client.pem
+                key_file: client.key
+            outbox:
+              sync: sometimes
+            mappings:
+              - name: a
+                resource: /a/{id}
+                topic: dt/{device}
+              - name: a
+                resource: /b
+                topic: dt/b
+                qos: 2
+            """)
+        #expect(issues.contains { $0.hasPrefix("2:9: gateway.name may contain only") })
+        #expect(issues.contains { $0.hasPrefix("5:3: unknown key 'prot' in upstream (did you mean 'port'?)") })
+        #expect(issues.contains { $0.hasPrefix("7:14: upstream.tls.ca_file: cannot read 'missing.pem'") })
+        #expect(issues.contains { $0.hasPrefix("11:9: outbox.sync must be 'full' or 'normal'") })
+        #expect(issues.contains { $0.hasPrefix("15:12: topic uses {device}, which is not a variable") })
+        #expect(issues.contains { $0.hasPrefix("16:11: duplicate mapping name 'a'") })
+        #expect(issues.contains { $0.hasPrefix("19:10: qos must be between 0 and 1") })
+        #expect(issues.count == 7)
+    }
+
+    @Test func yamlSyntaxErrorsPointAtTheProblem() throws {
+        let fixture = try ConfigFixture()
+        defer { fixture.remove() }
+        let issues = try fixture.issues("gateway:\n  name: [unclosed\n")
+        #expect(issues.count == 1)
+        #expect(issues.first?.contains("invalid YAML") == true)
+    }
+
+    @Test func missingSectionsAreNamed() throws {
+        let fixture = try ConfigFixture()
+        defer { fixture.remove() }
+        let issues = try fixture.issues("log:\n  level: info\n")
+        #expect(issues.contains("1:1: missing required key 'gateway' in the configuration"))
+        #expect(issues.contains("1:1: missing required key 'upstream' in the configuration"))
+    }
+
+    @Test func errorsInMappingFilesNameThatFile() throws {
+        let fixture = try ConfigFixture()
+        defer { fixture.remove() }
+        let mappingPath = try fixture.write("maps/bad.yaml", "mappings:\n  - name: x\n    resource: nope\n    topic: dt/x\n")
+        let path = try fixture.write("gateway.yaml", ConfigFixture.base + "mapping_files: [maps/bad.yaml, maps/absent.yaml]\n")
+        do {
+            _ = try ConfigLoader.load(path: path)
+            Issue.record("expected errors")
+        } catch {
+            let lines = error.issues.map(\.description)
+            #expect(lines.contains { $0.hasSuffix("maps/bad.yaml:3:15: resource must start with '/'") && $0.contains(FilePaths.display(mappingPath).replacingOccurrences(of: "maps/bad.yaml", with: "")) })
+            #expect(lines.contains { $0.contains("gateway.yaml:") && $0.contains("mapping file 'maps/absent.yaml' does not exist") })
+        }
+    }
+
+    @Test func unreadableConfigIsOneIssue() throws {
+        do {
+            _ = try ConfigLoader.load(path: "/nonexistent/gateway.yaml")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description == "/nonexistent/gateway.yaml:1:1: cannot read file: No such file or directory")
+        }
+    }
+
+    @Test(arguments: ["0.0.0.0:5683", "[::]:5683", "127.0.0.1:1"])
+    func listenAddressesParse(_ text: String) {
+        #expect(ListenAddress.parse(text) != nil)
+    }
+
+    @Test(arguments: ["localhost:5683", "0.0.0.0", "[::]5683", "1.2.3.4:99999", "::1:80"])
+    func badListenAddresses(_ text: String) {
+        #expect(ListenAddress.parse(text) == nil)
+    }
+
+    @Test func byteSizes() {
+        #expect(ByteSize.parse("131072") == 131_072)
+        #expect(ByteSize.parse("128KiB") == 131_072)
+        #expect(ByteSize.parse("512 MiB") == 536_870_912)
+        #expect(ByteSize.parse("1GB") == 1_000_000_000)
+        #expect(ByteSize.parse("lots") == nil)
+        #expect(ByteSize.parse("-1KiB") == nil)
+    }
+}
