@@ -5,29 +5,165 @@ import Testing
 
 @Suite("CoAP server with coap-client")
 struct CoAPServerTests {
-    @Test("accepted POST is answered 2.04 after completion and reaches the pipeline decoded")
-    func acceptedPost() throws {
-        let pipeline = FakePipeline(.complete(after: 0.2, .success(())))
+    @Test("a CON POST is answered 2.04, separately, only after its commit")
+    func acceptedConfirmable() throws {
+        let pipeline = FakePipeline(.complete(after: 0.3, .success(())))
         let server = try TestServer.start(pipeline)
         defer { server.stop() }
         let result = try coapClient(["-m", "post", "-t", "50", "-e", "{\"t\":21.5}", "coap://127.0.0.1:\(server.port)/sensors/dev-1/temperature"])
-        print("STDOUT", result.stdout, "STDERR", result.stderr, "status", result.status)
-        #expect(result.status == 0)
-        let requests = pipeline.requests
-        #expect(requests.count == 1)
-        #expect(requests.first?.path == ["sensors", "dev-1", "temperature"])
-        #expect(requests.first?.method == .post)
-        #expect(requests.first?.contentType == "application/json")
-        #expect(requests.first?.payload == Array("{\"t\":21.5}".utf8))
+        #expect(result.code == "2.04", "\(result.stdout)\(result.stderr)")
+        #expect(result.type == "CON")  // a separate response, after the empty ACK
+        #expect(result.elapsed >= 0.3)
+        let request = try #require(pipeline.requests.first)
+        #expect(pipeline.requests.count == 1)
+        #expect(request.ingress == .coap)
+        #expect(request.path == ["sensors", "dev-1", "temperature"])
+        #expect(request.method == .post)
+        #expect(request.contentType == "application/json")
+        #expect(request.payload == Array("{\"t\":21.5}".utf8))
+        #expect(request.peer.hasPrefix("127.0.0.1:"))
     }
 
-    @Test("rejections map to CoAP codes with a diagnostic payload")
-    func rejections() throws {
-        let pipeline = FakePipeline(.reject(.notFound(reason: "no mapping for /x")))
+    @Test("a NON POST gets a NON 2.04")
+    func acceptedNonConfirmable() throws {
+        let pipeline = FakePipeline(.complete(after: 0.05, .success(())))
+        let server = try TestServer.start(pipeline)
+        defer { server.stop() }
+        let result = try coapClient(["-N", "-m", "put", "-e", "x", "coap://127.0.0.1:\(server.port)/a"])
+        #expect(result.code == "2.04", "\(result.stdout)\(result.stderr)")
+        #expect(result.type == "NON")
+        #expect(pipeline.requests.first?.method == .put)
+    }
+
+    @Test("a completion that arrives before accept returns is still answered")
+    func immediateCompletion() throws {
+        let pipeline = FakePipeline(.complete(after: 0, .success(())))
+        let server = try TestServer.start(pipeline)
+        defer { server.stop() }
+        let result = try coapClient(["-m", "post", "-e", "x", "coap://127.0.0.1:\(server.port)/a"])
+        #expect(result.code == "2.04", "\(result.stdout)\(result.stderr)")
+    }
+
+    @Test("a failed commit is answered with the failure's code")
+    func failedCommit() throws {
+        let pipeline = FakePipeline(.complete(after: 0.05, .failure(.internalError(reason: "message could not be stored"))))
+        let server = try TestServer.start(pipeline)
+        defer { server.stop() }
+        let result = try coapClient(["-m", "post", "-e", "x", "coap://127.0.0.1:\(server.port)/a"])
+        #expect(result.code == "5.00")
+        #expect(result.last.contains("message could not be stored"))
+    }
+
+    @Test("rejections map to CoAP codes with a diagnostic payload", arguments: [
+        (IngressRejection.notFound(reason: "no mapping for /x"), "4.04", ""),
+        (.methodNotAllowed(allowed: [.post], reason: "method PUT not allowed"), "4.05", ""),
+        (.badRequest(reason: "value of {device} cannot be used"), "4.00", ""),
+        (.unavailable(retryAfterSeconds: 7, reason: "gateway queue is full"), "5.03", "Max-Age:7"),
+        (.internalError(reason: "boom"), "5.00", ""),
+    ])
+    func rejections(_ rejection: IngressRejection, _ code: String, _ option: String) throws {
+        let pipeline = FakePipeline(.reject(rejection))
         let server = try TestServer.start(pipeline)
         defer { server.stop() }
         let result = try coapClient(["-m", "post", "-e", "1", "coap://127.0.0.1:\(server.port)/x"])
-        print("STDOUT", result.stdout, "STDERR", result.stderr, "status", result.status)
-        #expect(result.stderr.contains("4.04") || result.stdout.contains("4.04"))
+        #expect(result.code == code, "\(result.stdout)\(result.stderr)")
+        #expect(result.type == "ACK")  // piggybacked
+        #expect(result.last.contains(rejection.reason))
+        if !option.isEmpty { #expect(result.last.contains(option)) }
     }
+
+    @Test("a body over max_body in one datagram is 4.13 with Size1, and never reaches the pipeline")
+    func oversizedSingleDatagram() throws {
+        let pipeline = FakePipeline(.complete(after: 0, .success(())))
+        let server = try TestServer.start(pipeline, maxBody: 32)
+        defer { server.stop() }
+        let result = try coapClient(["-m", "post", "-e", String(repeating: "x", count: 100), "coap://127.0.0.1:\(server.port)/a"])
+        #expect(result.code == "4.13", "\(result.stdout)\(result.stderr)")
+        #expect(result.last.contains("Size1:32"))
+        #expect(pipeline.requests.isEmpty)
+    }
+
+    @Test("a Block1 transfer is reassembled and answered once")
+    func blockwiseBody() throws {
+        let pipeline = FakePipeline(.complete(after: 0, .success(())))
+        let server = try TestServer.start(pipeline, maxBody: 4096)
+        defer { server.stop() }
+        let body = (0..<3000).map { _ in UInt8.random(in: UInt8(ascii: "a")...UInt8(ascii: "z")) }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("coap-body-\(UUID().uuidString)")
+        try Data(body).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let result = try coapClient(["-m", "post", "-b", "256", "-f", file.path, "coap://127.0.0.1:\(server.port)/big"])
+        #expect(result.code == "2.04", "\(result.stdout)\(result.stderr)")
+        #expect(pipeline.requests.count == 1)
+        #expect(pipeline.requests.first?.payload == body)
+    }
+
+    @Test("a Block1 transfer past max_body is refused with 4.13")
+    func blockwiseTooLarge() throws {
+        let pipeline = FakePipeline(.complete(after: 0, .success(())))
+        let server = try TestServer.start(pipeline, maxBody: 1000)
+        defer { server.stop() }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("coap-body-\(UUID().uuidString)")
+        try Data(repeating: 0x41, count: 3000).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let result = try coapClient(["-m", "post", "-b", "256", "-f", file.path, "coap://127.0.0.1:\(server.port)/big"])
+        #expect(result.code == "4.13", "\(result.stdout)\(result.stderr)")
+        #expect(pipeline.requests.isEmpty)
+    }
+
+    @Test("a Uri-Path that is not UTF-8 is 4.00 without reaching the pipeline")
+    func invalidUTF8Path() throws {
+        let pipeline = FakePipeline(.complete(after: 0, .success(())))
+        let server = try TestServer.start(pipeline)
+        defer { server.stop() }
+        let result = try coapClient(["-m", "post", "-e", "1", "coap://127.0.0.1:\(server.port)/a/%FF%FE"])
+        #expect(result.code == "4.00", "\(result.stdout)\(result.stderr)")
+        #expect(pipeline.requests.isEmpty)
+    }
+
+    @Test("after stopAccepting new requests get 5.03 with Max-Age")
+    func stopAccepting() throws {
+        let pipeline = FakePipeline(.complete(after: 0, .success(())))
+        let server = try TestServer.start(pipeline)
+        defer { server.stop() }
+        server.server.stopAccepting()
+        Thread.sleep(forTimeInterval: 0.05)
+        let result = try coapClient(["-m", "post", "-e", "1", "coap://127.0.0.1:\(server.port)/a"])
+        #expect(result.code == "5.03", "\(result.stdout)\(result.stderr)")
+        #expect(result.last.contains("Max-Age:"))
+        #expect(pipeline.requests.isEmpty)
+    }
+
+    @Test("stop waits for a request that is waiting for its commit, and answers it")
+    func stopAnswersPending() throws {
+        let pipeline = FakePipeline(.complete(after: 0.5, .success(())))
+        let server = try TestServer.start(pipeline)
+        let port = server.port
+        let client = Task.detached { try coapClient(["-m", "post", "-e", "1", "coap://127.0.0.1:\(port)/a"]) }
+        let deadline = Date().addingTimeInterval(5)
+        while pipeline.requests.isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(pipeline.requests.count == 1)
+        server.stop()
+        let result = try awaitTask(client)
+        #expect(result.code == "2.04", "\(result.stdout)\(result.stderr)")
+    }
+}
+
+/// Waits for a detached task from synchronous test code.
+func awaitTask<T: Sendable>(_ task: Task<T, Error>) throws -> T {
+    let box = ResultBox<T>()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        box.set(await task.result)
+        done.signal()
+    }
+    done.wait()
+    return try box.get()
+}
+
+final class ResultBox<T: Sendable>: @unchecked Sendable {
+    // Written once before the semaphore is signalled, read after waiting on it.
+    private var result: Result<T, Error>?
+    func set(_ value: Result<T, Error>) { result = value }
+    func get() throws -> T { try result!.get() }
 }

@@ -73,21 +73,45 @@ struct TestServer {
     func stop() { server.stop(timeout: 2) }
 }
 
-/// What coap-client printed for one request.
+/// What coap-client printed for one request. Run with `-v 6`, it logs every
+/// PDU as `v:1 t:TYPE c:CODE i:MID {token} [ options ] :: 'payload'`.
 struct CoAPResult {
     var status: Int32
     var stdout: String
     var stderr: String
+    var elapsed: Double
+
+    /// Logged PDUs that are responses (code `N.NN`), in order.
+    var responses: [String] {
+        (stdout + "\n" + stderr).split(separator: "\n").map(String.init).filter {
+            $0.range(of: #"c:\d\.\d\d"#, options: .regularExpression) != nil
+        }
+    }
+
+    /// The final response's code, e.g. "2.04".
+    var code: String? {
+        guard let last = responses.last, let range = last.range(of: #"c:\d\.\d\d"#, options: .regularExpression) else { return nil }
+        return String(last[range].dropFirst(2))
+    }
+
+    /// The final response's message type: CON, NON or ACK.
+    var type: String? {
+        guard let last = responses.last, let range = last.range(of: #"t:[A-Z]+"#, options: .regularExpression) else { return nil }
+        return String(last[range].dropFirst(2))
+    }
+
+    var last: String { responses.last ?? "" }
 }
 
 /// Runs Debian's `coap-client-notls` (libcoap3-bin) with a time limit.
 func coapClient(_ arguments: [String], timeout: Double = 10) throws -> CoAPResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/coap-client-notls")
-    process.arguments = ["-B", "5"] + arguments
+    process.arguments = ["-B", "5", "-v", "6"] + arguments
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
+    let started = Date()
     try process.run()
     let deadline = Date().addingTimeInterval(timeout)
     while process.isRunning && Date() < deadline { usleep(10_000) }
@@ -95,5 +119,5 @@ func coapClient(_ arguments: [String], timeout: Double = 10) throws -> CoAPResul
     process.waitUntilExit()
     let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    return CoAPResult(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+    return CoAPResult(status: process.terminationStatus, stdout: stdout, stderr: stderr, elapsed: Date().timeIntervalSince(started))
 }
