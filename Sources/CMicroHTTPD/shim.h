@@ -67,4 +67,10 @@ static inline const struct sockaddr *iotgw_mhd_client_address(struct MHD_Connect
     return info == NULL ? NULL : info->client_addr;
 }
 
+/* MHD_get_daemon_info is variadic; the bound port matters when listening on port 0. */
+static inline uint16_t iotgw_mhd_bound_port(struct MHD_Daemon *daemon) {
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info == NULL ? 0 : info->port;
+}
+
 #endif
