@@ -1,0 +1,74 @@
+import Foundation
+import GatewayCore
+import Synchronization
+
+/// An upstream double: the test decides when it connects, what a publish
+/// returns, and when each message is acknowledged.
+final class FakeUpstream: UpstreamClient {
+    struct Published: Sendable, Equatable {
+        var messageID: Int32
+        var topic: String
+        var payload: [UInt8]
+        var qos: QoS
+    }
+
+    struct State {
+        var sink: (@Sendable (UpstreamEvent) -> Void)?
+        var published: [Published] = []
+        var nextID: Int32 = 1
+        var connected = false
+        var rejectTopics: Set<String> = []
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+
+    func start(events: @escaping @Sendable (UpstreamEvent) -> Void) {
+        state.withLock { $0.sink = events }
+    }
+
+    func publish(topic: String, payload: [UInt8], qos: QoS, retain: Bool) -> PublishOutcome {
+        state.withLock { state in
+            if state.rejectTopics.contains(topic) { return .rejected(reason: "bad topic") }
+            guard state.connected else { return .notConnected }
+            let id = state.nextID
+            state.nextID += 1
+            state.published.append(Published(messageID: id, topic: topic, payload: payload, qos: qos))
+            return .inFlight(messageID: id)
+        }
+    }
+
+    func stop() { state.withLock { $0.stopped = true } }
+
+    // Test controls.
+
+    func connect() {
+        let sink = state.withLock { $0.connected = true; return $0.sink }
+        sink?(.connected)
+    }
+
+    func disconnect() {
+        let sink = state.withLock { $0.connected = false; return $0.sink }
+        sink?(.disconnected(reason: "test"))
+    }
+
+    func acknowledge(_ messageID: Int32) {
+        let sink = state.withLock { $0.sink }
+        sink?(.published(messageID: messageID))
+    }
+
+    func reject(topic: String) { state.withLock { _ = $0.rejectTopics.insert(topic) } }
+
+    var published: [Published] { state.withLock { $0.published } }
+    var stopped: Bool { state.withLock { $0.stopped } }
+
+    /// Polls until `condition` holds or five seconds pass.
+    func waitUntil(_ condition: (FakeUpstream) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            if condition(self) { return true }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        return condition(self)
+    }
+}
