@@ -152,7 +152,8 @@ struct ForwarderTests {
         harness.upstream.connect()
         #expect(harness.upstream.waitUntil { $0.published.count == 1 })
         let id = harness.upstream.published[0].messageID
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { harness.upstream.acknowledge(id) }
+        let upstream = harness.upstream
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { upstream.acknowledge(id) }
         harness.forwarder.stop(drainTimeout: 2)
         #expect(harness.upstream.stopped)
         harness.writer.shutdown()
