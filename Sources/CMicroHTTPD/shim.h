@@ -47,11 +47,15 @@ static inline struct MHD_Daemon *iotgw_mhd_start(
 {
     return MHD_start_daemon(
         flags, 0, NULL, NULL, handler, handler_cls,
+        /* First: MHD warns otherwise, and sends earlier messages to stderr. */
+        MHD_OPTION_EXTERNAL_LOGGER, iotgw_mhd_log_trampoline, (void *)logger,
         MHD_OPTION_SOCK_ADDR, address,
         MHD_OPTION_NOTIFY_COMPLETED, completed, completed_cls,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape, unescape_cls,
-        MHD_OPTION_EXTERNAL_LOGGER, iotgw_mhd_log_trampoline, (void *)logger,
-        MHD_OPTION_THREAD_POOL_SIZE, limits.thread_pool_size,
+        /* A pool of 0 or 1 means none, yet MHD logs a warning for either:
+         * then repeat a harmless option in its place. */
+        limits.thread_pool_size > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_LIMIT,
+        limits.thread_pool_size > 1 ? limits.thread_pool_size : limits.connection_limit,
         MHD_OPTION_CONNECTION_LIMIT, limits.connection_limit,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits.per_ip_connection_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, limits.connection_timeout,

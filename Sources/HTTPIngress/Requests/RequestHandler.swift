@@ -1,0 +1,208 @@
+internal import CMicroHTTPD
+import Foundation
+import GatewayCore
+import Logging
+import Synchronization
+
+/// The part of the server MHD calls back into: the access handler, the
+/// completion notice and the log sink.
+///
+/// Owner: `HTTPServer` holds it; MHD gets it as an unretained context
+/// pointer, which is safe because the server stops every daemon (and with it
+/// every callback) before it releases this object.
+final class RequestHandler: Sendable {
+    let pipeline: any IngressPipeline
+    let logger: Logger
+    let maxBody: Int
+    let pending = PendingRequests()
+    /// Set by `stopAccepting()`: answers then ask clients to close.
+    let draining = Atomic(false)
+    /// The last line MHD logged, to explain a daemon that would not start.
+    let lastDaemonMessage = Mutex<String?>(nil)
+
+    init(pipeline: any IngressPipeline, logger: Logger, maxBody: Int) {
+        self.pipeline = pipeline
+        self.logger = logger
+        self.maxBody = maxBody
+    }
+
+    // MARK: Access handler
+
+    /// One call of MHD's access handler. MHD calls it once with the head,
+    /// once per piece of body, once when the body is complete, and once more
+    /// after a resume; a queued response ends the calls.
+    func handle(
+        connection: OpaquePointer,
+        url: UnsafePointer<CChar>,
+        method: UnsafePointer<CChar>,
+        uploadData: UnsafePointer<CChar>?,
+        uploadSize: UnsafeMutablePointer<Int>,
+        slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    ) -> MHD_Result {
+        guard let stored = slot.pointee else {
+            let context = RequestContext(head: readHead(connection: connection, url: url, method: method))
+            // The +1 belongs to MHD's slot until requestCompleted releases it.
+            slot.pointee = Unmanaged.passRetained(context).toOpaque()
+            if let refusal = context.head.refusal {
+                // Before any body is read: MHD then sends no 100-continue
+                // and discards whatever body follows.
+                return answer(HTTPAnswer(rejection: refusal), context, connection)
+            }
+            return .YES
+        }
+        let context = Unmanaged<RequestContext>.fromOpaque(stored).takeUnretainedValue()
+
+        if uploadSize.pointee > 0 {
+            let piece = UnsafeRawBufferPointer(start: uploadData, count: uploadSize.pointee)
+            uploadSize.pointee = 0
+            // A response cannot be queued mid-body; false closes the connection.
+            return context.receive(piece, maxBody: maxBody) ? .YES : .NO
+        }
+
+        switch context.phase {
+        case .receiving:
+            return dispatch(context, connection)
+        case .tooLarge:
+            return answer(HTTPAnswer(rejection: BodyLimit.tooLarge(maxBody)), context, connection)
+        case .waiting(let rendezvous):
+            // Called again after the completion resumed the connection.
+            guard let outcome = rendezvous.takeResumedOutcome() else {
+                // MHD calls again only after a resume; never leave the
+                // request hanging (MHD would call again at once).
+                return answer(HTTPAnswer(rejection: .internalError(reason: "request state lost")), context, connection)
+            }
+            return answer(HTTPAnswer(outcome: outcome), context, connection)
+        case .answered:
+            return .YES
+        }
+    }
+
+    /// The body is complete: hand the request to the pipeline.
+    private func dispatch(_ context: RequestContext, _ connection: OpaquePointer) -> MHD_Result {
+        let head = context.head
+        if pending.isClosed {
+            return answer(HTTPAnswer(rejection: Self.shuttingDown), context, connection)
+        }
+        let request = IngressRequest(
+            ingress: .http, method: head.method.method, path: head.path, contentType: head.contentType,
+            payload: context.body, peer: head.peer, receivedAt: head.receivedAt
+        )
+        context.body = []
+        let rendezvous = Rendezvous(connection: ConnectionRef(pointer: connection))
+        do {
+            try pipeline.accept(request) { [self] outcome in
+                deliver(outcome, to: rendezvous)
+            }
+        } catch {
+            rendezvous.abandon()
+            return answer(HTTPAnswer(rejection: head.method.adjusted(error)), context, connection)
+        }
+        guard pending.register(rendezvous) else {
+            // stop() has given up waiting; whatever the pipeline does now
+            // cannot be answered.
+            rendezvous.abandon()
+            return answer(HTTPAnswer(rejection: Self.shuttingDown), context, connection)
+        }
+        context.pending = rendezvous
+        context.phase = .waiting(rendezvous)
+        // The worker must not wait for the commit: suspend, unless the
+        // completion already came (then answer now; resuming a connection
+        // that was never suspended is undefined in MHD).
+        guard let outcome = rendezvous.suspendUnlessCompleted({ MHD_suspend_connection($0.pointer) }) else {
+            return .YES
+        }
+        return answer(HTTPAnswer(outcome: outcome), context, connection)
+    }
+
+    /// The pipeline's completion (any thread), or `stop()` giving up on it.
+    func deliver(_ outcome: Rendezvous.Outcome, to rendezvous: Rendezvous) {
+        guard let connection = rendezvous.complete(outcome) else { return }
+        // MHD then calls the access handler again, which queues the answer.
+        pending.withResume { MHD_resume_connection(connection.pointer) }
+    }
+
+    private func answer(_ answer: HTTPAnswer, _ context: RequestContext, _ connection: OpaquePointer) -> MHD_Result {
+        context.phase = .answered
+        logger.debug("http request answered", metadata: [
+            "http.peer": "\(context.head.peer)",
+            "http.method": "\(context.head.method.name)",
+            "http.status": "\(answer.status)",
+        ])
+        let result = answer.queue(on: connection, closeConnection: draining.load(ordering: .relaxed))
+        if result != .YES {
+            logger.warning("http response could not be queued", metadata: [
+                "http.peer": "\(context.head.peer)",
+                "http.status": "\(answer.status)",
+            ])
+        }
+        return result
+    }
+
+    static let shuttingDown = IngressRejection.unavailable(
+        retryAfterSeconds: 5, reason: "gateway is shutting down; retry later"
+    )
+
+    // MARK: Request head
+
+    private func readHead(connection: OpaquePointer, url: UnsafePointer<CChar>, method: UnsafePointer<CChar>) -> RequestHead {
+        let peer = iotgw_mhd_client_address(connection).map(SocketAddress.describe) ?? "unknown"
+        var head = RequestHead(
+            method: RoutedMethod(http: String(cString: method)), path: [],
+            // A blank Content-Type declares nothing: same as none.
+            contentType: header(connection, "Content-Type").flatMap { $0.isEmpty ? nil : $0 },
+            peer: peer, receivedAt: Date()
+        )
+        // The URL arrives undecoded (see `keepEscapes`); the raw bytes must
+        // be UTF-8 as they are, before any percent-decoding.
+        guard let raw = String(validatingCString: url) else {
+            head.refusal = .badRequest(reason: "request target is not valid UTF-8")
+            return head
+        }
+        switch PathDecoding.httpPath(raw) {
+        case .success(let path):
+            head.path = path
+        case .failure(let rejection):
+            head.refusal = rejection
+            return head
+        }
+        switch BodyLimit.framing(
+            transferEncoding: header(connection, "Transfer-Encoding"),
+            contentLength: header(connection, "Content-Length"),
+            maxBody: maxBody
+        ) {
+        case .length(let length): head.expectedLength = length
+        case .chunked: break
+        case .refuse(let rejection): head.refusal = rejection
+        }
+        return head
+    }
+
+    private func header(_ connection: OpaquePointer, _ name: String) -> String? {
+        MHD_lookup_connection_value(connection, .HEADER_KIND, name).map { String(cString: $0) }
+    }
+
+    // MARK: Completion and logging
+
+    /// MHD is done with a request (answered, aborted or shut down).
+    func requestCompleted(slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>, termination: MHD_RequestTerminationCode) {
+        guard let stored = slot.pointee else { return }
+        slot.pointee = nil
+        // Balances the passRetained of the first call.
+        let context = Unmanaged<RequestContext>.fromOpaque(stored).takeRetainedValue()
+        if let rendezvous = context.pending {
+            pending.remove(rendezvous)
+        }
+        if termination != .REQUEST_TERMINATED_COMPLETED_OK {
+            logger.debug("http request ended without a complete answer", metadata: [
+                "http.peer": "\(context.head.peer)",
+                "http.termination": "\(termination.rawValue)",
+            ])
+        }
+    }
+
+    func daemonLog(_ message: String) {
+        let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
+        lastDaemonMessage.withLock { $0 = text }
+        logger.warning("libmicrohttpd reported a problem", metadata: ["http.log": "\(text)"])
+    }
+}

@@ -1,0 +1,58 @@
+import GatewayCore
+
+/// What the gateway answers to one HTTP request: the status contract in one
+/// place, as a plain value so it can be tested without a socket.
+struct HTTPAnswer: Equatable, Sendable {
+    struct Header: Equatable, Sendable {
+        var name: String
+        var value: String
+    }
+
+    var status: UInt32
+    var headers: [Header]
+    var body: String
+
+    static let contentType = Header(name: "Content-Type", value: "text/plain; charset=utf-8")
+
+    /// The message is stored (or delivered, per the mapping's ack mode).
+    static let accepted = HTTPAnswer(status: 202, headers: [contentType], body: "accepted\n")
+
+    init(status: UInt32, headers: [Header], body: String) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    init(outcome: Result<Void, IngressRejection>) {
+        switch outcome {
+        case .success: self = .accepted
+        case .failure(let rejection): self.init(rejection: rejection)
+        }
+    }
+
+    init(rejection: IngressRejection) {
+        var headers = [Self.contentType]
+        let status: UInt32
+        switch rejection {
+        case .notFound:
+            status = 404
+        case .methodNotAllowed(let allowed, _):
+            status = 405
+            // MHD refuses a header with an empty value; the router never
+            // produces an empty list, so omitting it loses nothing real.
+            if !allowed.isEmpty {
+                headers.append(Header(name: "Allow", value: allowed.map(\.rawValue).joined(separator: ", ")))
+            }
+        case .badRequest:
+            status = 400
+        case .payloadTooLarge:
+            status = 413
+        case .unavailable(let seconds, _):
+            status = 503
+            headers.append(Header(name: "Retry-After", value: String(max(0, seconds))))
+        case .internalError:
+            status = 500
+        }
+        self.init(status: status, headers: headers, body: rejection.reason + "\n")
+    }
+}
