@@ -10,8 +10,10 @@ public struct MQTTClientSettings: Sendable {
     /// libmosquitto's own in-flight limit; set to the forwarder's window so
     /// the library never queues more than the window.
     public var maxInflight: Int
-    /// Reconnect backoff bounds, in seconds.
-    public var reconnectDelay: ClosedRange<Int> = 1...120
+    /// When to reconnect after a failure.
+    public var backoff = ReconnectBackoff()
+    /// Seconds an attempt may take from TCP connect to CONNACK.
+    public var connectTimeout: Double = 30
 
     public init(host: String, port: Int, clientID: String, keepAlive: Int, tls: TLSFiles, maxInflight: Int) {
         self.host = host

@@ -6,11 +6,30 @@ import Logging
 /// Receives libmosquitto's callbacks on its network thread and hands each
 /// event to the sink without doing any work there.
 ///
-/// `@unchecked Sendable`: `sink` is guarded by `lock`; the logger is immutable.
+/// `@unchecked Sendable`: `sink` and the connection flags are guarded by
+/// `lock`; the logger is immutable.
 final class MosquittoCallbacks: @unchecked Sendable {
     private let logger: Logger
     private let lock = NSLock()
     private var sink: (@Sendable (UpstreamEvent) -> Void)?
+    private var connected = false
+    private var lossReported = false
+
+    /// Whether the broker has accepted the current connection.
+    var isConnected: Bool { lock.withLock { connected } }
+
+    /// Whether the end of the current attempt was already reported through
+    /// `disconnected(code:)`.
+    var reportedLoss: Bool { lock.withLock { lossReported } }
+
+    /// The network loop saw the socket fail; make sure the forwarder hears of it once.
+    func markDisconnected() {
+        let wasConnected = lock.withLock { () -> Bool in
+            defer { connected = false; lossReported = false }
+            return connected && !lossReported
+        }
+        if wasConnected { emit(.disconnected(reason: "connection lost")) }
+    }
 
     init(logger: Logger) {
         self.logger = logger
@@ -31,6 +50,10 @@ final class MosquittoCallbacks: @unchecked Sendable {
 
     func connected(code: Int32) {
         if code == 0 {
+            lock.withLock {
+                connected = true
+                lossReported = false
+            }
             logger.info("upstream connected")
             emit(.connected)
         } else {
@@ -41,6 +64,14 @@ final class MosquittoCallbacks: @unchecked Sendable {
     }
 
     func disconnected(code: Int32) {
+        let wasConnected = lock.withLock { () -> Bool in
+            let was = connected
+            connected = false
+            lossReported = was
+            return was
+        }
+        // A failed attempt (never connected) is logged by the network loop.
+        guard wasConnected else { return }
         let reason = code == 0 ? "disconnected by the gateway" : MosquittoLibrary.describe(code)
         if code == 0 {
             logger.info("upstream disconnected")

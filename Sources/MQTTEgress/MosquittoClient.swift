@@ -5,8 +5,8 @@ import Logging
 
 /// The upstream MQTT connection, on libmosquitto: MQTT 3.1.1, mutual TLS (TLS
 /// 1.2 or newer, peer and host name verified, SNI set to the host), a
-/// persistent session (`clean_session` false), and libmosquitto's network
-/// thread reconnecting with exponential backoff.
+/// persistent session (`clean_session` false), and a network thread of our
+/// own (`NetworkLoop`) that reconnects with jittered exponential backoff.
 ///
 /// `@unchecked Sendable`: `handle` never changes after `init`, and libmosquitto
 /// is built with threading, so `mosquitto_publish` and `mosquitto_disconnect`
@@ -17,6 +17,7 @@ public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
     private let callbacks: MosquittoCallbacks
     private let settings: MQTTClientSettings
     private let logger: Logger
+    private let network: NetworkLoop
 
     public init(settings: MQTTClientSettings, logger: Logger) throws(MQTTSetupError) {
         guard MosquittoLibrary.ensureInitialized() else { throw .library }
@@ -30,6 +31,7 @@ public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
             throw .create(reason: String(cString: strerror(errno)))
         }
         self.handle = handle
+        self.network = NetworkLoop(handle: handle, settings: settings, callbacks: callbacks, logger: logger)
         do {
             try configure()
         } catch {
@@ -45,9 +47,9 @@ public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
     private func configure() throws(MQTTSetupError) {
         try check(mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311), "protocol_version")
         try check(mosquitto_max_inflight_messages_set(handle, UInt32(settings.maxInflight)), "max_inflight")
-        try check(mosquitto_reconnect_delay_set(
-            handle, UInt32(settings.reconnectDelay.lowerBound), UInt32(settings.reconnectDelay.upperBound), true
-        ), "reconnect_delay")
+        // Our own thread runs mosquitto_loop; this makes mosquitto_publish from
+        // the forwarder's thread wake it instead of writing inline.
+        try check(mosquitto_threaded_set(handle, true), "threaded")
         let tls = mosquitto_tls_set(handle, settings.tls.caFile, nil, settings.tls.certFile, settings.tls.keyFile, nil)
         guard tls == MOSQ_ERR_SUCCESS.rawValue else {
             throw .tls(reason: MosquittoLibrary.describe(tls))
@@ -82,18 +84,7 @@ public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
         logger.info("connecting upstream", metadata: [
             "mqtt.host": "\(settings.host)", "mqtt.port": "\(settings.port)", "mqtt.client_id": "\(settings.clientID)",
         ])
-        // The first attempt runs here; when it fails (broker down, no network
-        // yet) the network thread keeps retrying with backoff.
-        let code = mosquitto_connect_async(handle, settings.host, Int32(settings.port), Int32(settings.keepAlive))
-        if code != MOSQ_ERR_SUCCESS.rawValue {
-            logger.warning("upstream connect failed; retrying in the background", metadata: [
-                "mqtt.host": "\(settings.host)", "error": "\(MosquittoLibrary.describe(code))",
-            ])
-        }
-        let loop = mosquitto_loop_start(handle)
-        if loop != MOSQ_ERR_SUCCESS.rawValue {
-            logger.critical("cannot start the MQTT network thread", metadata: ["error": "\(MosquittoLibrary.describe(loop))"])
-        }
+        network.start()
     }
 
     public func publish(topic: String, payload: [UInt8], qos: QoS, retain: Bool) -> PublishOutcome {
@@ -123,8 +114,7 @@ public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
     }
 
     public func stop() {
-        mosquitto_disconnect(handle)
-        mosquitto_loop_stop(handle, false)
+        network.stop()
         callbacks.setSink(nil)
     }
 }

@@ -1,0 +1,146 @@
+import CMosquitto
+import Foundation
+import GatewayCore
+import Logging
+
+/// The MQTT network thread: connects, runs `mosquitto_loop`, and reconnects
+/// with `ReconnectBackoff` (full jitter, at most one CONNECT per second).
+///
+/// libmosquitto has its own thread (`mosquitto_loop_start`), but its backoff
+/// has no jitter, it gives up on TLS errors, and stopping it while it waits to
+/// reconnect can block for the whole delay. Connects are asynchronous (TCP and
+/// TLS progress inside `mosquitto_loop`), so `stop()` is never stuck behind an
+/// unreachable broker for longer than one loop timeout.
+///
+/// `@unchecked Sendable`: `handle` is used by the loop thread for
+/// connect/loop/disconnect and by other threads only for the calls
+/// libmosquitto makes thread-safe (publish); `control` is `Guarded`.
+final class NetworkLoop: @unchecked Sendable {
+    struct Control: Sendable {
+        var stopRequested = false
+        var finished = true
+    }
+
+    private let handle: OpaquePointer
+    private let settings: MQTTClientSettings
+    private let callbacks: MosquittoCallbacks
+    private let logger: Logger
+    private let control = Guarded(Control())
+
+    /// How long one `mosquitto_loop` call may wait for I/O, in milliseconds.
+    static let loopTimeout: Int32 = 250
+
+    init(handle: OpaquePointer, settings: MQTTClientSettings, callbacks: MosquittoCallbacks, logger: Logger) {
+        self.handle = handle
+        self.settings = settings
+        self.callbacks = callbacks
+        self.logger = logger
+    }
+
+    func start() {
+        control.update { $0.finished = false }
+        let thread = Thread { [self] in run() }
+        thread.name = "mqtt"
+        thread.start()
+    }
+
+    /// Disconnects cleanly if connected and waits for the thread to end.
+    func stop() {
+        control.update { $0.stopRequested = true }
+        control.wait(until: { $0.finished }) { _ in }
+    }
+
+    private var stopRequested: Bool { control.withLock { $0.stopRequested } }
+
+    private func run() {
+        var backoff = settings.backoff
+        var first = true
+        var socketOpen = false
+        var attemptStarted = 0.0
+        var wasConnected = false
+
+        while !stopRequested {
+            if !socketOpen {
+                if !first {
+                    let delay = backoff.nextDelay()
+                    logger.debug("upstream reconnect scheduled", metadata: ["mqtt.retry_in": "\(String(format: "%.1f", delay))s"])
+                    let stopping = control.wait(until: { $0.stopRequested }, deadline: Date().addingTimeInterval(delay)) { $0.stopRequested }
+                    if stopping { break }
+                }
+                let code = first
+                    ? mosquitto_connect_async(handle, settings.host, Int32(settings.port), Int32(settings.keepAlive))
+                    : mosquitto_reconnect_async(handle)
+                first = false
+                attemptStarted = MonotonicClock.now()
+                if code > 0 {
+                    attemptFailed(code)
+                    continue
+                }
+                socketOpen = true
+            }
+
+            if !callbacks.isConnected, let reason = failedConnect() {
+                // libmosquitto 2.0.11 does not notice a refused asynchronous
+                // connect under TLS: its loop would spin on the readable socket.
+                attemptFailed(reason: reason)
+                socketOpen = false
+                continue
+            }
+
+            let code = mosquitto_loop(handle, Self.loopTimeout, 1)
+            let connected = callbacks.isConnected
+            if connected && !wasConnected { backoff.didConnect(at: MonotonicClock.now()) }
+            if !connected && wasConnected { backoff.didDisconnect(at: MonotonicClock.now()) }
+            wasConnected = connected
+
+            if code != MOSQ_ERR_SUCCESS.rawValue {
+                socketOpen = false
+                if !connected && !callbacks.reportedLoss { attemptFailed(code) }
+                callbacks.markDisconnected()
+            } else if !connected && MonotonicClock.now() - attemptStarted > settings.connectTimeout {
+                logger.warning("upstream connect attempt timed out", metadata: [
+                    "mqtt.host": "\(settings.host)", "mqtt.timeout": "\(Int(settings.connectTimeout))s",
+                ])
+                // The next reconnect closes the half-open socket.
+                socketOpen = false
+            }
+        }
+
+        if callbacks.isConnected {
+            mosquitto_disconnect(handle)
+            let deadline = MonotonicClock.now() + 1
+            while callbacks.isConnected && MonotonicClock.now() < deadline {
+                if mosquitto_loop(handle, 100, 1) != MOSQ_ERR_SUCCESS.rawValue { break }
+            }
+        }
+        control.update { $0.finished = true }
+    }
+
+    /// Why the connect failed, if the socket says it did: a refused or reset
+    /// TCP connect leaves the socket closed (POLLHUP) with SO_ERROR set, which
+    /// libmosquitto's TLS read path consumes without reporting.
+    private func failedConnect() -> String? {
+        let descriptor = mosquitto_socket(handle)
+        guard descriptor >= 0 else { return nil }
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        guard poll(&entry, 1, 0) > 0, entry.revents & Int16(POLLHUP | POLLERR) != 0 else { return nil }
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        if getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &error, &length) == 0, error != 0 {
+            return String(cString: strerror(error))
+        }
+        return "connection refused or closed by the peer"
+    }
+
+    private func attemptFailed(_ code: Int32) {
+        var reason = MosquittoLibrary.describe(code)
+        if code == MOSQ_ERR_ERRNO.rawValue { reason += ": " + String(cString: strerror(errno)) }
+        attemptFailed(reason: reason)
+    }
+
+    private func attemptFailed(reason: String) {
+        logger.warning("upstream connect attempt failed", metadata: [
+            "mqtt.host": "\(settings.host)", "mqtt.port": "\(settings.port)", "reason": "\(reason)",
+        ])
+    }
+}
