@@ -1,6 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+
 let package = Package(
     name: "iot-gateway",
     platforms: [.macOS(.v15)],
@@ -37,7 +39,7 @@ let package = Package(
             name: "GatewayCore",
             dependencies: [
                 "Yams",
-                .product(name: "Logging", package: "swift-log"),
+                logging,
             ]
         ),
         // The durable outbox (SQLite through GRDB) and its group-commit writer.
@@ -46,28 +48,28 @@ let package = Package(
             dependencies: [
                 "GatewayCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
+                logging,
             ]
         ),
         // One adapter per C library; no C type leaves these targets.
         .target(
             name: "CoAPIngress",
-            dependencies: ["GatewayCore", "CCoAP", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["GatewayCore", "CCoAP", logging]
         ),
         .target(
             name: "HTTPIngress",
-            dependencies: ["GatewayCore", "CMicroHTTPD", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["GatewayCore", "CMicroHTTPD", logging]
         ),
         .target(
             name: "MQTTEgress",
-            dependencies: ["GatewayCore", "CMosquitto", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["GatewayCore", "CMosquitto", logging]
         ),
         // Wiring and lifecycle.
         .target(
             name: "GatewayRuntime",
             dependencies: [
                 "GatewayCore", "GatewayStore", "CoAPIngress", "HTTPIngress", "MQTTEgress",
-                .product(name: "Logging", package: "swift-log"),
+                logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -76,15 +78,15 @@ let package = Package(
             dependencies: [
                 "GatewayRuntime", "GatewayCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                logging,
             ]
         ),
 
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
-        .testTarget(name: "GatewayStoreTests", dependencies: ["GatewayStore", "GatewayCore"]),
-        .testTarget(name: "GatewayRuntimeTests", dependencies: ["GatewayRuntime", "GatewayStore", "GatewayCore"]),
-        .testTarget(name: "HTTPIngressTests", dependencies: ["HTTPIngress", "GatewayCore"]),
-        .testTarget(name: "CoAPIngressTests", dependencies: ["CoAPIngress", "GatewayCore"]),
+        .testTarget(name: "GatewayStoreTests", dependencies: ["GatewayStore", "GatewayCore", logging]),
+        .testTarget(name: "GatewayRuntimeTests", dependencies: ["GatewayRuntime", "GatewayStore", "GatewayCore", logging]),
+        .testTarget(name: "HTTPIngressTests", dependencies: ["HTTPIngress", "GatewayCore", logging]),
+        .testTarget(name: "CoAPIngressTests", dependencies: ["CoAPIngress", "GatewayCore", logging]),
         // Starts real processes: mosquitto with mutual TLS, the gateway, coap-client, curl.
         .testTarget(name: "IntegrationTests"),
     ],

@@ -1,0 +1,95 @@
+import Foundation
+
+/// What a test wants to vary in the gateway's configuration; the rest is a
+/// fixed, valid configuration pointing at the test broker.
+struct GatewaySettings: Sendable {
+    var name = "gw-test"
+    /// The `mappings:` list, as YAML list items at column 0 (`- name: …`).
+    var mappings = StandardMappings.yaml
+    var coapMaxBody: Int? = nil
+    var httpMaxBody: Int? = nil
+    var outboxMaxMessages: Int? = nil
+    var sync = "full"
+    var logLevel = "info"
+    /// Extra top-level YAML appended verbatim (e.g. `mapping_files: [...]`).
+    var extraYAML = ""
+}
+
+/// Mappings most tests use. Topics start with `it/` so they are easy to tell
+/// from anything else on the broker.
+enum StandardMappings {
+    static let yaml = """
+        - name: temperature
+          resource: /sensors/{device}/temperature
+          topic: it/sensors/{device}/temperature
+          qos: 1
+        - name: humidity-qos0
+          resource: /sensors/{device}/humidity
+          topic: it/sensors/{device}/humidity
+          qos: 0
+        - name: patchable
+          resource: /things/{thing}/state
+          methods: [PATCH, POST]
+          topic: it/things/{thing}/state
+          qos: 1
+        - name: envelope
+          resource: /env/{site}/{device*}
+          topic: it/env/{gateway}/{site}
+          qos: 1
+          payload: envelope
+        - name: coap-only
+          resource: /coap-only/{device}
+          protocols: [coap]
+          topic: it/coap-only/{device}
+          qos: 1
+
+        """
+}
+
+extension GatewaySettings {
+    /// The whole configuration file for a gateway listening on the given
+    /// ports and forwarding to `brokerPort` as the test gateway client.
+    func yaml(
+        stateDirectory: String,
+        brokerPort: UInt16,
+        coapPort: UInt16,
+        httpPort: UInt16,
+        certificates: TestCertificates
+    ) -> String {
+        var text = """
+            gateway:
+              name: \(name)
+              state_dir: \(stateDirectory)
+            upstream:
+              host: localhost
+              port: \(brokerPort)
+              keep_alive: 30
+              max_inflight: 20
+              tls:
+                ca_file: \(certificates.caFile)
+                cert_file: \(certificates.gateway.certificate)
+                key_file: \(certificates.gateway.key)
+            coap:
+              listen: ["127.0.0.1:\(coapPort)"]
+
+            """
+        if let coapMaxBody { text += "  max_body: \(coapMaxBody)\n" }
+        text += """
+            http:
+              listen: ["127.0.0.1:\(httpPort)"]
+
+            """
+        if let httpMaxBody { text += "  max_body: \(httpMaxBody)\n" }
+        text += "outbox:\n  sync: \(sync)\n"
+        if let outboxMaxMessages { text += "  max_messages: \(outboxMaxMessages)\n" }
+        text += "log:\n  level: \(logLevel)\n"
+        if !extraYAML.isEmpty { text += extraYAML + (extraYAML.hasSuffix("\n") ? "" : "\n") }
+        let items = mappings.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.isEmpty ? "" : "  " + $0 }
+            .joined(separator: "\n")
+        if !mappings.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            text += "mappings:\n" + items + "\n"
+        }
+        return text
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real `iot-gateway run --config FILE` as a child process, on free
+/// loopback ports, with its own state directory (kept across restarts) and
+/// its stderr in a log file per start.
+final class GatewayProcess {
+    let directory: TemporaryDirectory
+    let configPath: String
+    let stateDirectory: String
+    let coapPort: UInt16
+    let httpPort: UInt16
+    private var child: ChildProcess?
+    private var starts = 0
+    private var logPaths: [String] = []
+    /// Extra environment for the next `start()` (e.g. LD_PRELOAD for fault injection).
+    var environment: [String: String] = [:]
+
+    init(
+        settings: GatewaySettings = GatewaySettings(),
+        brokerPort: UInt16,
+        certificates: TestCertificates,
+        directory: TemporaryDirectory
+    ) throws {
+        self.directory = directory
+        coapPort = try LoopbackPorts.udp()
+        httpPort = try LoopbackPorts.tcp()
+        stateDirectory = try directory.subdirectory("gateway-state")
+        let yaml = settings.yaml(
+            stateDirectory: stateDirectory, brokerPort: brokerPort,
+            coapPort: coapPort, httpPort: httpPort, certificates: certificates
+        )
+        configPath = try directory.write(yaml, to: "gateway.yaml")
+    }
+
+    /// A gateway that has logged `gateway ready`.
+    static func started(
+        settings: GatewaySettings = GatewaySettings(),
+        broker: MosquittoBroker
+    ) async throws -> GatewayProcess {
+        let gateway = try GatewayProcess(
+            settings: settings, brokerPort: broker.port,
+            certificates: broker.certificates, directory: broker.directory
+        )
+        try await gateway.start()
+        return gateway
+    }
+
+    deinit { child = nil }
+
+    var isRunning: Bool { child?.isRunning ?? false }
+    var pid: pid_t? { child?.pid }
+
+    /// Starts it (again, on the same config and state) and waits for the
+    /// `gateway ready` log line.
+    func start(timeout: Duration = .seconds(20)) async throws {
+        guard !isRunning else { return }
+        starts += 1
+        let logPath = directory.file("gateway.\(starts).log")
+        logPaths.append(logPath)
+        let child = try ChildProcess(
+            executable: try GatewayBinary.path(),
+            arguments: ["run", "--config", configPath],
+            stdoutPath: directory.file("gateway.\(starts).out"), stderrPath: logPath,
+            environment: environment
+        )
+        self.child = child
+        do {
+            try await eventually(timeout: timeout, "'gateway ready' in \(logPath)") {
+                if let status = child.exitStatus { throw HarnessError("iot-gateway exited (\(status)) before it was ready") }
+                return readText(logPath).contains("gateway ready") ? true : nil
+            }
+        } catch {
+            await child.kill()
+            throw HarnessError("\(error)\n--- config ---\n\(readText(configPath))\n--- gateway log ---\n\(tail(readText(logPath), lines: 60))")
+        }
+    }
+
+    /// SIGTERM and wait for the exit (SIGKILL after `grace`).
+    @discardableResult
+    func terminate(grace: Duration = .seconds(15)) async -> (status: ExitStatus, forced: Bool) {
+        guard let child else { return (.exited(0), false) }
+        let result = await child.terminate(grace: grace)
+        self.child = nil
+        return result
+    }
+
+    /// kill -9: no chance to finish anything.
+    func kill() async {
+        if let child { await child.kill() }
+        child = nil
+    }
+
+    /// All logs of all starts, for failure messages.
+    var log: String {
+        logPaths.enumerated().map { "=== start \($0.offset + 1) ===\n" + readText($0.element) }.joined(separator: "\n")
+    }
+
+    var currentLog: String { logPaths.last.map(readText) ?? "" }
+
+    func httpURL(_ path: String) -> String { "http://127.0.0.1:\(httpPort)\(path)" }
+    func coapURL(_ path: String) -> String { "coap://127.0.0.1:\(coapPort)\(path)" }
+
+    /// `iot-gateway check-config --config FILE`.
+    static func checkConfig(_ path: String) async throws -> ProcessResult {
+        try await ProcessRunner.run(try GatewayBinary.path(), ["check-config", "--config", path], timeout: .seconds(30))
+    }
+}
+
+/// Everything one end-to-end test needs: a temp dir, a broker, a subscriber
+/// with a persistent session, and a gateway. `run` tears it all down whatever
+/// happens, and attaches the logs to any error.
+struct EndToEnd {
+    let directory: TemporaryDirectory
+    let broker: MosquittoBroker
+    let gateway: GatewayProcess
+    let subscriber: Subscriber
+
+    /// - Parameters:
+    ///   - brokerDownAtStart: the subscriber's session is set up, then the
+    ///     broker is stopped before the gateway starts (the test starts it
+    ///     again with `broker.start()`).
+    static func run<T>(
+        _ label: String,
+        settings: GatewaySettings = GatewaySettings(),
+        brokerDownAtStart: Bool = false,
+        gatewayEnvironment: (TemporaryDirectory) async throws -> [String: String] = { _ in [:] },
+        _ body: (EndToEnd) async throws -> T
+    ) async throws -> T {
+        let certificates = try await TestCertificates.shared()
+        let directory = try TemporaryDirectory(label)
+        let broker = try MosquittoBroker(certificates: certificates, directory: directory)
+        let gateway = try GatewayProcess(
+            settings: settings, brokerPort: broker.port, certificates: certificates, directory: directory
+        )
+        let subscriber = Subscriber(broker: broker)
+        func cleanup() async {
+            await gateway.kill()
+            await subscriber.stop()
+            await broker.shutdown()
+        }
+        do {
+            try await broker.start()
+            try await subscriber.start()
+            if brokerDownAtStart { try await broker.stop() }
+            gateway.environment = try await gatewayEnvironment(directory)
+            try await gateway.start()
+            let result = try await body(EndToEnd(directory: directory, broker: broker, gateway: gateway, subscriber: subscriber))
+            await cleanup()
+            directory.remove()
+            return result
+        } catch {
+            await cleanup()
+            let context = """
+                \(error)
+                ===== gateway log (\(directory.path)) =====
+                \(tail(gateway.log, lines: 80))
+                ===== broker log =====
+                \(tail(broker.log, lines: 30))
+                """
+            directory.remove()
+            throw HarnessError(context)
+        }
+    }
+}

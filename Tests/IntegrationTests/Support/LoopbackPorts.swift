@@ -1,0 +1,73 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Free ports on 127.0.0.1, found by binding port 0 and reading what the
+/// kernel chose. A port is handed out at most once per test process, so two
+/// tests running in parallel never get the same one.
+enum LoopbackPorts {
+    private static let handedOut = Mutex<Set<String>>([])
+
+    static func tcp() throws -> UInt16 { try unique(kind: "tcp", type: socketStream) }
+    static func udp() throws -> UInt16 { try unique(kind: "udp", type: socketDatagram) }
+
+    /// Whether something accepts TCP connections on 127.0.0.1:port.
+    static func acceptsTCP(_ port: UInt16) -> Bool {
+        let fd = socket(AF_INET, socketStream, 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = loopback(port: port)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        return result == 0
+    }
+
+    private static func unique(kind: String, type: Int32) throws -> UInt16 {
+        for _ in 0..<50 {
+            let port = try bindAny(type: type)
+            let fresh = handedOut.withLock { $0.insert("\(kind)/\(port)").inserted }
+            if fresh { return port }
+        }
+        throw HarnessError("no free \(kind) port on 127.0.0.1")
+    }
+
+    private static func bindAny(type: Int32) throws -> UInt16 {
+        let fd = socket(AF_INET, type, 0)
+        guard fd >= 0 else { throw HarnessError("socket(): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var address = loopback(port: 0)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0 else { throw HarnessError("bind(127.0.0.1:0): \(String(cString: strerror(errno)))") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { throw HarnessError("getsockname(): \(String(cString: strerror(errno)))") }
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    static func loopback(port: UInt16) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return address
+    }
+}
+
+#if os(Linux)
+let socketStream = Int32(SOCK_STREAM.rawValue)
+let socketDatagram = Int32(SOCK_DGRAM.rawValue)
+#else
+let socketStream = SOCK_STREAM
+let socketDatagram = SOCK_DGRAM
+#endif
