@@ -5,7 +5,7 @@ import Yams
 /// validated `GatewayConfig`, or every problem found, each with its
 /// `FILE:LINE:COLUMN`.
 public enum ConfigLoader {
-    static let topLevelKeys = ["gateway", "upstream", "coap", "http", "outbox", "log", "mapping_files", "mappings"]
+    static let topLevelKeys = ["gateway", "upstream", "coap", "http", "outbox", "admin", "log", "mapping_files", "mappings"]
 
     public static func load(path: String) throws(ConfigError) -> GatewayConfig {
         let issues = IssueList()
@@ -29,6 +29,7 @@ public enum ConfigLoader {
         let coap = sections.coap(top["coap"])
         let http = sections.http(top["http"])
         let outbox = sections.outbox(top["outbox"])
+        let admin = sections.admin(top["admin"])
         let log = sections.log(top["log"])
 
         var compiler = MappingCompiler(issues: issues)
@@ -41,7 +42,7 @@ public enum ConfigLoader {
             }
         }
 
-        guard issues.isEmpty, let gateway, let upstream, let coap, let http, let outbox, let log else {
+        guard issues.isEmpty, let gateway, let upstream, let coap, let http, let outbox, let admin, let log else {
             throw ConfigError(issues: issues.issues)
         }
         return GatewayConfig(
@@ -51,6 +52,7 @@ public enum ConfigLoader {
             coap: coap,
             http: http,
             outbox: outbox,
+            admin: admin,
             log: log,
             mappings: compiler.rules
         )

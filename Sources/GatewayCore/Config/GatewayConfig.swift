@@ -7,6 +7,7 @@ public struct GatewayConfig: Sendable {
     public var coap: CoAPSettings
     public var http: HTTPSettings
     public var outbox: OutboxSettings
+    public var admin: AdminSettings
     public var log: LogSettings
     /// Inline mappings first, then those of each mapping file in sorted order.
     public var mappings: [MappingRule]
@@ -94,15 +95,36 @@ public enum SyncMode: String, Sendable, CaseIterable {
     case normal
 }
 
+/// What happens to QoS 0 messages while the upstream connection is down.
+public enum OfflineQoS0: String, Sendable, CaseIterable {
+    /// Dropped at once (and counted), as AWS's own edge spooler does by default.
+    case drop
+    /// Kept in memory, within the QoS 0 bounds, and sent after reconnecting.
+    case keep
+}
+
 public struct OutboxSettings: Sendable {
     public var maxMessages: Int
     public var maxBytes: Int
     public var sync: SyncMode
+    public var qos0WhenOffline: OfflineQoS0 = .drop
+    /// Bounds of the in-memory QoS 0 queue; the oldest is shed past them.
+    public var qos0MaxMessages: Int = 10_000
+    public var qos0MaxBytes: Int = 8 << 20
 
     public init(maxMessages: Int, maxBytes: Int, sync: SyncMode) {
         self.maxMessages = maxMessages
         self.maxBytes = maxBytes
         self.sync = sync
+    }
+}
+
+public struct AdminSettings: Sendable {
+    /// Where `/healthz`, `/readyz` and `/metrics` are served; empty: nowhere.
+    public var listen: [ListenAddress]
+
+    public init(listen: [ListenAddress]) {
+        self.listen = listen
     }
 }
 

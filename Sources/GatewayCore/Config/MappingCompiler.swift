@@ -4,7 +4,7 @@ import Yams
 /// Compiles `mappings:` entries, inline or from mapping files, into rules,
 /// in order, checking each field and cross-checking names and variables.
 struct MappingCompiler {
-    static let keys = ["name", "resource", "methods", "protocols", "topic", "qos", "retain", "payload"]
+    static let keys = ["name", "resource", "methods", "protocols", "topic", "qos", "retain", "payload", "expiry", "ack", "ack_timeout"]
 
     let issues: IssueList
     private(set) var rules: [MappingRule] = []
@@ -34,6 +34,16 @@ struct MappingCompiler {
                 rules.append(rule)
             }
         }
+    }
+
+    /// A duration such as `30m`; reports a located issue when it is not one.
+    private func duration(_ node: Node, what: String, reader: NodeReader) -> Double? {
+        guard let text = reader.string(node, what: what) else { return nil }
+        guard let seconds = DurationText.parse(text) else {
+            reader.fail("\(what) must be a duration such as 30s, 5m, 2h or 1d, got '\(text)'", at: node)
+            return nil
+        }
+        return seconds
     }
 
     private mutating func compile(_ node: Node, reader: NodeReader) -> MappingRule? {
@@ -141,10 +151,45 @@ struct MappingCompiler {
             }
         }
 
+        var expiry: Double?
+        if let value = entries["expiry"] {
+            if let seconds = duration(value, what: "expiry", reader: reader) {
+                if seconds > 0 {
+                    expiry = seconds
+                } else {
+                    reader.fail("expiry must be longer than 0", at: value)
+                    ok = false
+                }
+            } else { ok = false }
+        }
+
+        var ack = AckMode.stored
+        if let value = entries["ack"], let text = reader.string(value, what: "ack") {
+            if let mode = AckMode(rawValue: text) {
+                ack = mode
+            } else {
+                reader.fail("ack must be 'stored' or 'delivered', got '\(text)'", at: value)
+                ok = false
+            }
+        }
+
+        var ackTimeout = 5.0
+        if let value = entries["ack_timeout"] {
+            if let seconds = duration(value, what: "ack_timeout", reader: reader) {
+                if (0.1...300).contains(seconds) {
+                    ackTimeout = seconds
+                } else {
+                    reader.fail("ack_timeout must be between 100ms and 300s", at: value)
+                    ok = false
+                }
+            } else { ok = false }
+        }
+
         guard ok, let name, let resource, let topic else { return nil }
         return MappingRule(
             name: name, resource: resource, methods: methods, protocols: protocols, topic: topic,
-            qos: qos, retain: retain, payload: payload, location: location
+            qos: qos, retain: retain, payload: payload, expiry: expiry, ack: ack, ackTimeout: ackTimeout,
+            location: location
         )
     }
 }

@@ -127,7 +127,10 @@ struct SectionParser {
     func outbox(_ node: Node?) -> OutboxSettings? {
         var settings = OutboxSettings(maxMessages: 1_000_000, maxBytes: 512 << 20, sync: .full)
         guard let node else { return settings }
-        guard let entries = reader.mapping(node, what: "outbox", allowed: ["max_messages", "max_bytes", "sync"]) else {
+        guard let entries = reader.mapping(
+            node, what: "outbox",
+            allowed: ["max_messages", "max_bytes", "sync", "qos0_when_offline", "qos0_max_messages", "qos0_max_bytes"]
+        ) else {
             return nil
         }
         var ok = true
@@ -149,7 +152,38 @@ struct SectionParser {
                 ok = false
             }
         }
+        if let value = entries["qos0_when_offline"], let text = reader.string(value, what: "outbox.qos0_when_offline") {
+            if let mode = OfflineQoS0(rawValue: text) {
+                settings.qos0WhenOffline = mode
+            } else {
+                reader.fail("outbox.qos0_when_offline must be 'drop' or 'keep', got '\(text)'", at: value)
+                ok = false
+            }
+        }
+        if let value = entries["qos0_max_messages"] {
+            if let number = reader.int(value, what: "outbox.qos0_max_messages", range: 1...10_000_000) {
+                settings.qos0MaxMessages = number
+            } else { ok = false }
+        }
+        if let value = entries["qos0_max_bytes"] {
+            if let size = reader.byteSize(value, what: "outbox.qos0_max_bytes", range: 1024...(1 << 40)) {
+                settings.qos0MaxBytes = size
+            } else { ok = false }
+        }
         return ok ? settings : nil
+    }
+
+    static let defaultAdminListen = ListenAddress(host: "127.0.0.1", port: 9683)
+
+    func admin(_ node: Node?) -> AdminSettings? {
+        var settings = AdminSettings(listen: [Self.defaultAdminListen])
+        guard let node else { return settings }
+        guard let entries = reader.mapping(node, what: "admin", allowed: ["listen"]) else { return nil }
+        if let value = entries["listen"] {
+            guard let list = listen(value, what: "admin.listen") else { return nil }
+            settings.listen = list
+        }
+        return settings
     }
 
     func log(_ node: Node?) -> LogSettings? {

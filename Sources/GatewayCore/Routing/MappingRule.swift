@@ -6,6 +6,14 @@ public enum PayloadFormat: String, Sendable, CaseIterable {
     case envelope
 }
 
+/// When a device hears "accepted".
+public enum AckMode: String, Sendable, CaseIterable {
+    /// Once the message is committed (QoS 1) or queued (QoS 0).
+    case stored
+    /// Once the broker acknowledged it (PUBACK), or `ack_timeout` passed.
+    case delivered
+}
+
 /// One compiled entry of the mapping table.
 public struct MappingRule: Sendable {
     public var name: String
@@ -16,6 +24,11 @@ public struct MappingRule: Sendable {
     public var qos: QoS
     public var retain: Bool
     public var payload: PayloadFormat
+    /// Messages older than this (seconds since receipt) are dropped unsent.
+    public var expiry: Double?
+    public var ack: AckMode
+    /// Seconds an `ack: delivered` answer waits for the broker.
+    public var ackTimeout: Double
     /// Where the entry is written, for diagnostics.
     public var location: SourceLocation
 
@@ -28,6 +41,9 @@ public struct MappingRule: Sendable {
         qos: QoS = .atLeastOnce,
         retain: Bool = false,
         payload: PayloadFormat = .raw,
+        expiry: Double? = nil,
+        ack: AckMode = .stored,
+        ackTimeout: Double = 5,
         location: SourceLocation
     ) {
         self.name = name
@@ -38,6 +54,9 @@ public struct MappingRule: Sendable {
         self.qos = qos
         self.retain = retain
         self.payload = payload
+        self.expiry = expiry
+        self.ack = ack
+        self.ackTimeout = ackTimeout
         self.location = location
     }
 }

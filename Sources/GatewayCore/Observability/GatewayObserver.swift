@@ -1,0 +1,71 @@
+import Foundation
+
+/// Everything the gateway reports for metrics. The parts call these at the
+/// moment something happens; `GatewayRuntime` turns them into Prometheus
+/// metrics. Implementations must be cheap and must not block: they are called
+/// on the CoAP, HTTP, writer, forwarder and MQTT threads.
+public protocol GatewayObserver: Sendable {
+    /// A request got its final answer. `outcome` is one of `accepted`,
+    /// `delivered`, or an `IngressRejection.outcome` (`not_found`, ...).
+    func requestAnswered(protocol: IngressProtocol, outcome: String)
+    /// A message entered the outbox (committed for QoS 1, queued for QoS 0).
+    func messageAccepted(qos: QoS)
+    /// Messages left the outbox because the broker took them (PUBACK for QoS
+    /// 1, written for QoS 0); `latencies` are seconds from ingress to that moment.
+    func messagesDelivered(qos: QoS, latencies: [Double])
+    /// QoS 1 messages sent again after a reconnect.
+    func messagesResent(count: Int)
+    /// Messages dropped because their mapping's `expiry` passed.
+    func messagesExpired(qos: QoS, count: Int)
+    /// Queued QoS 0 messages dropped to make room (capacity).
+    func messagesShed(count: Int)
+    /// Messages dropped for another reason: `offline` (QoS 0 while
+    /// disconnected), `rejected` (the MQTT library refused it as invalid).
+    func messagesDropped(reason: String, qos: QoS, count: Int)
+    /// A new message was refused: `full` (capacity) or `stopping`.
+    func messageRefused(reason: String)
+    /// The upstream connection's state changed.
+    func upstreamConnection(connected: Bool)
+    /// A group commit finished: how many messages and deletions it held, and
+    /// how long the transaction took.
+    func commitFinished(messages: Int, deletions: Int, seconds: Double)
+}
+
+/// Reports nothing: the default where no metrics are wanted (tests, tools).
+public struct NoObserver: GatewayObserver {
+    public init() {}
+    public func requestAnswered(protocol: IngressProtocol, outcome: String) {}
+    public func messageAccepted(qos: QoS) {}
+    public func messagesDelivered(qos: QoS, latencies: [Double]) {}
+    public func messagesResent(count: Int) {}
+    public func messagesExpired(qos: QoS, count: Int) {}
+    public func messagesShed(count: Int) {}
+    public func messagesDropped(reason: String, qos: QoS, count: Int) {}
+    public func messageRefused(reason: String) {}
+    public func upstreamConnection(connected: Bool) {}
+    public func commitFinished(messages: Int, deletions: Int, seconds: Double) {}
+}
+
+/// The outbox's depth at one moment, by QoS, for gauges and `queue stats`.
+public struct OutboxSnapshot: Sendable, Equatable {
+    public struct Level: Sendable, Equatable {
+        public var messages: Int
+        public var bytes: Int
+        /// Age of the oldest queued message in seconds; 0 when empty.
+        public var oldestAge: Double
+
+        public init(messages: Int, bytes: Int, oldestAge: Double) {
+            self.messages = messages
+            self.bytes = bytes
+            self.oldestAge = oldestAge
+        }
+    }
+
+    public var qos0: Level
+    public var qos1: Level
+
+    public init(qos0: Level, qos1: Level) {
+        self.qos0 = qos0
+        self.qos1 = qos1
+    }
+}
