@@ -1,0 +1,110 @@
+import GatewayCore
+import Prometheus
+
+/// Every metric the gateway exports, created once on one registry. The names
+/// are the operators' interface (dashboards, alerts): do not rename.
+struct GatewayMetrics: Sendable {
+    /// Outcomes `requestAnswered` reports: accepted, delivered (ack mode
+    /// `delivered`), timeout (its PUBACK did not come in time), and every
+    /// `IngressRejection.outcome`.
+    static let outcomes = [
+        "accepted", "delivered", "not_found", "method_not_allowed", "bad_request",
+        "payload_too_large", "unavailable", "timeout", "internal_error",
+    ]
+    static let qosValues = ["0", "1"]
+
+    let requests: LabeledCounters
+    let accepted: LabeledCounters
+    let delivered: LabeledCounters
+    let resent: Counter
+    let expired: LabeledCounters
+    let shed: Counter
+    let refused: LabeledCounters
+    let dropped: LabeledCounters
+    let upstreamConnected: Gauge
+    let reconnects: Counter
+    let commitBatchSize: ValueHistogram
+    let commitDuration: ValueHistogram
+    let deliveryLatency: ValueHistogram
+    private let outboxQoS0: OutboxGauges
+    private let outboxQoS1: OutboxGauges
+
+    init(_ registry: PrometheusCollectorRegistry) {
+        func name(_ name: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+        }
+        let qos = (name: "qos", values: Self.qosValues)
+
+        requests = LabeledCounters(registry, name(
+            "iotgw_requests_total", "Device requests answered, by protocol and outcome."
+        ), labels: [("protocol", IngressProtocol.allCases.map(\.rawValue)), ("outcome", Self.outcomes)])
+        accepted = LabeledCounters(registry, name(
+            "iotgw_messages_accepted_total", "Messages that entered the outbox (committed for QoS 1, queued for QoS 0)."
+        ), labels: [qos])
+        delivered = LabeledCounters(registry, name(
+            "iotgw_messages_delivered_total", "Messages the broker took (PUBACK for QoS 1, written for QoS 0)."
+        ), labels: [qos])
+        resent = registry.makeCounter(descriptor: name(
+            "iotgw_messages_resent_total", "QoS 1 messages sent again after a reconnect."
+        ))
+        expired = LabeledCounters(registry, name(
+            "iotgw_messages_expired_total", "Messages dropped because their mapping's expiry passed."
+        ), labels: [qos])
+        shed = registry.makeCounter(descriptor: name(
+            "iotgw_messages_shed_total", "Queued QoS 0 messages dropped to make room."
+        ))
+        refused = LabeledCounters(registry, name(
+            "iotgw_messages_refused_total", "New messages refused: outbox full, or the gateway stopping."
+        ), labels: [("reason", ["full", "stopping"])])
+        dropped = LabeledCounters(registry, name(
+            "iotgw_messages_dropped_total",
+            "Messages dropped: QoS 0 while offline, or refused by the MQTT library as invalid."
+        ), labels: [("reason", ["offline", "rejected"]), qos])
+        upstreamConnected = registry.makeGauge(descriptor: name(
+            "iotgw_upstream_connected", "1 while the MQTT connection is up, else 0."
+        ))
+        reconnects = registry.makeCounter(descriptor: name(
+            "iotgw_upstream_reconnects_total", "Successful MQTT connections after the first one."
+        ))
+        commitBatchSize = registry.makeValueHistogram(descriptor: name(
+            "iotgw_commit_batch_size", "Messages stored per outbox group commit."
+        ), buckets: MetricBuckets.commitBatchSize)
+        commitDuration = registry.makeValueHistogram(descriptor: name(
+            "iotgw_commit_duration_seconds", "Duration of outbox commit transactions, including fsync."
+        ), buckets: MetricBuckets.commitDuration)
+        deliveryLatency = registry.makeValueHistogram(descriptor: name(
+            "iotgw_delivery_latency_seconds", "Seconds from ingress to the broker's PUBACK (QoS 1)."
+        ), buckets: MetricBuckets.deliveryLatency)
+
+        let messages = name("iotgw_outbox_messages", "Messages queued in the outbox.")
+        let bytes = name("iotgw_outbox_bytes", "Payload bytes queued in the outbox.")
+        let age = name("iotgw_outbox_oldest_age_seconds", "Age of the oldest queued message; 0 when empty.")
+        func gauges(_ qos: String) -> OutboxGauges {
+            OutboxGauges(
+                messages: registry.makeGauge(descriptor: messages, labels: [("qos", qos)]),
+                bytes: registry.makeGauge(descriptor: bytes, labels: [("qos", qos)]),
+                oldestAge: registry.makeGauge(descriptor: age, labels: [("qos", qos)])
+            )
+        }
+        outboxQoS0 = gauges("0")
+        outboxQoS1 = gauges("1")
+    }
+
+    func outbox(_ qos: QoS) -> OutboxGauges {
+        qos == .atMostOnce ? outboxQoS0 : outboxQoS1
+    }
+}
+
+/// The outbox gauges of one QoS, set from a snapshot at each scrape (the
+/// writer's counts are read then, not pushed on every change).
+struct OutboxGauges: Sendable {
+    let messages: Gauge
+    let bytes: Gauge
+    let oldestAge: Gauge
+
+    func set(_ level: OutboxSnapshot.Level) {
+        messages.set(to: Double(level.messages))
+        bytes.set(to: Double(level.bytes))
+        oldestAge.set(to: level.oldestAge)
+    }
+}

@@ -1,0 +1,115 @@
+import GatewayCore
+import Prometheus
+import Synchronization
+
+/// The gateway's metrics, in Prometheus' text format.
+///
+/// Every metric is created once, in `init`, on a registry this observer is
+/// given (never the global `MetricsSystem`, so tests and tools stay
+/// isolated). Labels come only from small fixed sets: protocol, outcome,
+/// QoS and reason, never a device, path or topic.
+///
+/// The observer methods are called on the CoAP, HTTP, writer, forwarder and
+/// MQTT threads; they only touch swift-prometheus' atomics and short locks.
+public final class PrometheusObserver: GatewayObserver {
+    public let registry: PrometheusCollectorRegistry
+    private let metrics: GatewayMetrics
+    private let upstream = Mutex(UpstreamHistory())
+    /// Holds `render` together, so a scrape's gauges and text agree even when
+    /// two scrapes overlap.
+    private let rendering = Mutex(())
+
+    public init(registry: PrometheusCollectorRegistry = .init()) {
+        self.registry = registry
+        self.metrics = GatewayMetrics(registry)
+    }
+
+    // MARK: GatewayObserver
+
+    public func requestAnswered(protocol: IngressProtocol, outcome: String) {
+        metrics.requests.increment([`protocol`.rawValue, outcome])
+    }
+
+    public func messageAccepted(qos: QoS) {
+        metrics.accepted.increment([qos.metricLabel])
+    }
+
+    /// Every delivery counts; the latency histogram takes only QoS 1, whose
+    /// latency ends at the PUBACK (QoS 0 ends at a socket write, which would
+    /// only dilute it).
+    public func messagesDelivered(qos: QoS, latencies: [Double]) {
+        metrics.delivered.increment([qos.metricLabel], by: latencies.count)
+        guard qos == .atLeastOnce else { return }
+        for latency in latencies where latency.isFinite {
+            // Ingress times are wall-clock; a clock step may make one negative.
+            metrics.deliveryLatency.record(max(0, latency))
+        }
+    }
+
+    public func messagesResent(count: Int) {
+        if count > 0 { metrics.resent.increment(by: Int64(count)) }
+    }
+
+    public func messagesExpired(qos: QoS, count: Int) {
+        metrics.expired.increment([qos.metricLabel], by: count)
+    }
+
+    public func messagesShed(count: Int) {
+        if count > 0 { metrics.shed.increment(by: Int64(count)) }
+    }
+
+    public func messagesDropped(reason: String, qos: QoS, count: Int) {
+        metrics.dropped.increment([reason, qos.metricLabel], by: count)
+    }
+
+    public func messageRefused(reason: String) {
+        metrics.refused.increment([reason])
+    }
+
+    public func upstreamConnection(connected: Bool) {
+        let reconnected = upstream.withLock { $0.record(connected: connected) }
+        metrics.upstreamConnected.set(to: connected ? 1 : 0)
+        if reconnected { metrics.reconnects.increment() }
+    }
+
+    /// The batch-size histogram counts only commits that stored messages: a
+    /// commit of deletions alone says nothing about how ingress batches, and
+    /// would pile up in the lowest bucket. The duration histogram counts
+    /// every commit.
+    public func commitFinished(messages: Int, deletions: Int, seconds: Double) {
+        if messages > 0 { metrics.commitBatchSize.record(Double(messages)) }
+        if seconds.isFinite { metrics.commitDuration.record(max(0, seconds)) }
+    }
+
+    // MARK: Exposition
+
+    /// Sets the outbox gauges from `snapshot` and returns every metric of the
+    /// registry in the text format (version 0.0.4), families sorted by name.
+    public func render(snapshot: OutboxSnapshot) -> [UInt8] {
+        rendering.withLock { _ in
+            metrics.outbox(.atMostOnce).set(snapshot.qos0)
+            metrics.outbox(.atLeastOnce).set(snapshot.qos1)
+            return PrometheusText.sorted(registry.emitToBuffer())
+        }
+    }
+}
+
+/// Counts reconnects: successful connections after the first one. A
+/// repeated "connected" without a disconnect in between is one connection.
+struct UpstreamHistory {
+    private var connected = false
+    private var everConnected = false
+
+    /// Whether this event is a reconnect.
+    mutating func record(connected now: Bool) -> Bool {
+        defer { connected = now }
+        guard now, !connected else { return false }
+        defer { everConnected = true }
+        return everConnected
+    }
+}
+
+extension QoS {
+    /// The `qos` label value.
+    var metricLabel: String { String(rawValue) }
+}
