@@ -80,15 +80,18 @@ let package = Package(
         .executableTarget(
             name: "iot-gateway",
             dependencies: [
-                "GatewayRuntime", "GatewayCore",
+                "GatewayRuntime", "GatewayCore", "GatewayStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 logging,
             ]
         ),
 
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
-        .testTarget(name: "GatewayStoreTests", dependencies: ["GatewayStore", "GatewayCore", logging]),
-        .testTarget(name: "GatewayRuntimeTests", dependencies: ["GatewayRuntime", "GatewayStore", "GatewayCore", logging]),
+        .testTarget(
+            name: "GatewayStoreTests",
+            dependencies: ["GatewayStore", "GatewayCore", logging, .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .testTarget(name: "GatewayRuntimeTests", dependencies: ["GatewayRuntime", "GatewayStore", "GatewayCore", "HTTPIngress", logging]),
         .testTarget(name: "HTTPIngressTests", dependencies: ["HTTPIngress", "GatewayCore", logging]),
         .testTarget(name: "CoAPIngressTests", dependencies: ["CoAPIngress", "GatewayCore", logging]),
         // Starts real processes: mosquitto with mutual TLS, the gateway, coap-client, curl.

@@ -17,7 +17,7 @@ extension CoAPEngine {
         let peer = coap_session_get_addr_remote(session).map(CoAPAddress.describe) ?? "unknown"
         let fields = CoAPPDU.read(request)
         let reply = admit(fields, peer: peer, session: session, request: request)
-        if let reply { CoAPPDU.write(reply, to: response) }
+        if let reply { send(reply, to: response) }
     }
 
     /// Decides the answer now, or returns nil when the request went to the
@@ -75,14 +75,21 @@ extension CoAPEngine {
         nextTicket += 1
         coap_async_set_app_data(async, UnsafeMutableRawPointer(bitPattern: ticket))
         pending[ticket] = Pending(async: async, block1Echo: echo, result: nil)
+        let admission: IngressAdmission
         do {
-            try pipeline.accept(ingress) { [weak self] result in
+            admission = try pipeline.accept(ingress) { [weak self] result in
                 self?.complete(ticket: ticket, result: result)
             }
         } catch {
             pending.removeValue(forKey: ticket)
             coap_free_async(session, async)
             return withEcho(CoAPReply(error), echo)
+        }
+        if case .answered = admission {
+            // Known at once (a QoS 0 message queued): answer piggybacked.
+            pending.removeValue(forKey: ticket)
+            coap_free_async(session, async)
+            return withEcho(.changed, echo)
         }
         return nil
     }
@@ -91,16 +98,21 @@ extension CoAPEngine {
     private func finish(async: OpaquePointer, response: OpaquePointer) {
         let ticket = Int(bitPattern: coap_async_get_app_data(async))
         guard let entry = pending.removeValue(forKey: ticket), let result = entry.result else {
-            // A retransmission raced the trigger; the real answer follows.
-            CoAPPDU.write(CoAPReply(code: 500, diagnostic: "internal error: lost request state"), to: response)
+            send(CoAPReply(code: 500, diagnostic: "internal error: lost request state"), to: response)
             return
         }
         switch result {
         case .success:
-            CoAPPDU.write(withEcho(.changed, entry.block1Echo), to: response)
+            send(withEcho(.changed, entry.block1Echo), to: response)
         case .failure(let rejection):
-            CoAPPDU.write(withEcho(CoAPReply(rejection), entry.block1Echo), to: response)
+            send(withEcho(CoAPReply(rejection), entry.block1Echo), to: response)
         }
+    }
+
+    /// Every final answer goes through here, so metrics see each one once.
+    private func send(_ reply: CoAPReply, to response: OpaquePointer) {
+        if let outcome = reply.outcome { observer.requestAnswered(protocol: .coap, outcome: outcome) }
+        CoAPPDU.write(reply, to: response)
     }
 
     private func withEcho(_ reply: CoAPReply, _ echo: Block1Option?) -> CoAPReply {

@@ -16,7 +16,7 @@ final class CoAPEngine: @unchecked Sendable {
     struct Pending {
         var async: OpaquePointer
         var block1Echo: Block1Option?
-        var result: Result<Void, IngressRejection>?
+        var result: Result<Acceptance, IngressRejection>?
     }
 
     struct Control: Sendable {
@@ -30,9 +30,10 @@ final class CoAPEngine: @unchecked Sendable {
     let settings: CoAPSettings
     let pipeline: IngressPipeline
     let logger: Logger
+    let observer: GatewayObserver
     private let control = Guarded(Control())
     /// Finished tickets, posted by the outbox writer's thread.
-    let completions = Guarded<[(ticket: Int, result: Result<Void, IngressRejection>)]>([])
+    let completions = Guarded<[(ticket: Int, result: Result<Acceptance, IngressRejection>)]>([])
     private let wake: EventSignal?
 
     // CoAP thread only.
@@ -42,10 +43,11 @@ final class CoAPEngine: @unchecked Sendable {
     var assembler: Block1Assembler
     var accepting = true
 
-    init(settings: CoAPSettings, pipeline: IngressPipeline, logger: Logger) {
+    init(settings: CoAPSettings, pipeline: IngressPipeline, logger: Logger, observer: GatewayObserver) {
         self.settings = settings
         self.pipeline = pipeline
         self.logger = logger
+        self.observer = observer
         self.wake = EventSignal()
         self.assembler = Block1Assembler(maxBody: settings.maxBody)
     }
@@ -109,7 +111,7 @@ final class CoAPEngine: @unchecked Sendable {
 
     /// Called on the outbox writer's thread: queue the result and wake the
     /// CoAP thread only if the queue was empty (one syscall per batch).
-    func complete(ticket: Int, result: Result<Void, IngressRejection>) {
+    func complete(ticket: Int, result: Result<Acceptance, IngressRejection>) {
         let wasEmpty = completions.withLock { queue in
             let empty = queue.isEmpty
             queue.append((ticket, result))
@@ -160,7 +162,7 @@ final class CoAPEngine: @unchecked Sendable {
 
     /// Marks finished requests and triggers their async entries.
     private func triggerCompleted() -> Int {
-        let done = completions.withLock { queue -> [(ticket: Int, result: Result<Void, IngressRejection>)] in
+        let done = completions.withLock { queue -> [(ticket: Int, result: Result<Acceptance, IngressRejection>)] in
             defer { queue.removeAll(keepingCapacity: true) }
             return queue
         }

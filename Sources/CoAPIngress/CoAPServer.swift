@@ -21,8 +21,8 @@ public enum CoAPServerError: Error, Sendable, CustomStringConvertible {
 public final class CoAPServer: Sendable {
     private let engine: CoAPEngine
 
-    public init(settings: CoAPSettings, pipeline: IngressPipeline, logger: Logger) {
-        engine = CoAPEngine(settings: settings, pipeline: pipeline, logger: logger)
+    public init(settings: CoAPSettings, pipeline: IngressPipeline, logger: Logger, observer: GatewayObserver = NoObserver()) {
+        engine = CoAPEngine(settings: settings, pipeline: pipeline, logger: logger, observer: observer)
     }
 
     /// Binds every listen address and starts the CoAP thread.

@@ -10,6 +10,22 @@ struct CoAPReply: Equatable {
     var block1: Block1Option?
 
     static let changed = CoAPReply(code: 204)
+
+    /// The label metrics count this answer under; nil for 2.31 Continue,
+    /// which is not a final answer.
+    var outcome: String? {
+        switch code {
+        case 204: return "accepted"
+        case 231: return nil
+        case 400, 408: return "bad_request"
+        case 404: return "not_found"
+        case 405: return "method_not_allowed"
+        case 413: return "payload_too_large"
+        case 503: return "unavailable"
+        case 504: return "timeout"
+        default: return "internal_error"
+        }
+    }
     static let `continue` = CoAPReply(code: 231)
 
     init(code: UInt32, diagnostic: String? = nil, maxAge: UInt32? = nil, size1: UInt32? = nil, block1: Block1Option? = nil) {
@@ -36,6 +52,8 @@ struct CoAPReply: Equatable {
             self.init(code: 503, diagnostic: reason, maxAge: UInt32(clamping: retryAfter))
         case .internalError(let reason):
             self.init(code: 500, diagnostic: reason)
+        case .timeout(let reason):
+            self.init(code: 504, diagnostic: reason)
         }
     }
 }

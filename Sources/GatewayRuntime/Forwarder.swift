@@ -5,12 +5,14 @@ import Logging
 
 /// Drains the outbox into the upstream connection on a dedicated thread.
 ///
-/// It keeps at most `window` publishes in flight, maps each MQTT message ID to
-/// its outbox row, and hands a row back for deletion only when the broker
-/// acknowledged it (QoS 1) or it was written to the socket (QoS 0). QoS 1
-/// messages in flight at a disconnect stay with the client, which resends them
-/// (DUP) after reconnecting; QoS 0 messages in flight are dropped then, as QoS
-/// 0 allows. After a restart, delivery starts again from the oldest row.
+/// It keeps at most `window` publishes in flight and maps each MQTT message
+/// ID to its outbox entry. QoS 1 rows and QoS 0 memory entries are merged in
+/// acceptance order. A row goes back to the outbox for deletion only when the
+/// broker acknowledged it (QoS 1) or it was written to the socket (QoS 0).
+/// QoS 1 messages in flight at a disconnect stay with the client, which
+/// resends them (DUP) before anything new after reconnecting; QoS 0 messages
+/// in flight are dropped then, as QoS 0 allows. After a restart, delivery
+/// starts again from the oldest row. Expired messages are dropped unsent.
 public final class Forwarder: Sendable {
     struct Signals: Sendable {
         var events: [UpstreamEvent] = []
@@ -21,17 +23,22 @@ public final class Forwarder: Sendable {
     }
 
     private let outbox: Outbox
-    private let writer: OutboxWriter
     private let client: UpstreamClient
     private let window: Int
+    private let tracker: DeliveryTracker?
+    private let observer: GatewayObserver
     private let logger: Logger
     private let signals = Guarded(Signals())
 
-    public init(outbox: Outbox, writer: OutboxWriter, client: UpstreamClient, window: Int, logger: Logger) {
+    public init(
+        outbox: Outbox, client: UpstreamClient, window: Int, tracker: DeliveryTracker? = nil,
+        observer: GatewayObserver = NoObserver(), logger: Logger
+    ) {
         self.outbox = outbox
-        self.writer = writer
         self.client = client
         self.window = window
+        self.tracker = tracker
+        self.observer = observer
         self.logger = logger
     }
 
@@ -44,12 +51,12 @@ public final class Forwarder: Sendable {
         thread.start()
     }
 
-    /// New rows were committed.
+    /// New messages may be visible in the outbox.
     public func notifyNewData() {
         signals.update { $0.newData = true }
     }
 
-    /// Stops publishing new rows, waits up to `drainTimeout` for the
+    /// Stops publishing new messages, waits up to `drainTimeout` for the
     /// acknowledgements of those in flight, then disconnects.
     public func stop(drainTimeout: TimeInterval) {
         signals.update {
@@ -60,97 +67,181 @@ public final class Forwarder: Sendable {
         client.stop()
     }
 
-    private struct InFlight {
-        var row: Int64
+    // MARK: The forwarder thread
+
+    struct InFlight {
+        var key: MessageKey
         var size: Int
         var qos: QoS
+        var receivedAt: Date
     }
 
-    private func run() {
+    /// State only the forwarder thread touches.
+    struct Session {
         var connected = false
+        var everConnected = false
         var inFlight: [Int32: InFlight] = [:]
         var cursor: Int64 = 0
         var maybeMore = true
+    }
 
+    private func run() {
+        var session = Session()
         while true {
-            let canPublish = connected && inFlight.count < window && maybeMore
-            let wake = signals.wait(
-                until: { !$0.events.isEmpty || $0.newData || $0.stopRequested || canPublish },
-                deadline: nil
-            ) { signals -> (events: [UpstreamEvent], newData: Bool, stopping: Bool, deadline: Date?) in
+            let canPublish = session.connected && session.inFlight.count < window && session.maybeMore
+            let wake = signals.wait(until: { !$0.events.isEmpty || $0.newData || $0.stopRequested || canPublish }) {
+                signals -> (events: [UpstreamEvent], newData: Bool, stopping: Bool, deadline: Date?) in
                 defer {
                     signals.events.removeAll(keepingCapacity: true)
                     signals.newData = false
                 }
                 return (signals.events, signals.newData, signals.stopRequested, signals.drainDeadline)
             }
-            if wake.newData { maybeMore = true }
-
-            var delivered: [(id: Int64, size: Int)] = []
-            for event in wake.events {
-                switch event {
-                case .connected:
-                    connected = true
-                    maybeMore = true
-                case .disconnected:
-                    connected = false
-                    // libmosquitto drops unsent QoS 0 packets on disconnect.
-                    for (messageID, entry) in inFlight where entry.qos == .atMostOnce {
-                        inFlight.removeValue(forKey: messageID)
-                        delivered.append((entry.row, entry.size))
-                    }
-                case .published(let messageID):
-                    if let entry = inFlight.removeValue(forKey: messageID) {
-                        delivered.append((entry.row, entry.size))
-                    }
-                }
-            }
-            writer.acknowledge(delivered)
+            if wake.newData { session.maybeMore = true }
+            handle(wake.events, &session)
 
             if wake.stopping {
-                if inFlight.isEmpty || !connected || Date() >= (wake.deadline ?? .distantPast) { break }
+                if session.inFlight.isEmpty || !session.connected || Date() >= (wake.deadline ?? .distantPast) { break }
                 // Wait for acknowledgements without publishing more.
                 signals.wait(until: { !$0.events.isEmpty }, deadline: wake.deadline) { _ in }
                 continue
             }
-
-            guard connected, inFlight.count < window, maybeMore else { continue }
-            let limit = window - inFlight.count
-            let rows: [StoredMessage]
-            do {
-                rows = try outbox.fetch(after: cursor, limit: limit)
-            } catch {
-                logger.error("outbox read failed", metadata: ["error": "\(error)"])
-                Thread.sleep(forTimeInterval: 0.5)
-                continue
-            }
-            if rows.count < limit { maybeMore = false }
-            for row in rows {
-                let message = row.message
-                switch client.publish(topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain) {
-                case .inFlight(let messageID):
-                    inFlight[messageID] = InFlight(row: row.id, size: message.storedSize, qos: message.qos)
-                    cursor = row.id
-                case .notConnected:
-                    // Leave the cursor on the last row handed over; this one is
-                    // retried after the next `.connected`.
-                    connected = false
-                    maybeMore = true
-                case .rejected(let reason):
-                    logger.error("message can never be published; dropping it", metadata: [
-                        "outbox.id": "\(row.id)", "mqtt.topic": "\(message.topic)", "reason": "\(reason)",
-                    ])
-                    writer.acknowledge([(row.id, message.storedSize)])
-                    cursor = row.id
-                }
-                if !connected { break }
+            if session.connected && session.inFlight.count < window && session.maybeMore {
+                publishNext(&session)
             }
         }
-        if !inFlight.isEmpty {
+        if !session.inFlight.isEmpty {
             logger.notice("stopping with messages unacknowledged; they will be sent again on restart", metadata: [
-                "mqtt.in_flight": "\(inFlight.count)",
+                "mqtt.in_flight": "\(session.inFlight.count)",
             ])
         }
         signals.update { $0.finished = true }
+    }
+
+    private func handle(_ events: [UpstreamEvent], _ session: inout Session) {
+        var delivered: [InFlight] = []
+        for event in events {
+            switch event {
+            case .connected:
+                if session.everConnected {
+                    let resent = session.inFlight.values.filter { $0.qos == .atLeastOnce }.count
+                    if resent > 0 { observer.messagesResent(count: resent) }
+                }
+                session.connected = true
+                session.everConnected = true
+                session.maybeMore = true
+                outbox.setConnected(true)
+                observer.upstreamConnection(connected: true)
+            case .disconnected:
+                session.connected = false
+                outbox.setConnected(false)
+                observer.upstreamConnection(connected: false)
+                // libmosquitto drops unsent QoS 0 packets on disconnect.
+                let lost = session.inFlight.filter { $0.value.qos == .atMostOnce }
+                for messageID in lost.keys { session.inFlight.removeValue(forKey: messageID) }
+                if !lost.isEmpty { observer.messagesDropped(reason: "offline", qos: .atMostOnce, count: lost.count) }
+            case .published(let messageID):
+                if let entry = session.inFlight.removeValue(forKey: messageID) {
+                    delivered.append(entry)
+                }
+            }
+        }
+        guard !delivered.isEmpty else { return }
+        outbox.acknowledge(delivered.compactMap { entry in
+            if case .row(let id) = entry.key { return (id, entry.size) }
+            return nil
+        })
+        let now = Date()
+        for qos in [QoS.atMostOnce, .atLeastOnce] {
+            let latencies = delivered.filter { $0.qos == qos }.map { now.timeIntervalSince($0.receivedAt) }
+            if !latencies.isEmpty { observer.messagesDelivered(qos: qos, latencies: latencies) }
+        }
+        tracker?.delivered(delivered.map(\.key))
+    }
+
+    /// Fills the free part of the window with the oldest queued messages.
+    private func publishNext(_ session: inout Session) {
+        let limit = window - session.inFlight.count
+        let rows: [StoredMessage]
+        do {
+            rows = try outbox.store.fetch(after: session.cursor, through: outbox.visibleThrough, limit: limit)
+        } catch {
+            logger.error("outbox read failed", metadata: ["error": "\(error)"])
+            Thread.sleep(forTimeInterval: 0.5)
+            return
+        }
+        let volatile = outbox.peekVolatile(limit: limit)
+        session.maybeMore = rows.count == limit || volatile.count == limit || rows.count + volatile.count > limit
+
+        let batch = Self.merge(rows, volatile, limit: limit)
+        let now = Date()
+        var expired: [(id: Int64, size: Int)] = []
+        var expiredVolatile = 0
+        var lastVolatile: UInt64?
+        for item in batch {
+            let (key, message) = item
+            if message.isExpired(at: now) {
+                switch key {
+                case .row(let id):
+                    expired.append((id, message.storedSize))
+                    session.cursor = id
+                case .volatile(let sequence):
+                    expiredVolatile += 1
+                    lastVolatile = sequence
+                }
+                continue
+            }
+            let outcome = client.publish(topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain)
+            switch outcome {
+            case .inFlight(let messageID):
+                session.inFlight[messageID] = InFlight(key: key, size: message.storedSize, qos: message.qos, receivedAt: message.receivedAt)
+            case .notConnected:
+                // Not taken: it is retried after the next `.connected`.
+                session.connected = false
+                session.maybeMore = true
+            case .rejected(let reason):
+                logger.error("message can never be published; dropping it", metadata: [
+                    "mqtt.topic": "\(message.topic)", "reason": "\(reason)",
+                ])
+                observer.messagesDropped(reason: "rejected", qos: message.qos, count: 1)
+                if case .row(let id) = key { outbox.acknowledge([(id, message.storedSize)]) }
+            }
+            if !session.connected { break }
+            switch key {
+            case .row(let id): session.cursor = id
+            case .volatile(let sequence): lastVolatile = sequence
+            }
+        }
+        if let lastVolatile { outbox.consumeVolatile(through: lastVolatile) }
+        if !expired.isEmpty {
+            outbox.acknowledge(expired)
+            observer.messagesExpired(qos: .atLeastOnce, count: expired.count)
+        }
+        if expiredVolatile > 0 { observer.messagesExpired(qos: .atMostOnce, count: expiredVolatile) }
+    }
+
+    /// Oldest first by receipt time; on a tie the durable row goes first.
+    static func merge(_ rows: [StoredMessage], _ volatile: [VolatileEntry], limit: Int) -> [(MessageKey, OutboundMessage)] {
+        var result: [(MessageKey, OutboundMessage)] = []
+        result.reserveCapacity(limit)
+        var r = 0, v = 0
+        while result.count < limit && (r < rows.count || v < volatile.count) {
+            let takeRow: Bool
+            if r == rows.count {
+                takeRow = false
+            } else if v == volatile.count {
+                takeRow = true
+            } else {
+                takeRow = rows[r].message.receivedAt <= volatile[v].message.receivedAt
+            }
+            if takeRow {
+                result.append((.row(rows[r].id), rows[r].message))
+                r += 1
+            } else {
+                result.append((.volatile(volatile[v].sequence), volatile[v].message))
+                v += 1
+            }
+        }
+        return result
     }
 }

@@ -14,6 +14,7 @@ import ServiceLifecycle
 public final class Gateway: Service {
     private let config: GatewayConfig
     private let logger: Logger
+    private let metrics = PrometheusObserver()
 
     /// Seconds to wait for PUBACKs of messages in flight when stopping.
     static let drainTimeout: TimeInterval = 3
@@ -24,45 +25,82 @@ public final class Gateway: Service {
     }
 
     public func run() async throws {
-        let parts = try await Blocking.run("gateway-start") { [config, logger] () throws(GatewayError) -> Parts in
-            try Parts.start(config: config, logger: logger)
+        // The admin listener comes first and goes last, so /readyz says 503
+        // while the gateway starts and stops rather than refusing connections.
+        let running = Guarded<Parts?>(nil)
+        let admin = try await Blocking.run("admin-start") { [config, logger, metrics] () throws(GatewayError) -> AdminServer? in
+            try Self.startAdmin(config: config, logger: logger, metrics: metrics, running: running)
         }
+        let parts: Parts
+        do {
+            parts = try await Blocking.run("gateway-start") { [config, logger, metrics] () throws(GatewayError) -> Parts in
+                try Parts.start(config: config, logger: logger, observer: metrics)
+            }
+        } catch {
+            admin?.stop()
+            throw error
+        }
+        running.withLock { $0 = parts }
         logger.info("gateway ready", metadata: [
             "gateway.name": "\(config.gateway.name)",
             "gateway.mappings": "\(config.mappings.count)",
-            "outbox.depth": "\(parts.writer.queued.messages)",
+            "outbox.depth": "\(parts.outbox.durableCounts.messages)",
         ])
         try? await gracefulShutdown()
         logger.info("gateway stopping")
-        await Blocking.run("gateway-stop") { parts.stop() }
+        running.withLock { $0 = nil }
+        await Blocking.run("gateway-stop") {
+            parts.stop()
+            admin?.stop()
+        }
         logger.info("gateway stopped")
+    }
+
+    private static func startAdmin(
+        config: GatewayConfig, logger: Logger, metrics: PrometheusObserver, running: Guarded<Parts?>
+    ) throws(GatewayError) -> AdminServer? {
+        guard !config.admin.listen.isEmpty else { return nil }
+        let routes = AdminRoutes(
+            observer: metrics,
+            snapshot: {
+                running.withLock { $0 }?.outbox.snapshot()
+                    ?? OutboxSnapshot(qos0: .init(messages: 0, bytes: 0, oldestAge: 0), qos1: .init(messages: 0, bytes: 0, oldestAge: 0))
+            },
+            readiness: {
+                guard let parts = running.withLock({ $0 }) else {
+                    return Readiness(listening: false, outboxWritable: false, upstreamConnected: false)
+                }
+                return Readiness(listening: true, outboxWritable: parts.outbox.isWritable, upstreamConnected: parts.outbox.upstreamConnected)
+            }
+        )
+        let server = AdminServer(listen: config.admin.listen, logger: logger) { routes.respond($0) }
+        do {
+            try server.start()
+        } catch {
+            throw .admin(error.description)
+        }
+        logger.info("admin listening", metadata: ["admin.listen": "\(config.admin.listen.map(\.description).joined(separator: ","))"])
+        return server
     }
 }
 
 /// The running parts, owned together.
 struct Parts: Sendable {
     let state: StateDirectory
-    let writer: OutboxWriter
+    let outbox: Outbox
+    let tracker: DeliveryTracker
     let forwarder: Forwarder
     let coap: CoAPServer?
     let http: HTTPServer?
     let logger: Logger
 
-    static func start(config: GatewayConfig, logger: Logger) throws(GatewayError) -> Parts {
+    static func start(config: GatewayConfig, logger: Logger, observer: GatewayObserver) throws(GatewayError) -> Parts {
         let state: StateDirectory
         let outbox: Outbox
-        let writer: OutboxWriter
-        let relay = CommitRelay()
         do {
             state = try StateDirectory(path: config.gateway.stateDirectory)
-            outbox = try Outbox(path: state.databasePath, sync: config.outbox.sync)
-            writer = try OutboxWriter(
-                outbox: outbox,
-                maxMessages: config.outbox.maxMessages,
-                maxBytes: config.outbox.maxBytes,
-                logger: logger,
-                onCommit: { relay.fire() }
-            )
+            let store = try OutboxStore(path: state.databasePath, sync: config.outbox.sync)
+            outbox = try Outbox(store: store, settings: config.outbox, logger: logger, observer: observer)
         } catch {
             throw .storage(error.description)
         }
@@ -73,44 +111,45 @@ struct Parts: Sendable {
         } catch {
             throw .upstream(error.description)
         }
+        let tracker = DeliveryTracker()
         let forwarder = Forwarder(
-            outbox: outbox, writer: writer, client: client,
-            window: config.upstream.maxInflight, logger: logger
+            outbox: outbox, client: client, window: config.upstream.maxInflight,
+            tracker: tracker, observer: observer, logger: logger
         )
-        relay.connect { forwarder.notifyNewData() }
+        outbox.whenNewMessages { forwarder.notifyNewData() }
 
         let router = Router(rules: config.mappings, gatewayName: config.gateway.name)
-        let intake = Intake(router: router, writer: writer, logger: logger)
+        let intake = Intake(router: router, outbox: outbox, tracker: tracker, logger: logger)
 
-        writer.start()
+        outbox.start()
         forwarder.start()
 
         var coap: CoAPServer?
         var http: HTTPServer?
         do {
             if !config.coap.listen.isEmpty {
-                let server = CoAPServer(settings: config.coap, pipeline: intake, logger: logger)
+                let server = CoAPServer(settings: config.coap, pipeline: intake, logger: logger, observer: observer)
                 try server.start()
                 coap = server
             }
         } catch {
             forwarder.stop(drainTimeout: 0)
-            writer.shutdown()
+            outbox.shutdown()
             throw .coap(error.description)
         }
         do {
             if !config.http.listen.isEmpty {
-                let server = HTTPServer(settings: config.http, pipeline: intake, logger: logger)
+                let server = HTTPServer(settings: config.http, pipeline: intake, logger: logger, observer: observer)
                 try server.start()
                 http = server
             }
         } catch {
             coap?.stop()
             forwarder.stop(drainTimeout: 0)
-            writer.shutdown()
+            outbox.shutdown()
             throw .http(error.description)
         }
-        return Parts(state: state, writer: writer, forwarder: forwarder, coap: coap, http: http, logger: logger)
+        return Parts(state: state, outbox: outbox, tracker: tracker, forwarder: forwarder, coap: coap, http: http, logger: logger)
     }
 
     /// Ingress first (answering what is in progress), then the forwarder
@@ -118,9 +157,13 @@ struct Parts: Sendable {
     func stop() {
         coap?.stopAccepting()
         http?.stopAccepting()
+        outbox.stopAccepting()
+        // Answer 5.04 / 504 to whoever still waits for a PUBACK: the message
+        // stays queued and goes out after the next start.
+        tracker.stop()
         coap?.stop()
         http?.stop()
         forwarder.stop(drainTimeout: Gateway.drainTimeout)
-        writer.shutdown()
+        outbox.shutdown()
     }
 }

@@ -5,6 +5,7 @@ public enum GatewayError: Error, Sendable, CustomStringConvertible {
     case upstream(String)
     case coap(String)
     case http(String)
+    case admin(String)
 
     public var description: String {
         switch self {
@@ -12,6 +13,7 @@ public enum GatewayError: Error, Sendable, CustomStringConvertible {
         case .upstream(let text): return text
         case .coap(let text): return text
         case .http(let text): return text
+        case .admin(let text): return text
         }
     }
 }

@@ -4,48 +4,71 @@ import GatewayStore
 import Logging
 
 /// The ingress pipeline: routes a request with the current mapping table,
-/// builds the message to publish, and hands it to the outbox writer.
+/// builds the message to publish, and hands it to the outbox; for `ack:
+/// delivered` mappings it also waits for the broker through the tracker.
 public final class Intake: IngressPipeline {
     /// Seconds a device is told to wait when the outbox is full.
     static let retryAfterFull = 5
 
     private let router: Router
-    private let writer: OutboxWriter
+    private let outbox: Outbox
+    private let tracker: DeliveryTracker
     private let logger: Logger
 
-    public init(router: Router, writer: OutboxWriter, logger: Logger) {
+    public init(router: Router, outbox: Outbox, tracker: DeliveryTracker, logger: Logger) {
         self.router = router
-        self.writer = writer
+        self.outbox = outbox
+        self.tracker = tracker
         self.logger = logger
     }
 
     public func accept(
         _ request: IngressRequest,
-        completion: @escaping @Sendable (Result<Void, IngressRejection>) -> Void
-    ) throws(IngressRejection) {
+        completion: @escaping @Sendable (Result<Acceptance, IngressRejection>) -> Void
+    ) throws(IngressRejection) -> IngressAdmission {
         let route: Route
         switch router.route(request) {
         case .success(let found): route = found
         case .failure(let rejection): throw rejection
         }
+        let rule = route.rule
         let payload: [UInt8]
-        switch route.rule.payload {
+        switch rule.payload {
         case .raw: payload = request.payload
         case .envelope: payload = Envelope.encode(request: request, route: route, gateway: router.gatewayName)
         }
         let message = OutboundMessage(
-            topic: route.topic, qos: route.rule.qos, retain: route.rule.retain,
-            payload: payload, receivedAt: request.receivedAt, mapping: route.rule.name
+            topic: route.topic, qos: rule.qos, retain: rule.retain,
+            payload: payload, receivedAt: request.receivedAt, mapping: rule.name,
+            expiresAt: rule.expiry.map { request.receivedAt.addingTimeInterval($0) }
         )
+        let waitForBroker = rule.ack == .delivered
+        let tracker = self.tracker
+        let answerDelivery: @Sendable (Bool) -> Void = { delivered in
+            completion(delivered
+                ? .success(.delivered)
+                : .failure(.timeout(reason: "not yet acknowledged by the broker; the message stays queued")))
+        }
+
+        let admission: Admission
         do {
-            try writer.submit(message) { [logger] result in
+            admission = try outbox.submit(
+                message,
+                onQueued: waitForBroker ? { sequence in
+                    tracker.register(.volatile(sequence), timeout: rule.ackTimeout, completion: answerDelivery)
+                } : nil
+            ) { [logger] result in
                 switch result {
-                case .success:
-                    completion(.success(()))
+                case .success(let id):
+                    if waitForBroker {
+                        tracker.register(.row(id), timeout: rule.ackTimeout, completion: answerDelivery)
+                    } else {
+                        completion(.success(.stored))
+                    }
                 case .failure(.diskFull):
                     completion(.failure(.unavailable(retryAfterSeconds: Self.retryAfterFull, reason: "gateway storage is full")))
                 case .failure(let error):
-                    logger.error("message not stored", metadata: ["mapping": "\(route.rule.name)", "error": "\(error)"])
+                    logger.error("message not stored", metadata: ["mapping": "\(rule.name)", "error": "\(error)"])
                     completion(.failure(.internalError(reason: "message could not be stored")))
                 }
             }
@@ -56,6 +79,18 @@ public final class Intake: IngressPipeline {
             case .stopping:
                 throw .unavailable(retryAfterSeconds: Self.retryAfterFull, reason: "gateway is shutting down; retry later")
             }
+        }
+        switch admission {
+        case .pending:
+            return .pending
+        case .queued:
+            return waitForBroker ? .pending : .answered(.stored)
+        case .dropped:
+            // QoS 0 while offline: accepted at most once, as MQTT QoS 0 is.
+            if waitForBroker {
+                throw .timeout(reason: "upstream is offline and QoS 0 messages are not kept")
+            }
+            return .answered(.stored)
         }
     }
 }

@@ -25,20 +25,29 @@ enum OutboxSchema {
                 INSERT INTO outbox_stats (id, messages, bytes) VALUES (1, 0, 0);
                 """)
         }
+        migrator.registerMigration("v2-expiry-index") { db in
+            // The expiry sweep looks only at rows that can expire.
+            try db.execute(sql: "CREATE INDEX message_expiry ON message(expires_at) WHERE expires_at IS NOT NULL")
+        }
         return migrator
     }
 
     static let insertSQL = """
-        INSERT INTO message (topic, qos, retain, payload, received_at, mapping)
-        VALUES (?, ?, ?, ?, ?, ?)
+        INSERT INTO message (topic, qos, retain, payload, received_at, mapping, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
         """
 
     static let updateStatsSQL = """
         UPDATE outbox_stats SET messages = messages + ?, bytes = bytes + ? WHERE id = 1
         """
 
+    static let expireSQL = """
+        DELETE FROM message WHERE expires_at IS NOT NULL AND expires_at <= ?
+        RETURNING length(CAST(topic AS BLOB)) + length(payload) AS size
+        """
+
     static let fetchSQL = """
-        SELECT id, topic, qos, retain, payload, received_at, mapping
-        FROM message WHERE id > ? ORDER BY id LIMIT ?
+        SELECT id, topic, qos, retain, payload, received_at, mapping, expires_at
+        FROM message WHERE id > ? AND id <= ? ORDER BY id LIMIT ?
         """
 }

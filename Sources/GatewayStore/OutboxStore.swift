@@ -4,11 +4,11 @@ import GatewayCore
 
 /// The durable queue: a SQLite database in WAL mode.
 ///
-/// One writer (the `OutboxWriter` thread) inserts and deletes, in group
+/// One writer (the `Outbox`'s writer thread) inserts and deletes, in group
 /// transactions; readers (the forwarder, `queue` commands) read concurrently
 /// from WAL snapshots. Row IDs only grow (AUTOINCREMENT), so "everything after
 /// row N" is a stable delivery cursor even when the table empties.
-public final class Outbox: Sendable {
+public final class OutboxStore: Sendable {
     public let path: String
     let pool: DatabasePool
 
@@ -33,17 +33,25 @@ public final class Outbox: Sendable {
     struct CommitResult {
         /// The new rows' IDs, in the order they were given.
         var ids: [Int64]
-        /// Rows and bytes actually deleted.
+        /// Rows and bytes actually deleted as delivered.
         var removed: OutboxCounts
+        /// Rows and bytes deleted because they expired.
+        var expired = OutboxCounts(messages: 0, bytes: 0)
     }
 
-    /// Inserts and deletes in one transaction.
-    func commit(inserting: [OutboundMessage], deleting: [(id: Int64, size: Int)]) throws(OutboxError) -> CommitResult {
+    /// Inserts, deletes delivered rows and, when `expireBefore` is given,
+    /// deletes every row whose expiry has passed, in one transaction.
+    func commit(
+        inserting: [OutboundMessage],
+        deleting: [(id: Int64, size: Int)],
+        expireBefore: Date? = nil
+    ) throws(OutboxError) -> CommitResult {
         do {
             return try pool.writeWithoutTransaction { db in
                 var ids: [Int64] = []
                 var removed = 0
                 var removedBytes = 0
+                var expired = OutboxCounts(messages: 0, bytes: 0)
                 ids.reserveCapacity(inserting.count)
                 try db.inTransaction(.immediate) {
                     let insert = try db.cachedStatement(sql: OutboxSchema.insertSQL)
@@ -52,6 +60,7 @@ public final class Outbox: Sendable {
                         try insert.execute(arguments: [
                             message.topic, message.qos.rawValue, message.retain,
                             Data(message.payload), Self.millis(message.receivedAt), message.mapping,
+                            message.expiresAt.map(Self.millis),
                         ])
                         ids.append(db.lastInsertedRowID)
                         addedBytes += message.storedSize
@@ -64,23 +73,50 @@ public final class Outbox: Sendable {
                             removedBytes += row.size
                         }
                     }
+                    if let expireBefore {
+                        let sizes = try Int.fetchAll(db.cachedStatement(sql: OutboxSchema.expireSQL), arguments: [Self.millis(expireBefore)])
+                        expired = OutboxCounts(messages: sizes.count, bytes: sizes.reduce(0, +))
+                    }
                     try db.cachedStatement(sql: OutboxSchema.updateStatsSQL).execute(arguments: [
-                        inserting.count - removed, addedBytes - removedBytes,
+                        inserting.count - removed - expired.messages, addedBytes - removedBytes - expired.bytes,
                     ])
                     return .commit
                 }
-                return CommitResult(ids: ids, removed: OutboxCounts(messages: removed, bytes: removedBytes))
+                return CommitResult(ids: ids, removed: OutboxCounts(messages: removed, bytes: removedBytes), expired: expired)
             }
         } catch {
             throw Self.map(error)
         }
     }
 
-    /// Up to `limit` messages with IDs above `id`, oldest first.
-    public func fetch(after id: Int64, limit: Int) throws(OutboxError) -> [StoredMessage] {
+    /// Up to `limit` messages with IDs above `id` and at most `last`, oldest first.
+    public func fetch(after id: Int64, through last: Int64 = .max, limit: Int) throws(OutboxError) -> [StoredMessage] {
         do {
             return try pool.read { db in
-                try Row.fetchAll(db, sql: OutboxSchema.fetchSQL, arguments: [id, limit]).map(Self.decode)
+                try Row.fetchAll(db, sql: OutboxSchema.fetchSQL, arguments: [id, last, limit]).map(Self.decode)
+            }
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    /// The highest row ID ever used (0 for a new database).
+    public func lastID() throws(OutboxError) -> Int64 {
+        do {
+            return try pool.read { db in
+                try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'message'") ?? 0
+            }
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    /// When the oldest queued message was received, if any.
+    public func oldestReceivedAt() throws(OutboxError) -> Date? {
+        do {
+            return try pool.read { db in
+                try Int64.fetchOne(db, sql: "SELECT received_at FROM message ORDER BY id LIMIT 1")
+                    .map { Date(timeIntervalSince1970: Double($0) / 1000) }
             }
         } catch {
             throw Self.map(error)
@@ -103,6 +139,7 @@ public final class Outbox: Sendable {
         let payload: Data = row["payload"]
         let qos: Int = row["qos"]
         let millis: Int64 = row["received_at"]
+        let expires: Int64? = row["expires_at"]
         return StoredMessage(
             id: row["id"],
             message: OutboundMessage(
@@ -111,7 +148,8 @@ public final class Outbox: Sendable {
                 retain: row["retain"],
                 payload: [UInt8](payload),
                 receivedAt: Date(timeIntervalSince1970: Double(millis) / 1000),
-                mapping: row["mapping"]
+                mapping: row["mapping"],
+                expiresAt: expires.map { Date(timeIntervalSince1970: Double($0) / 1000) }
             )
         )
     }

@@ -42,3 +42,9 @@ public struct OutboxCounts: Sendable, Equatable {
         self.bytes = bytes
     }
 }
+
+/// Names a queued message: a QoS 1 row, or a QoS 0 entry in memory.
+public enum MessageKey: Hashable, Sendable {
+    case row(Int64)
+    case volatile(UInt64)
+}

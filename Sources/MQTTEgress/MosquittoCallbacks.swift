@@ -14,6 +14,7 @@ final class MosquittoCallbacks: @unchecked Sendable {
     private var sink: (@Sendable (UpstreamEvent) -> Void)?
     private var connected = false
     private var lossReported = false
+    private var connectPending = false
 
     /// Whether the broker has accepted the current connection.
     var isConnected: Bool { lock.withLock { connected } }
@@ -21,6 +22,17 @@ final class MosquittoCallbacks: @unchecked Sendable {
     /// Whether the end of the current attempt was already reported through
     /// `disconnected(code:)`.
     var reportedLoss: Bool { lock.withLock { lossReported } }
+
+    /// Tells the forwarder about a new connection, once `mosquitto_loop` has
+    /// returned: libmosquitto requeues the messages that were in flight right
+    /// after the CONNACK callback, and they must go out before anything new.
+    func flushConnected() {
+        let pending = lock.withLock { () -> Bool in
+            defer { connectPending = false }
+            return connectPending && connected
+        }
+        if pending { emit(.connected) }
+    }
 
     /// The network loop saw the socket fail; make sure the forwarder hears of it once.
     func markDisconnected() {
@@ -53,9 +65,9 @@ final class MosquittoCallbacks: @unchecked Sendable {
             lock.withLock {
                 connected = true
                 lossReported = false
+                connectPending = true
             }
             logger.info("upstream connected")
-            emit(.connected)
         } else {
             logger.warning("upstream refused the connection", metadata: [
                 "mqtt.connack": "\(code)", "reason": "\(MosquittoLibrary.describeConnack(code))",

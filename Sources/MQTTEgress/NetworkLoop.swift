@@ -88,6 +88,7 @@ final class NetworkLoop: @unchecked Sendable {
             }
 
             let code = mosquitto_loop(handle, Self.loopTimeout, 1)
+            callbacks.flushConnected()
             let connected = callbacks.isConnected
             if connected && !wasConnected { backoff.didConnect(at: MonotonicClock.now()) }
             if !connected && wasConnected { backoff.didDisconnect(at: MonotonicClock.now()) }

@@ -7,7 +7,7 @@ import Testing
 struct CoAPServerTests {
     @Test("a CON POST is answered 2.04, separately, only after its commit")
     func acceptedConfirmable() throws {
-        let pipeline = FakePipeline(.complete(after: 0.3, .success(())))
+        let pipeline = FakePipeline(.complete(after: 0.3, .success(.stored)))
         let server = try TestServer.start(pipeline)
         defer { server.stop() }
         let result = try coapClient(["-m", "post", "-t", "50", "-e", "{\"t\":21.5}", "coap://127.0.0.1:\(server.port)/sensors/dev-1/temperature"])
@@ -26,7 +26,7 @@ struct CoAPServerTests {
 
     @Test("a NON POST gets a NON 2.04")
     func acceptedNonConfirmable() throws {
-        let pipeline = FakePipeline(.complete(after: 0.05, .success(())))
+        let pipeline = FakePipeline(.complete(after: 0.05, .success(.stored)))
         let server = try TestServer.start(pipeline)
         defer { server.stop() }
         let result = try coapClient(["-N", "-m", "put", "-e", "x", "coap://127.0.0.1:\(server.port)/a"])
@@ -37,11 +37,33 @@ struct CoAPServerTests {
 
     @Test("a completion that arrives before accept returns is still answered")
     func immediateCompletion() throws {
-        let pipeline = FakePipeline(.complete(after: 0, .success(())))
+        let pipeline = FakePipeline(.complete(after: 0, .success(.stored)))
         let server = try TestServer.start(pipeline)
         defer { server.stop() }
         let result = try coapClient(["-m", "post", "-e", "x", "coap://127.0.0.1:\(server.port)/a"])
         #expect(result.code == "2.04", "\(result.stdout)\(result.stderr)")
+    }
+
+    @Test("a request answered at once (QoS 0 queued) gets a piggybacked 2.04")
+    func answeredAtOnce() throws {
+        let pipeline = FakePipeline(.answerAtOnce)
+        let server = try TestServer.start(pipeline)
+        defer { server.stop() }
+        let result = try coapClient(["-m", "post", "-e", "x", "coap://127.0.0.1:\(server.port)/a"])
+        #expect(result.code == "2.04", "\(result.stdout)\(result.stderr)")
+        #expect(result.type == "ACK")
+        #expect(pipeline.requests.count == 1)
+    }
+
+    @Test("a delivery timeout after the empty ACK is a separate 5.04")
+    func deliveryTimeout() throws {
+        let pipeline = FakePipeline(.complete(after: 0.1, .failure(.timeout(reason: "not yet acknowledged by the broker"))))
+        let server = try TestServer.start(pipeline)
+        defer { server.stop() }
+        let result = try coapClient(["-m", "post", "-e", "x", "coap://127.0.0.1:\(server.port)/a"])
+        #expect(result.code == "5.04", "\(result.stdout)\(result.stderr)")
+        #expect(result.type == "CON")
+        #expect(result.last.contains("not yet acknowledged"))
     }
 
     @Test("a failed commit is answered with the failure's code")
@@ -60,6 +82,7 @@ struct CoAPServerTests {
         (.badRequest(reason: "value of {device} cannot be used"), "4.00", ""),
         (.unavailable(retryAfterSeconds: 7, reason: "gateway queue is full"), "5.03", "Max-Age:7"),
         (.internalError(reason: "boom"), "5.00", ""),
+        (.timeout(reason: "not yet acknowledged by the broker"), "5.04", ""),
     ])
     func rejections(_ rejection: IngressRejection, _ code: String, _ option: String) throws {
         let pipeline = FakePipeline(.reject(rejection))
@@ -74,7 +97,7 @@ struct CoAPServerTests {
 
     @Test("a body over max_body in one datagram is 4.13 with Size1, and never reaches the pipeline")
     func oversizedSingleDatagram() throws {
-        let pipeline = FakePipeline(.complete(after: 0, .success(())))
+        let pipeline = FakePipeline(.complete(after: 0, .success(.stored)))
         let server = try TestServer.start(pipeline, maxBody: 32)
         defer { server.stop() }
         let result = try coapClient(["-m", "post", "-e", String(repeating: "x", count: 100), "coap://127.0.0.1:\(server.port)/a"])
@@ -85,7 +108,7 @@ struct CoAPServerTests {
 
     @Test("a Block1 transfer is reassembled and answered once")
     func blockwiseBody() throws {
-        let pipeline = FakePipeline(.complete(after: 0, .success(())))
+        let pipeline = FakePipeline(.complete(after: 0, .success(.stored)))
         let server = try TestServer.start(pipeline, maxBody: 4096)
         defer { server.stop() }
         let body = (0..<3000).map { _ in UInt8.random(in: UInt8(ascii: "a")...UInt8(ascii: "z")) }
@@ -100,7 +123,7 @@ struct CoAPServerTests {
 
     @Test("a Block1 transfer past max_body is refused with 4.13")
     func blockwiseTooLarge() throws {
-        let pipeline = FakePipeline(.complete(after: 0, .success(())))
+        let pipeline = FakePipeline(.complete(after: 0, .success(.stored)))
         let server = try TestServer.start(pipeline, maxBody: 1000)
         defer { server.stop() }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("coap-body-\(UUID().uuidString)")
@@ -113,7 +136,7 @@ struct CoAPServerTests {
 
     @Test("a Uri-Path that is not UTF-8 is 4.00 without reaching the pipeline")
     func invalidUTF8Path() throws {
-        let pipeline = FakePipeline(.complete(after: 0, .success(())))
+        let pipeline = FakePipeline(.complete(after: 0, .success(.stored)))
         let server = try TestServer.start(pipeline)
         defer { server.stop() }
         let result = try coapClient(["-m", "post", "-e", "1", "coap://127.0.0.1:\(server.port)/a/%FF%FE"])
@@ -123,7 +146,7 @@ struct CoAPServerTests {
 
     @Test("after stopAccepting new requests get 5.03 with Max-Age")
     func stopAccepting() throws {
-        let pipeline = FakePipeline(.complete(after: 0, .success(())))
+        let pipeline = FakePipeline(.complete(after: 0, .success(.stored)))
         let server = try TestServer.start(pipeline)
         defer { server.stop() }
         server.server.stopAccepting()
@@ -136,29 +159,24 @@ struct CoAPServerTests {
 
     @Test("stop waits for a request that is waiting for its commit, and answers it")
     func stopAnswersPending() throws {
-        let pipeline = FakePipeline(.complete(after: 0.5, .success(())))
+        let pipeline = FakePipeline(.complete(after: 0.5, .success(.stored)))
         let server = try TestServer.start(pipeline)
         let port = server.port
-        let client = Task.detached { try coapClient(["-m", "post", "-e", "1", "coap://127.0.0.1:\(port)/a"]) }
+        // A thread of its own: the cooperative pool may be busy with other tests.
+        let box = ResultBox<CoAPResult>()
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            box.set(Result { try coapClient(["-m", "post", "-e", "1", "coap://127.0.0.1:\(port)/a"]) })
+            done.signal()
+        }.start()
         let deadline = Date().addingTimeInterval(5)
         while pipeline.requests.isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
         #expect(pipeline.requests.count == 1)
         server.stop()
-        let result = try awaitTask(client)
+        done.wait()
+        let result = try box.get()
         #expect(result.code == "2.04", "\(result.stdout)\(result.stderr)")
     }
-}
-
-/// Waits for a detached task from synchronous test code.
-func awaitTask<T: Sendable>(_ task: Task<T, Error>) throws -> T {
-    let box = ResultBox<T>()
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        box.set(await task.result)
-        done.signal()
-    }
-    done.wait()
-    return try box.get()
 }
 
 final class ResultBox<T: Sendable>: @unchecked Sendable {

@@ -8,7 +8,9 @@ import Logging
 final class FakePipeline: IngressPipeline {
     enum Behaviour: Sendable {
         case reject(IngressRejection)
-        case complete(after: Double, Result<Void, IngressRejection>)
+        case complete(after: Double, Result<Acceptance, IngressRejection>)
+        /// Answers at once without a completion, as a QoS 0 message does.
+        case answerAtOnce
     }
 
     let behaviour: Behaviour
@@ -20,7 +22,7 @@ final class FakePipeline: IngressPipeline {
 
     var requests: [IngressRequest] { seen.withLock { $0 } }
 
-    func accept(_ request: IngressRequest, completion: @escaping @Sendable (Result<Void, IngressRejection>) -> Void) throws(IngressRejection) {
+    func accept(_ request: IngressRequest, completion: @escaping @Sendable (Result<Acceptance, IngressRejection>) -> Void) throws(IngressRejection) -> IngressAdmission {
         seen.withLock { $0.append(request) }
         switch behaviour {
         case .reject(let rejection):
@@ -31,7 +33,10 @@ final class FakePipeline: IngressPipeline {
             } else {
                 DispatchQueue.global().asyncAfter(deadline: .now() + delay) { completion(result) }
             }
+        case .answerAtOnce:
+            return .answered(.stored)
         }
+        return .pending
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import GatewayCore
 import GatewayStore
 import Logging
+import Synchronization
 import Testing
 @testable import GatewayRuntime
 
@@ -10,32 +11,44 @@ final class ForwarderHarness {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("iotgw-fwd-\(UUID().uuidString)").path
     let directory: StateDirectory
     let outbox: Outbox
-    let writer: OutboxWriter
     let upstream = FakeUpstream()
+    let tracker = DeliveryTracker()
     let forwarder: Forwarder
 
-    init(window: Int) throws {
+    init(window: Int, qos0WhenOffline: OfflineQoS0 = .drop) throws {
         directory = try StateDirectory(path: path)
-        outbox = try Outbox(path: directory.databasePath, sync: .normal)
-        let relay = CommitRelay()
-        writer = try OutboxWriter(outbox: outbox, maxMessages: 10_000, maxBytes: 1 << 30, logger: Logger(label: "t"), onCommit: { relay.fire() })
-        forwarder = Forwarder(outbox: outbox, writer: writer, client: upstream, window: window, logger: Logger(label: "t"))
-        relay.connect { [forwarder] in forwarder.notifyNewData() }
-        writer.start()
+        var settings = OutboxSettings(maxMessages: 10_000, maxBytes: 1 << 30, sync: .normal)
+        settings.qos0WhenOffline = qos0WhenOffline
+        outbox = try Outbox(store: OutboxStore(path: directory.databasePath, sync: .normal), settings: settings, logger: Logger(label: "t"))
+        forwarder = Forwarder(outbox: outbox, client: upstream, window: window, tracker: tracker, logger: Logger(label: "t"))
+        outbox.whenNewMessages { [forwarder] in forwarder.notifyNewData() }
+        outbox.start()
         forwarder.start()
     }
 
-    /// Submits messages and waits until they are committed.
-    func store(_ topics: [String], qos: QoS = .atLeastOnce) throws {
+    /// Submits messages and waits until they are committed and visible to
+    /// the forwarder (QoS 1) or queued (QoS 0).
+    func store(_ topics: [String], qos: QoS = .atLeastOnce, expiresAt: Date? = nil, receivedAt: Date = Date()) throws {
         let done = DispatchGroup()
+        let last = Mutex<Int64>(0)
         for topic in topics {
             done.enter()
-            try writer.submit(OutboundMessage(topic: topic, qos: qos, retain: false, payload: Array(topic.utf8), receivedAt: Date(), mapping: "m")) { _ in done.leave() }
+            let message = OutboundMessage(topic: topic, qos: qos, retain: false, payload: Array(topic.utf8), receivedAt: receivedAt, mapping: "m", expiresAt: expiresAt)
+            let admission = try outbox.submit(message) { result in
+                if let id = try? result.get() { last.withLock { $0 = max($0, id) } }
+                done.leave()
+            }
+            if admission != .pending { done.leave() }
         }
         done.wait()
+        let target = last.withLock { $0 }
+        while outbox.visibleThrough < target { Thread.sleep(forTimeInterval: 0.001) }
     }
 
-    func depth() throws -> Int { try outbox.counts().messages }
+    func depth() throws -> Int { try outbox.store.counts().messages }
+
+    /// Whether the outbox has heard that the upstream is connected.
+    var outboxConnected: Bool { outbox.upstreamConnected }
 
     func waitForDepth(_ expected: Int) -> Bool {
         let deadline = Date().addingTimeInterval(5)
@@ -48,7 +61,7 @@ final class ForwarderHarness {
 
     func close() {
         forwarder.stop(drainTimeout: 0.2)
-        writer.shutdown()
+        outbox.shutdown()
         try? FileManager.default.removeItem(atPath: path)
     }
 }
@@ -103,14 +116,19 @@ struct ForwarderTests {
         #expect(harness.waitForDepth(0))
     }
 
-    @Test func qos0InFlightAtADisconnectIsDropped() throws {
-        let harness = try ForwarderHarness(window: 5)
+    @Test func qos0InFlightAtADisconnectIsDroppedAndItsWindowSlotFreed() throws {
+        let harness = try ForwarderHarness(window: 1)
         defer { harness.close() }
-        try harness.store(["zero"], qos: .atMostOnce)
         harness.upstream.connect()
+        #expect(harness.upstream.waitUntil { _ in harness.outboxConnected })
+        try harness.store(["zero"], qos: .atMostOnce)
         #expect(harness.upstream.waitUntil { $0.published.count == 1 })
+        #expect(harness.outbox.peekVolatile(limit: 10).isEmpty)
+        // Never written (no `.published`): the disconnect must free the slot.
         harness.upstream.disconnect()
-        #expect(harness.waitForDepth(0))
+        try harness.store(["one"])
+        harness.upstream.connect()
+        #expect(harness.upstream.waitUntil { $0.published.map(\.topic) == ["zero", "one"] })
     }
 
     @Test func aMessageThatCannotBeSentIsRetriedAfterReconnecting() throws {
@@ -156,8 +174,60 @@ struct ForwarderTests {
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { upstream.acknowledge(id) }
         harness.forwarder.stop(drainTimeout: 2)
         #expect(harness.upstream.stopped)
-        harness.writer.shutdown()
+        harness.outbox.shutdown()
         #expect(try harness.depth() == 0)
         try? FileManager.default.removeItem(atPath: harness.path)
+    }
+
+    @Test func qos0AndQoS1AreMergedInAcceptanceOrder() throws {
+        let harness = try ForwarderHarness(window: 10, qos0WhenOffline: .keep)
+        defer { harness.close() }
+        let base = Date()
+        try harness.store(["one-a"], receivedAt: base)
+        try harness.store(["zero-a"], qos: .atMostOnce, receivedAt: base.addingTimeInterval(0.001))
+        try harness.store(["one-b"], receivedAt: base.addingTimeInterval(0.002))
+        try harness.store(["zero-b"], qos: .atMostOnce, receivedAt: base.addingTimeInterval(0.003))
+        harness.upstream.connect()
+        #expect(harness.upstream.waitUntil { $0.published.count == 4 })
+        #expect(harness.upstream.published.map(\.topic) == ["one-a", "zero-a", "one-b", "zero-b"])
+        #expect(harness.upstream.published.map(\.qos) == [.atLeastOnce, .atMostOnce, .atLeastOnce, .atMostOnce])
+    }
+
+    @Test func expiredMessagesAreDroppedUnsent() throws {
+        let harness = try ForwarderHarness(window: 10)
+        defer { harness.close() }
+        try harness.store(["stale"], expiresAt: Date().addingTimeInterval(0.05))
+        try harness.store(["fresh"], expiresAt: Date().addingTimeInterval(60))
+        Thread.sleep(forTimeInterval: 0.1)
+        harness.upstream.connect()
+        #expect(harness.upstream.waitUntil { $0.published.count == 1 })
+        Thread.sleep(forTimeInterval: 0.05)
+        #expect(harness.upstream.published.map(\.topic) == ["fresh"])
+        harness.upstream.acknowledge(harness.upstream.published[0].messageID)
+        #expect(harness.waitForDepth(0))
+    }
+
+    @Test func aDeliveryWaiterHearsOfThePubackAndAnotherTimesOut() throws {
+        let harness = try ForwarderHarness(window: 10)
+        defer { harness.close() }
+        let results = Mutex<[String: Bool]>([:])
+        let done = DispatchGroup()
+        for topic in ["acked", "never"] {
+            done.enter()
+            _ = try harness.outbox.submit(OutboundMessage(topic: topic, qos: .atLeastOnce, retain: false, payload: [1], receivedAt: Date(), mapping: "m")) {
+                [tracker = harness.tracker] result in
+                tracker.register(.row(try! result.get()), timeout: 0.3) { delivered in
+                    results.withLock { $0[topic] = delivered }
+                    done.leave()
+                }
+            }
+        }
+        harness.upstream.connect()
+        #expect(harness.upstream.waitUntil { $0.published.count == 2 })
+        harness.upstream.acknowledge(harness.upstream.published.first { $0.topic == "acked" }!.messageID)
+        #expect(done.wait(timeout: .now() + 5) == .success)
+        #expect(results.withLock { $0 } == ["acked": true, "never": false])
+        // The timed-out message is still queued and goes out once acknowledged.
+        #expect(try harness.depth() == 1)
     }
 }

@@ -16,8 +16,8 @@ struct TemporaryState {
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-func message(_ topic: String = "dt/t", _ text: String = "x", qos: QoS = .atLeastOnce) -> OutboundMessage {
-    OutboundMessage(topic: topic, qos: qos, retain: false, payload: Array(text.utf8), receivedAt: Date(timeIntervalSince1970: 1_800_000_000.25), mapping: "m")
+func message(_ topic: String = "dt/t", _ text: String = "x", qos: QoS = .atLeastOnce, expiresAt: Date? = nil) -> OutboundMessage {
+    OutboundMessage(topic: topic, qos: qos, retain: false, payload: Array(text.utf8), receivedAt: Date(timeIntervalSince1970: 1_800_000_000.25), mapping: "m", expiresAt: expiresAt)
 }
 
 /// Collects completions and lets a test wait for them.
@@ -37,13 +37,13 @@ final class Completions: Sendable {
     }
 }
 
-@Suite("Outbox")
-struct OutboxTests {
+@Suite("Outbox store")
+struct OutboxStoreTests {
     @Test func commitFetchAndDeleteKeepCountsInStep() throws {
         let state = TemporaryState()
         defer { state.remove() }
         let directory = try StateDirectory(path: state.path)
-        let outbox = try Outbox(path: directory.databasePath, sync: .full)
+        let outbox = try OutboxStore(path: directory.databasePath, sync: .full)
         let first = try outbox.commit(inserting: [message("a/1", "one"), message("a/2", "two", qos: .atMostOnce)], deleting: [])
         #expect(first.ids.count == 2 && first.ids[0] < first.ids[1])
         #expect(try outbox.counts() == OutboxCounts(messages: 2, bytes: 3 + 3 + 3 + 3))
@@ -51,6 +51,8 @@ struct OutboxTests {
         let rows = try outbox.fetch(after: 0, limit: 10)
         #expect(rows.map(\.message) == [message("a/1", "one"), message("a/2", "two", qos: .atMostOnce)])
         #expect(try outbox.fetch(after: first.ids[0], limit: 10).map(\.id) == [first.ids[1]])
+        #expect(try outbox.fetch(after: 0, through: first.ids[0], limit: 10).map(\.id) == [first.ids[0]])
+        #expect(try outbox.lastID() == first.ids[1])
 
         let removed = try outbox.commit(inserting: [], deleting: [(first.ids[0], 6), (999, 5)])
         #expect(removed.removed == OutboxCounts(messages: 1, bytes: 6))
@@ -61,7 +63,7 @@ struct OutboxTests {
         let state = TemporaryState()
         defer { state.remove() }
         let directory = try StateDirectory(path: state.path)
-        let outbox = try Outbox(path: directory.databasePath, sync: .normal)
+        let outbox = try OutboxStore(path: directory.databasePath, sync: .normal)
         let first = try outbox.commit(inserting: [message()], deleting: [])
         _ = try outbox.commit(inserting: [], deleting: [(first.ids[0], 0)])
         let second = try outbox.commit(inserting: [message()], deleting: [])
@@ -73,11 +75,11 @@ struct OutboxTests {
         defer { state.remove() }
         do {
             let directory = try StateDirectory(path: state.path)
-            let outbox = try Outbox(path: directory.databasePath, sync: .full)
+            let outbox = try OutboxStore(path: directory.databasePath, sync: .full)
             _ = try outbox.commit(inserting: (0..<5).map { message("t/\($0)") }, deleting: [])
         }
         let directory = try StateDirectory(path: state.path)
-        let outbox = try Outbox(path: directory.databasePath, sync: .full)
+        let outbox = try OutboxStore(path: directory.databasePath, sync: .full)
         #expect(try outbox.fetch(after: 0, limit: 100).map(\.message.topic) == (0..<5).map { "t/\($0)" })
         #expect(try outbox.counts().messages == 5)
     }
@@ -89,79 +91,22 @@ struct OutboxTests {
         #expect(throws: OutboxError.self) { _ = try StateDirectory(path: state.path) }
         _ = held
     }
-}
 
-@Suite("Outbox writer")
-struct OutboxWriterTests {
-    func makeWriter(_ state: TemporaryState, maxMessages: Int = 100, maxBytes: Int = 1 << 20, onCommit: @escaping @Sendable () -> Void = {}) throws -> (Outbox, OutboxWriter, StateDirectory) {
+    @Test func expiredRowsAreDeletedAndCounted() throws {
+        let state = TemporaryState()
+        defer { state.remove() }
         let directory = try StateDirectory(path: state.path)
-        let outbox = try Outbox(path: directory.databasePath, sync: .full)
-        let writer = try OutboxWriter(outbox: outbox, maxMessages: maxMessages, maxBytes: maxBytes, logger: Logger(label: "test"), onCommit: onCommit)
-        return (outbox, writer, directory)
-    }
-
-    @Test func submittedMessagesAreCommittedInGroupsAndCompletedWithTheirIDs() throws {
-        let state = TemporaryState()
-        defer { state.remove() }
-        let commits = Mutex(0)
-        let (outbox, writer, directory) = try makeWriter(state) { commits.withLock { $0 += 1 } }
-        _ = directory
-        let completions = Completions()
-        // Submitted before the thread starts, so they must share one transaction.
-        for index in 0..<50 {
-            try writer.submit(message("t/\(index)"), completion: completions.record)
-        }
-        writer.start()
-        let results = completions.wait(for: 50)
-        #expect(results.count == 50)
-        let ids = results.compactMap { try? $0.get() }
-        #expect(ids == ids.sorted() && Set(ids).count == 50)
-        #expect(commits.withLock { $0 } == 1)
-        #expect(try outbox.counts().messages == 50)
-        writer.shutdown()
-    }
-
-    @Test func capacityIsCheckedOnSubmitAndFreedByAcknowledgement() throws {
-        let state = TemporaryState()
-        defer { state.remove() }
-        let (outbox, writer, directory) = try makeWriter(state, maxMessages: 3)
-        _ = directory
-        writer.start()
-        defer { writer.shutdown() }
-        let completions = Completions()
-        for index in 0..<3 { try writer.submit(message("t/\(index)"), completion: completions.record) }
-        #expect(throws: OutboxRefusal.self) { try writer.submit(message("t/4"), completion: completions.record) }
-        _ = completions.wait(for: 3)
-        let rows = try outbox.fetch(after: 0, limit: 10)
-        writer.acknowledge([(rows[0].id, rows[0].message.storedSize)])
-        let deadline = Date().addingTimeInterval(5)
-        while writer.queued.messages != 2 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
-        #expect(writer.queued.messages == 2)
-        try writer.submit(message("t/5"), completion: completions.record)
-    }
-
-    @Test func byteCapacityCountsTopicAndPayload() throws {
-        let state = TemporaryState()
-        defer { state.remove() }
-        let (_, writer, directory) = try makeWriter(state, maxBytes: 10)
-        _ = directory
-        try writer.submit(message("abc", "1234"), completion: { _ in })
-        #expect(throws: OutboxRefusal.self) { try writer.submit(message("abc", "1234"), completion: { _ in }) }
-        writer.start()
-        writer.shutdown()
-    }
-
-    @Test func shutdownCommitsEverythingAlreadySubmittedAndRefusesMore() throws {
-        let state = TemporaryState()
-        defer { state.remove() }
-        let (outbox, writer, directory) = try makeWriter(state)
-        _ = directory
-        let completions = Completions()
-        writer.start()
-        for index in 0..<20 { try writer.submit(message("t/\(index)"), completion: completions.record) }
-        writer.shutdown()
-        #expect(completions.wait(for: 20, timeout: 0.1).count == 20)
-        #expect(try outbox.counts().messages == 20)
-        #expect(throws: OutboxRefusal.stopping) { try writer.submit(message(), completion: completions.record) }
+        let store = try OutboxStore(path: directory.databasePath, sync: .normal)
+        let now = Date()
+        _ = try store.commit(inserting: [
+            message("old", "1", expiresAt: now.addingTimeInterval(-1)),
+            message("fresh", "2", expiresAt: now.addingTimeInterval(60)),
+            message("forever", "3"),
+        ], deleting: [])
+        let result = try store.commit(inserting: [], deleting: [], expireBefore: now)
+        #expect(result.expired == OutboxCounts(messages: 1, bytes: 4))
+        #expect(try store.fetch(after: 0, limit: 10).map(\.message.topic) == ["fresh", "forever"])
+        #expect(try store.counts() == OutboxCounts(messages: 2, bytes: 6 + 8))
+        #expect(try store.fetch(after: 0, limit: 1).first?.message.expiresAt != nil)
     }
 }

@@ -9,7 +9,7 @@ struct HTTPAnswerTests {
     }
 
     @Test func successIs202Accepted() {
-        let answer = HTTPAnswer(outcome: .success(()))
+        let answer = HTTPAnswer(outcome: .success(.stored))
         #expect(answer.status == 202)
         #expect(answer.body == "accepted\n")
         #expect(header(answer, "Content-Type") == "text/plain; charset=utf-8")

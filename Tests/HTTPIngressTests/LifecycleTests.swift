@@ -17,7 +17,7 @@ struct LifecycleTests {
         Thread { server.stop(); stopped.signal() }.start()
         // stop() waits for the suspended request instead of tearing it down.
         #expect(stopped.wait(timeout: .now() + 0.2) == .timedOut)
-        pipeline.completeHeld(.success(()))
+        pipeline.completeHeld(.success(.stored))
 
         let response = try client.finish()
         #expect(response.status == 202)
@@ -38,11 +38,11 @@ struct LifecycleTests {
         #expect(response.headers["retry-after"] == "5")
         #expect(response.body == "gateway is shutting down; retry later\n")
         // A completion after the stop is ignored, not a crash.
-        pipeline.completeHeld(.success(()))
+        pipeline.completeHeld(.success(.stored))
     }
 
     @Test func stoppedServerRefusesConnections() throws {
-        let pipeline = FakePipeline(.completeInline(.success(())))
+        let pipeline = FakePipeline(.completeInline(.success(.stored)))
         let (server, base) = try TestServer.start(pipeline)
         #expect(try Curl.run(["--data-binary", "x", "\(base)/a"]).status == 202)
         server.stop()
@@ -51,13 +51,13 @@ struct LifecycleTests {
     }
 
     @Test func bindFailureNamesTheAddressAndTheSystemError() throws {
-        let (first, _) = try TestServer.start(FakePipeline(.completeInline(.success(()))))
+        let (first, _) = try TestServer.start(FakePipeline(.completeInline(.success(.stored))))
         defer { first.stop() }
         let taken = ListenAddress(host: "127.0.0.1", port: first.boundPorts[0])
 
         let second = HTTPServer(
             settings: TestServer.settings(listen: [taken]),
-            pipeline: FakePipeline(.completeInline(.success(()))), logger: TestServer.logger
+            pipeline: FakePipeline(.completeInline(.success(.stored))), logger: TestServer.logger
         )
         #expect(throws: HTTPServerError.bindFailed(address: taken, reason: "Address already in use")) {
             try second.start()
@@ -67,21 +67,21 @@ struct LifecycleTests {
     }
 
     @Test func failedStartStopsTheDaemonsAlreadyStarted() throws {
-        let (first, _) = try TestServer.start(FakePipeline(.completeInline(.success(()))))
+        let (first, _) = try TestServer.start(FakePipeline(.completeInline(.success(.stored))))
         defer { first.stop() }
         let taken = ListenAddress(host: "127.0.0.1", port: first.boundPorts[0])
         let free = ListenAddress(host: "127.0.0.1", port: 0)
 
         let server = HTTPServer(
             settings: TestServer.settings(listen: [free, taken]),
-            pipeline: FakePipeline(.completeInline(.success(()))), logger: TestServer.logger
+            pipeline: FakePipeline(.completeInline(.success(.stored))), logger: TestServer.logger
         )
         #expect(throws: HTTPServerError.self) { try server.start() }
         #expect(server.boundPorts.isEmpty)
     }
 
     @Test func everyListenAddressIsBoundInOrder() throws {
-        let pipeline = FakePipeline(.completeInline(.success(())))
+        let pipeline = FakePipeline(.completeInline(.success(.stored)))
         let server = HTTPServer(
             settings: TestServer.settings(listen: [
                 ListenAddress(host: "127.0.0.1", port: 0), ListenAddress(host: "127.0.0.1", port: 0),
@@ -101,7 +101,7 @@ struct LifecycleTests {
 
     @Test(.enabled(if: TestServer.ipv6LoopbackAvailable, "needs ::1"))
     func ipv6ListenAddressAndPeer() throws {
-        let pipeline = FakePipeline(.completeInline(.success(())))
+        let pipeline = FakePipeline(.completeInline(.success(.stored)))
         let server = HTTPServer(
             settings: TestServer.settings(listen: [ListenAddress(host: "::1", port: 0)]),
             pipeline: pipeline, logger: TestServer.logger
@@ -113,7 +113,7 @@ struct LifecycleTests {
     }
 
     @Test func startingTwiceIsAnError() throws {
-        let (server, _) = try TestServer.start(FakePipeline(.completeInline(.success(()))))
+        let (server, _) = try TestServer.start(FakePipeline(.completeInline(.success(.stored))))
         defer { server.stop() }
         #expect(throws: HTTPServerError.alreadyStarted) { try server.start() }
     }
@@ -122,7 +122,7 @@ struct LifecycleTests {
         let bad = ListenAddress(host: "localhost", port: 0)
         let server = HTTPServer(
             settings: TestServer.settings(listen: [bad]),
-            pipeline: FakePipeline(.completeInline(.success(()))), logger: TestServer.logger
+            pipeline: FakePipeline(.completeInline(.success(.stored))), logger: TestServer.logger
         )
         #expect(throws: HTTPServerError.invalidAddress(bad)) { try server.start() }
     }
@@ -136,7 +136,7 @@ struct LifecycleTests {
         #expect(throws: CurlError.self) { try client.finish() }  // timed out while suspended
         // MHD notices the closed socket only after the resume; then the
         // request completes and stop() has nothing left to wait for.
-        pipeline.completeHeld(.success(()))
+        pipeline.completeHeld(.success(.stored))
         let started = Date()
         server.stop()
         #expect(Date().timeIntervalSince(started) < 1.0)
@@ -145,7 +145,7 @@ struct LifecycleTests {
     @Test func droppingTheServerStopsIt() throws {
         var base = ""
         do {
-            let (server, url) = try TestServer.start(FakePipeline(.completeInline(.success(()))))
+            let (server, url) = try TestServer.start(FakePipeline(.completeInline(.success(.stored))))
             base = url
             #expect(try Curl.run(["--data-binary", "x", "\(base)/a"]).status == 202)
             _ = server

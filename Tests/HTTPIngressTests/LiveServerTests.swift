@@ -15,7 +15,7 @@ struct LiveServerTests {
         #expect(pipeline.waitForRequests(1))
         Thread.sleep(forTimeInterval: 0.2)
         #expect(client.isRunning, "the answer must wait for the completion")
-        pipeline.completeHeld(.success(()))
+        pipeline.completeHeld(.success(.stored))
         let response = try client.finish()
 
         #expect(response.status == 202)
@@ -25,7 +25,7 @@ struct LiveServerTests {
     }
 
     @Test func completionFromAnotherThreadAfterADelay() throws {
-        let pipeline = FakePipeline(.completeLater(seconds: 0.1, .success(())))
+        let pipeline = FakePipeline(.completeLater(seconds: 0.1, .success(.stored)))
         let (server, base) = try TestServer.start(pipeline)
         defer { server.stop() }
 
@@ -37,7 +37,7 @@ struct LiveServerTests {
     }
 
     @Test func completionInsideAcceptIsAnsweredWithoutSuspending() throws {
-        let pipeline = FakePipeline(.completeInline(.success(())))
+        let pipeline = FakePipeline(.completeInline(.success(.stored)))
         let (server, base) = try TestServer.start(pipeline)
         defer { server.stop() }
 
@@ -46,6 +46,36 @@ struct LiveServerTests {
             #expect(response.status == 202)
             #expect(response.body == "accepted\n")
         }
+    }
+
+    @Test func answeredAtOnceIs202WithoutACompletion() throws {
+        let pipeline = FakePipeline(.answerAtOnce(.stored))
+        let (server, base) = try TestServer.start(pipeline)
+        defer { server.stop() }
+
+        let response = try Curl.run(["--data-binary", "x", "\(base)/a"])
+        #expect(response.status == 202)
+        #expect(pipeline.completions == 0)
+    }
+
+    @Test func deliveredIs200() throws {
+        let pipeline = FakePipeline(.completeLater(seconds: 0.05, .success(.delivered)))
+        let (server, base) = try TestServer.start(pipeline)
+        defer { server.stop() }
+
+        let response = try Curl.run(["--data-binary", "x", "\(base)/a"])
+        #expect(response.status == 200)
+        #expect(response.body == "delivered\n")
+    }
+
+    @Test func deliveryTimeoutIs504() throws {
+        let pipeline = FakePipeline(.completeLater(seconds: 0.05, .failure(.timeout(reason: "not yet acknowledged by the broker; the message stays queued"))))
+        let (server, base) = try TestServer.start(pipeline)
+        defer { server.stop() }
+
+        let response = try Curl.run(["--data-binary", "x", "\(base)/a"])
+        #expect(response.status == 504)
+        #expect(response.body.contains("stays queued"))
     }
 
     @Test func failedCompletionMapsLikeARejection() throws {
@@ -88,7 +118,7 @@ struct LiveServerTests {
     }
 
     @Test func contentLengthOverMaxBodyIs413BeforeTheBodyIsRead() throws {
-        let pipeline = FakePipeline(.completeInline(.success(())))
+        let pipeline = FakePipeline(.completeInline(.success(.stored)))
         let (server, base) = try TestServer.start(pipeline, maxBody: 16)
         defer { server.stop() }
 
@@ -107,7 +137,7 @@ struct LiveServerTests {
     }
 
     @Test func chunkedBodyPastMaxBodyIs413() throws {
-        let pipeline = FakePipeline(.completeInline(.success(())))
+        let pipeline = FakePipeline(.completeInline(.success(.stored)))
         let (server, base) = try TestServer.start(pipeline, maxBody: 100)
         defer { server.stop() }
 
@@ -120,7 +150,7 @@ struct LiveServerTests {
     }
 
     @Test func chunkedBodyWithinMaxBodyIsPassedOn() throws {
-        let pipeline = FakePipeline(.completeInline(.success(())))
+        let pipeline = FakePipeline(.completeInline(.success(.stored)))
         let (server, base) = try TestServer.start(pipeline, maxBody: 100)
         defer { server.stop() }
 
@@ -131,7 +161,7 @@ struct LiveServerTests {
     }
 
     @Test func pathSegmentsArePercentDecodedOneByOne() throws {
-        let pipeline = FakePipeline(.completeInline(.success(())))
+        let pipeline = FakePipeline(.completeInline(.success(.stored)))
         let (server, base) = try TestServer.start(pipeline)
         defer { server.stop() }
 
@@ -141,7 +171,7 @@ struct LiveServerTests {
     }
 
     @Test func invalidPercentEncodingIs400WithoutThePipeline() throws {
-        let pipeline = FakePipeline(.completeInline(.success(())))
+        let pipeline = FakePipeline(.completeInline(.success(.stored)))
         let (server, base) = try TestServer.start(pipeline)
         defer { server.stop() }
 
@@ -152,7 +182,7 @@ struct LiveServerTests {
     }
 
     @Test func methodContentTypeAndPeerArePassedThrough() throws {
-        let pipeline = FakePipeline(.completeInline(.success(())))
+        let pipeline = FakePipeline(.completeInline(.success(.stored)))
         let (server, base) = try TestServer.start(pipeline)
         defer { server.stop() }
 
@@ -195,7 +225,7 @@ struct LiveServerTests {
     }
 
     @Test func keepAliveConnectionCarriesSeveralSuspendedRequests() throws {
-        let pipeline = FakePipeline(.completeLater(seconds: 0.02, .success(())))
+        let pipeline = FakePipeline(.completeLater(seconds: 0.02, .success(.stored)))
         let (server, base) = try TestServer.start(pipeline)
         defer { server.stop() }
 

@@ -23,7 +23,7 @@ struct RendezvousTests {
         #expect(text(rendezvous.suspendUnlessCompleted { _ in suspended += 1 }) == "none")
         #expect(suspended == 1)
         #expect(text(rendezvous.takeResumedOutcome()) == "none")  // not resumed yet
-        #expect(rendezvous.complete(.success(())) != nil)  // the caller must resume
+        #expect(rendezvous.complete(.success(.stored)) != nil)  // the caller must resume
         #expect(rendezvous.complete(.failure(.internalError(reason: "late"))) == nil)  // a second outcome is ignored
         #expect(text(rendezvous.takeResumedOutcome()) == "success")
         #expect(text(rendezvous.takeResumedOutcome()) == "none")
@@ -37,12 +37,12 @@ struct RendezvousTests {
         let outcome = rendezvous.suspendUnlessCompleted { _ in suspended += 1 }
         #expect(suspended == 0)
         #expect(text(outcome) == "\(full)")
-        #expect(rendezvous.complete(.success(())) == nil)  // nothing to resume
+        #expect(rendezvous.complete(.success(.stored)) == nil)  // nothing to resume
     }
 
     @Test func abandonedRequestIgnoresCompletion() {
         let rendezvous = make()
         rendezvous.abandon()
-        #expect(rendezvous.complete(.success(())) == nil)
+        #expect(rendezvous.complete(.success(.stored)) == nil)
     }
 }

@@ -41,7 +41,7 @@ struct CheckConfigTests {
         settings.extraYAML = extra
         return settings.yaml(
             stateDirectory: try directory.subdirectory("state"), brokerPort: 8883,
-            coapPort: 5683, httpPort: 8080, certificates: try await TestCertificates.shared()
+            coapPort: 5683, httpPort: 8080, adminPort: 9683, certificates: try await TestCertificates.shared()
         )
     }
 

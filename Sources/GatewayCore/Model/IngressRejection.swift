@@ -14,10 +14,13 @@ public enum IngressRejection: Error, Sendable, Equatable {
     case unavailable(retryAfterSeconds: Int, reason: String)
     /// Something failed inside the gateway (5.00 / 500).
     case internalError(reason: String)
+    /// `ack: delivered` waited longer than `ack_timeout` (5.04 / 504); the
+    /// message stays queued and will still be delivered.
+    case timeout(reason: String)
 
     public var reason: String {
         switch self {
-        case .notFound(let reason), .badRequest(let reason), .internalError(let reason):
+        case .notFound(let reason), .badRequest(let reason), .internalError(let reason), .timeout(let reason):
             return reason
         case .methodNotAllowed(_, let reason), .payloadTooLarge(_, let reason), .unavailable(_, let reason):
             return reason
@@ -33,6 +36,7 @@ public enum IngressRejection: Error, Sendable, Equatable {
         case .payloadTooLarge: return "payload_too_large"
         case .unavailable: return "unavailable"
         case .internalError: return "internal_error"
+        case .timeout: return "timeout"
         }
     }
 }

@@ -10,14 +10,21 @@ public struct OutboundMessage: Sendable, Equatable {
     public var receivedAt: Date
     /// Name of the mapping that produced it (for stats and logs).
     public var mapping: String
+    /// After this moment it is dropped instead of sent (the mapping's `expiry`).
+    public var expiresAt: Date?
 
-    public init(topic: String, qos: QoS, retain: Bool, payload: [UInt8], receivedAt: Date, mapping: String) {
+    public init(topic: String, qos: QoS, retain: Bool, payload: [UInt8], receivedAt: Date, mapping: String, expiresAt: Date? = nil) {
         self.topic = topic
         self.qos = qos
         self.retain = retain
         self.payload = payload
         self.receivedAt = receivedAt
         self.mapping = mapping
+        self.expiresAt = expiresAt
+    }
+
+    public func isExpired(at now: Date) -> Bool {
+        expiresAt.map { $0 <= now } ?? false
     }
 
     /// Bytes the message counts against `outbox.max_bytes`.

@@ -22,7 +22,7 @@ struct ConnectionRef: @unchecked Sendable {
 /// was never suspended is undefined behaviour in MHD, so the suspend happens
 /// under this lock and the completion only resumes what it saw suspended.
 final class Rendezvous: Sendable {
-    typealias Outcome = Result<Void, IngressRejection>
+    typealias Outcome = Result<Acceptance, IngressRejection>
 
     private enum Phase {
         /// `accept` took the request; the worker has not suspended yet.

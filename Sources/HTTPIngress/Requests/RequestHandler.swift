@@ -13,6 +13,7 @@ import Synchronization
 final class RequestHandler: Sendable {
     let pipeline: any IngressPipeline
     let logger: Logger
+    let observer: any GatewayObserver
     let maxBody: Int
     let pending = PendingRequests()
     /// Set by `stopAccepting()`: answers then ask clients to close.
@@ -20,9 +21,10 @@ final class RequestHandler: Sendable {
     /// The last line MHD logged, to explain a daemon that would not start.
     let lastDaemonMessage = Mutex<String?>(nil)
 
-    init(pipeline: any IngressPipeline, logger: Logger, maxBody: Int) {
+    init(pipeline: any IngressPipeline, logger: Logger, observer: any GatewayObserver = NoObserver(), maxBody: Int) {
         self.pipeline = pipeline
         self.logger = logger
+        self.observer = observer
         self.maxBody = maxBody
     }
 
@@ -89,13 +91,19 @@ final class RequestHandler: Sendable {
         )
         context.body = []
         let rendezvous = Rendezvous(connection: ConnectionRef(pointer: connection))
+        let admission: IngressAdmission
         do {
-            try pipeline.accept(request) { [self] outcome in
+            admission = try pipeline.accept(request) { [self] outcome in
                 deliver(outcome, to: rendezvous)
             }
         } catch {
             rendezvous.abandon()
             return answer(HTTPAnswer(rejection: head.method.adjusted(error)), context, connection)
+        }
+        if case .answered(let acceptance) = admission {
+            // Known at once (a QoS 0 message queued): no completion follows.
+            rendezvous.abandon()
+            return answer(HTTPAnswer(outcome: .success(acceptance)), context, connection)
         }
         guard pending.register(rendezvous) else {
             // stop() has given up waiting; whatever the pipeline does now
@@ -123,6 +131,7 @@ final class RequestHandler: Sendable {
 
     private func answer(_ answer: HTTPAnswer, _ context: RequestContext, _ connection: OpaquePointer) -> MHD_Result {
         context.phase = .answered
+        observer.requestAnswered(protocol: .http, outcome: answer.outcome)
         logger.debug("http request answered", metadata: [
             "http.peer": "\(context.head.peer)",
             "http.method": "\(context.head.method.name)",

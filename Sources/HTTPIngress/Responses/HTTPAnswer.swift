@@ -14,8 +14,10 @@ struct HTTPAnswer: Equatable, Sendable {
 
     static let contentType = Header(name: "Content-Type", value: "text/plain; charset=utf-8")
 
-    /// The message is stored (or delivered, per the mapping's ack mode).
+    /// The message is stored (committed, or queued for QoS 0).
     static let accepted = HTTPAnswer(status: 202, headers: [contentType], body: "accepted\n")
+    /// The broker acknowledged it (`ack: delivered`).
+    static let delivered = HTTPAnswer(status: 200, headers: [contentType], body: "delivered\n")
 
     init(status: UInt32, headers: [Header], body: String) {
         self.status = status
@@ -23,10 +25,26 @@ struct HTTPAnswer: Equatable, Sendable {
         self.body = body
     }
 
-    init(outcome: Result<Void, IngressRejection>) {
+    init(outcome: Result<Acceptance, IngressRejection>) {
         switch outcome {
-        case .success: self = .accepted
+        case .success(.stored): self = .accepted
+        case .success(.delivered): self = .delivered
         case .failure(let rejection): self.init(rejection: rejection)
+        }
+    }
+
+    /// The label metrics count this answer under.
+    var outcome: String {
+        switch status {
+        case 200: return "delivered"
+        case 202: return "accepted"
+        case 400: return "bad_request"
+        case 404: return "not_found"
+        case 405: return "method_not_allowed"
+        case 413: return "payload_too_large"
+        case 503: return "unavailable"
+        case 504: return "timeout"
+        default: return "internal_error"
         }
     }
 
@@ -52,6 +70,8 @@ struct HTTPAnswer: Equatable, Sendable {
             headers.append(Header(name: "Retry-After", value: String(max(0, seconds))))
         case .internalError:
             status = 500
+        case .timeout:
+            status = 504
         }
         self.init(status: status, headers: headers, body: rejection.reason + "\n")
     }

@@ -49,15 +49,20 @@ public final class HTTPServer: Sendable {
     /// MHD's log sink; it must outlive every daemon, so it is freed in deinit.
     private let logSink: LogSink
 
-    public convenience init(settings: HTTPSettings, pipeline: any IngressPipeline, logger: Logger) {
-        self.init(settings: settings, pipeline: pipeline, logger: logger, drainTimeout: .seconds(5))
+    public convenience init(
+        settings: HTTPSettings, pipeline: any IngressPipeline, logger: Logger, observer: any GatewayObserver = NoObserver()
+    ) {
+        self.init(settings: settings, pipeline: pipeline, logger: logger, observer: observer, drainTimeout: .seconds(5))
     }
 
-    init(settings: HTTPSettings, pipeline: any IngressPipeline, logger: Logger, drainTimeout: Duration) {
+    init(
+        settings: HTTPSettings, pipeline: any IngressPipeline, logger: Logger,
+        observer: any GatewayObserver = NoObserver(), drainTimeout: Duration
+    ) {
         self.settings = settings
         self.logger = logger
         self.drainTimeout = drainTimeout
-        self.handler = RequestHandler(pipeline: pipeline, logger: logger, maxBody: settings.maxBody)
+        self.handler = RequestHandler(pipeline: pipeline, logger: logger, observer: observer, maxBody: settings.maxBody)
         self.logSink = LogSink(handler: handler)
     }
 

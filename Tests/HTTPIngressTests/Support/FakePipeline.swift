@@ -5,7 +5,7 @@ import Synchronization
 /// A test double for the pipeline: records what it is given and completes
 /// the way the test asks.
 final class FakePipeline: IngressPipeline {
-    typealias Outcome = Result<Void, IngressRejection>
+    typealias Outcome = Result<Acceptance, IngressRejection>
 
     enum Behaviour: Sendable {
         /// Throws from `accept`.
@@ -22,6 +22,8 @@ final class FakePipeline: IngressPipeline {
         /// Behaves like the router with one mapping: 404 for other paths,
         /// 405 for other methods, else accepted at once.
         case route(path: [String], methods: [RequestMethod])
+        /// Answers at once without a completion, as a QoS 0 message does.
+        case answerAtOnce(Acceptance)
     }
 
     private struct Record {
@@ -44,7 +46,7 @@ final class FakePipeline: IngressPipeline {
     func accept(
         _ request: IngressRequest,
         completion: @escaping @Sendable (Outcome) -> Void
-    ) throws(IngressRejection) {
+    ) throws(IngressRejection) -> IngressAdmission {
         record.withLock { $0.requests.append(request) }
         switch behaviour {
         case .reject(let rejection):
@@ -55,10 +57,10 @@ final class FakePipeline: IngressPipeline {
             DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { self.fire(completion, outcome) }
         case .completeRandomly:
             if Bool.random() {
-                fire(completion, .success(()))
+                fire(completion, .success(.stored))
             } else {
                 DispatchQueue.global().asyncAfter(deadline: .now() + .microseconds(Int.random(in: 0...20_000))) {
-                    self.fire(completion, .success(()))
+                    self.fire(completion, .success(.stored))
                 }
             }
         case .hold:
@@ -68,8 +70,11 @@ final class FakePipeline: IngressPipeline {
             guard methods.contains(request.method) else {
                 throw .methodNotAllowed(allowed: methods, reason: "method \(request.method.rawValue) not allowed")
             }
-            fire(completion, .success(()))
+            fire(completion, .success(.stored))
+        case .answerAtOnce(let acceptance):
+            return .answered(acceptance)
         }
+        return .pending
     }
 
     /// Completes every held request, from a thread of its own.

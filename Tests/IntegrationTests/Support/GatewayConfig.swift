@@ -9,6 +9,8 @@ struct GatewaySettings: Sendable {
     var coapMaxBody: Int? = nil
     var httpMaxBody: Int? = nil
     var outboxMaxMessages: Int? = nil
+    /// More `outbox:` keys, one `key: value` per entry.
+    var outboxExtra: [String] = []
     var sync = "full"
     var logLevel = "info"
     /// Extra top-level YAML appended verbatim (e.g. `mapping_files: [...]`).
@@ -54,6 +56,7 @@ extension GatewaySettings {
         brokerPort: UInt16,
         coapPort: UInt16,
         httpPort: UInt16,
+        adminPort: UInt16,
         certificates: TestCertificates
     ) -> String {
         var text = """
@@ -82,6 +85,8 @@ extension GatewaySettings {
         if let httpMaxBody { text += "  max_body: \(httpMaxBody)\n" }
         text += "outbox:\n  sync: \(sync)\n"
         if let outboxMaxMessages { text += "  max_messages: \(outboxMaxMessages)\n" }
+        for line in outboxExtra { text += "  \(line)\n" }
+        text += "admin:\n  listen: [\"127.0.0.1:\(adminPort)\"]\n"
         text += "log:\n  level: \(logLevel)\n"
         if !extraYAML.isEmpty { text += extraYAML + (extraYAML.hasSuffix("\n") ? "" : "\n") }
         let items = mappings.split(separator: "\n", omittingEmptySubsequences: false)

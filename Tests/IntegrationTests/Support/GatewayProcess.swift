@@ -12,6 +12,7 @@ final class GatewayProcess {
     let stateDirectory: String
     let coapPort: UInt16
     let httpPort: UInt16
+    let adminPort: UInt16
     private var child: ChildProcess?
     private var starts = 0
     private var logPaths: [String] = []
@@ -27,10 +28,11 @@ final class GatewayProcess {
         self.directory = directory
         coapPort = try LoopbackPorts.udp()
         httpPort = try LoopbackPorts.tcp()
+        adminPort = try LoopbackPorts.tcp()
         stateDirectory = try directory.subdirectory("gateway-state")
         let yaml = settings.yaml(
             stateDirectory: stateDirectory, brokerPort: brokerPort,
-            coapPort: coapPort, httpPort: httpPort, certificates: certificates
+            coapPort: coapPort, httpPort: httpPort, adminPort: adminPort, certificates: certificates
         )
         configPath = try directory.write(yaml, to: "gateway.yaml")
     }
@@ -101,6 +103,7 @@ final class GatewayProcess {
     var currentLog: String { logPaths.last.map(readText) ?? "" }
 
     func httpURL(_ path: String) -> String { "http://127.0.0.1:\(httpPort)\(path)" }
+    func adminURL(_ path: String) -> String { "http://127.0.0.1:\(adminPort)\(path)" }
     func coapURL(_ path: String) -> String { "coap://127.0.0.1:\(coapPort)\(path)" }
 
     /// `iot-gateway check-config --config FILE`.

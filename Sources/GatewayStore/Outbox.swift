@@ -1,0 +1,336 @@
+import Foundation
+import GatewayCore
+import Logging
+
+/// Why the outbox refused a message at once.
+public enum OutboxRefusal: Error, Sendable, Equatable {
+    /// Capacity is reached and no QoS 0 message is left to shed.
+    case full
+    /// The gateway is shutting down.
+    case stopping
+}
+
+/// What `submit` did with a message.
+public enum Admission: Sendable, Equatable {
+    /// QoS 1: it joins the next group commit; the completion follows.
+    case pending
+    /// QoS 0: it is queued in memory under this sequence number; no completion follows.
+    case queued(sequence: UInt64)
+    /// QoS 0 while disconnected under `qos0_when_offline: drop`: not kept.
+    case dropped
+}
+
+/// The QoS-aware outbox. QoS 1 messages go to SQLite through one writer
+/// thread that groups everything submitted while the previous transaction
+/// ran into the next one (so the cost of an fsync is shared); QoS 0 messages
+/// wait in a bounded memory queue.
+///
+/// Capacity (`max_messages`, `max_bytes`) counts both. When it is reached,
+/// the oldest QoS 0 messages are shed first; only when none is left is a new
+/// message refused. An acknowledged QoS 1 message is never evicted: it leaves
+/// only when delivered, expired, or purged by the operator.
+///
+/// The forwarder sees a committed row only after its completion has run
+/// (`visibleThrough`), so whatever the completion registers (an `ack:
+/// delivered` waiter) is in place before the row can be published.
+public final class Outbox: Sendable {
+    public typealias Completion = @Sendable (Result<Int64, OutboxError>) -> Void
+
+    struct Pending: Sendable {
+        var message: OutboundMessage
+        var completion: Completion
+    }
+
+    struct State: Sendable {
+        var pending: [Pending] = []
+        var acknowledged: [(id: Int64, size: Int)] = []
+        /// QoS 1 stored plus pending.
+        var durable: OutboxCounts
+        var volatile = VolatileQueue()
+        var nextSequence: UInt64 = 1
+        var visibleThrough: Int64
+        var connected = false
+        var accepting = true
+        var started = false
+        var stopRequested = false
+        var finished = false
+        var nextSweep: Date
+        /// Whether the last commit succeeded, for `/readyz`.
+        var writable = true
+    }
+
+    /// Largest group per transaction, so one burst cannot hold a transaction open for long.
+    static let maxGroup = 2048
+    /// How often expired rows are deleted even if nothing else is written.
+    static let sweepInterval: TimeInterval = 30
+
+    public let store: OutboxStore
+    private let settings: OutboxSettings
+    private let logger: Logger
+    private let observer: GatewayObserver
+    private let state: Guarded<State>
+    private let onVisible: Guarded<(@Sendable () -> Void)?>
+
+    public init(store: OutboxStore, settings: OutboxSettings, logger: Logger, observer: GatewayObserver = NoObserver()) throws(OutboxError) {
+        self.store = store
+        self.settings = settings
+        self.logger = logger
+        self.observer = observer
+        self.state = Guarded(State(
+            durable: try store.counts(),
+            visibleThrough: try store.lastID(),
+            nextSweep: Date()
+        ))
+        self.onVisible = Guarded(nil)
+    }
+
+    /// Called on the writer thread after new rows became visible, and after a
+    /// QoS 0 message was queued: wakes the forwarder.
+    public func whenNewMessages(_ action: @escaping @Sendable () -> Void) {
+        onVisible.withLock { $0 = action }
+    }
+
+    public func start() {
+        state.update { $0.started = true }
+        let thread = Thread { [self] in run() }
+        thread.name = "outbox-writer"
+        thread.start()
+    }
+
+    // MARK: Ingress side
+
+    /// Admits a message or refuses it at once. QoS 1 messages complete on the
+    /// writer thread after their commit; QoS 0 messages are queued now, and
+    /// `onQueued` runs with their sequence number before the forwarder can
+    /// see them (it runs under the outbox's lock: keep it short, and never
+    /// call back into the outbox from it).
+    public func submit(
+        _ message: OutboundMessage,
+        onQueued: ((UInt64) -> Void)? = nil,
+        completion: @escaping Completion
+    ) throws(OutboxRefusal) -> Admission {
+        var shed = 0
+        let result: Result<Admission, OutboxRefusal> = state.update { state in
+            guard state.accepting else { return .failure(.stopping) }
+            let size = message.storedSize
+            if message.qos == .atMostOnce {
+                if !state.connected && settings.qos0WhenOffline == .drop { return .success(.dropped) }
+                guard size <= settings.qos0MaxBytes else { return .failure(.full) }
+                while state.volatile.count + 1 > settings.qos0MaxMessages || state.volatile.bytes + size > settings.qos0MaxBytes {
+                    state.volatile.removeFirst()
+                    shed += 1
+                }
+            }
+            while state.durable.messages + state.volatile.count + 1 > settings.maxMessages
+                    || state.durable.bytes + state.volatile.bytes + size > settings.maxBytes {
+                guard state.volatile.removeFirst() != nil else { return .failure(.full) }
+                shed += 1
+            }
+            switch message.qos {
+            case .atLeastOnce:
+                state.durable.messages += 1
+                state.durable.bytes += size
+                state.pending.append(Pending(message: message, completion: completion))
+                return .success(.pending)
+            case .atMostOnce:
+                let sequence = state.nextSequence
+                state.nextSequence += 1
+                onQueued?(sequence)
+                state.volatile.append(VolatileEntry(sequence: sequence, message: message))
+                return .success(.queued(sequence: sequence))
+            }
+        }
+        if shed > 0 { observer.messagesShed(count: shed) }
+        switch result {
+        case .success(.dropped):
+            observer.messagesDropped(reason: "offline", qos: .atMostOnce, count: 1)
+            return .dropped
+        case .success(let admission):
+            if case .queued = admission {
+                observer.messageAccepted(qos: .atMostOnce)
+                onVisible.withLock { $0 }?()
+            }
+            return admission
+        case .failure(let refusal):
+            observer.messageRefused(reason: refusal == .full ? "full" : "stopping")
+            throw refusal
+        }
+    }
+
+    // MARK: Forwarder side
+
+    /// The highest row ID the forwarder may read.
+    public var visibleThrough: Int64 { state.withLock { $0.visibleThrough } }
+
+    /// The oldest queued QoS 0 messages, left in place.
+    public func peekVolatile(limit: Int) -> [VolatileEntry] {
+        state.withLock { Array($0.volatile.prefix(limit)) }
+    }
+
+    /// Takes QoS 0 messages up to and including `sequence` off the queue.
+    public func consumeVolatile(through sequence: UInt64) {
+        state.withLock { _ = $0.volatile.removeThrough(sequence) }
+    }
+
+    /// Delivered (or expired, or undeliverable) rows, deleted with the next group.
+    public func acknowledge(_ rows: [(id: Int64, size: Int)]) {
+        guard !rows.isEmpty else { return }
+        state.update { $0.acknowledged.append(contentsOf: rows) }
+    }
+
+    /// The upstream connection's state. Losing it drops queued QoS 0 messages
+    /// unless `qos0_when_offline: keep`.
+    public func setConnected(_ connected: Bool) {
+        let dropped = state.withLock { state -> Int in
+            state.connected = connected
+            guard !connected && settings.qos0WhenOffline == .drop else { return 0 }
+            return state.volatile.removeAll().count
+        }
+        if dropped > 0 { observer.messagesDropped(reason: "offline", qos: .atMostOnce, count: dropped) }
+    }
+
+    /// Whether the last commit succeeded (a full or failing disk makes it false).
+    public var isWritable: Bool { state.withLock { $0.writable } }
+
+    /// Whether the forwarder last reported the upstream connection as up.
+    public var upstreamConnected: Bool { state.withLock { $0.connected } }
+
+    /// Depth by QoS, with the oldest message's age.
+    public func snapshot(now: Date = Date()) -> OutboxSnapshot {
+        let (durable, volatileCount, volatileBytes, oldestVolatile) = state.withLock {
+            ($0.durable, $0.volatile.count, $0.volatile.bytes, $0.volatile.first?.message.receivedAt)
+        }
+        let oldestDurable = durable.messages > 0 ? (try? store.oldestReceivedAt()) ?? nil : nil
+        func age(_ date: Date?) -> Double { date.map { max(0, now.timeIntervalSince($0)) } ?? 0 }
+        return OutboxSnapshot(
+            qos0: .init(messages: volatileCount, bytes: volatileBytes, oldestAge: age(oldestVolatile)),
+            qos1: .init(messages: durable.messages, bytes: durable.bytes, oldestAge: age(oldestDurable))
+        )
+    }
+
+    /// QoS 1 messages stored or about to be.
+    public var durableCounts: OutboxCounts { state.withLock { $0.durable } }
+
+    // MARK: Lifecycle
+
+    /// Refuses new messages from now on; those already submitted are still committed.
+    public func stopAccepting() {
+        state.update { $0.accepting = false }
+    }
+
+    /// Stops accepting, commits everything submitted or acknowledged so far,
+    /// and returns once the writer thread has ended. Queued QoS 0 messages
+    /// are lost, as QoS 0 allows.
+    public func shutdown() {
+        let started = state.update { state -> Bool in
+            state.accepting = false
+            state.stopRequested = true
+            return state.started
+        }
+        if started {
+            state.wait(until: { $0.finished }) { _ in }
+        }
+        let lost = state.withLock { $0.volatile.removeAll().count }
+        if lost > 0 {
+            logger.notice("queued QoS 0 messages dropped at shutdown", metadata: ["outbox.qos0": "\(lost)"])
+        }
+    }
+
+    // MARK: Writer thread
+
+    private struct Work {
+        var group: [Pending]
+        var acknowledged: [(id: Int64, size: Int)]
+        var sweep: Bool
+    }
+
+    private func run() {
+        while let work = nextWork() {
+            commit(work)
+        }
+        state.update { $0.finished = true }
+    }
+
+    /// Waits for work or the next sweep; nil once stopping with nothing left.
+    private func nextWork() -> Work? {
+        let deadline = state.withLock { $0.nextSweep }
+        return state.wait(
+            until: { !$0.pending.isEmpty || !$0.acknowledged.isEmpty || $0.stopRequested || Date() >= $0.nextSweep },
+            deadline: deadline
+        ) { state -> Work? in
+            let now = Date()
+            let sweep = now >= state.nextSweep
+            if sweep { state.nextSweep = now.addingTimeInterval(Self.sweepInterval) }
+            if state.pending.isEmpty && state.acknowledged.isEmpty && !sweep {
+                return state.stopRequested ? nil : Work(group: [], acknowledged: [], sweep: false)
+            }
+            let count = min(state.pending.count, Self.maxGroup)
+            let group = Array(state.pending.prefix(count))
+            state.pending.removeFirst(count)
+            let acknowledged = state.acknowledged
+            state.acknowledged.removeAll(keepingCapacity: true)
+            return Work(group: group, acknowledged: acknowledged, sweep: sweep)
+        }
+    }
+
+    private func commit(_ work: Work) {
+        guard !work.group.isEmpty || !work.acknowledged.isEmpty || work.sweep else { return }
+        let now = Date()
+        if work.sweep {
+            let expired = state.withLock { $0.volatile.removeExpired(at: now) }
+            if expired > 0 { observer.messagesExpired(qos: .atMostOnce, count: expired) }
+        }
+        let started = MonotonicClock.now()
+        let result: Result<OutboxStore.CommitResult, OutboxError>
+        do {
+            result = .success(try store.commit(
+                inserting: work.group.map(\.message),
+                deleting: work.acknowledged,
+                expireBefore: work.sweep ? now : nil
+            ))
+        } catch {
+            result = .failure(error)
+        }
+        switch result {
+        case .success(let commit):
+            observer.commitFinished(messages: work.group.count, deletions: work.acknowledged.count, seconds: MonotonicClock.now() - started)
+            state.update {
+                $0.durable.messages -= commit.removed.messages + commit.expired.messages
+                $0.durable.bytes -= commit.removed.bytes + commit.expired.bytes
+                $0.writable = true
+            }
+            if commit.expired.messages > 0 {
+                observer.messagesExpired(qos: .atLeastOnce, count: commit.expired.messages)
+                logger.info("expired messages dropped", metadata: ["outbox.expired": "\(commit.expired.messages)"])
+            }
+            for (pending, id) in zip(work.group, commit.ids) {
+                observer.messageAccepted(qos: .atLeastOnce)
+                pending.completion(.success(id))
+            }
+            if let last = commit.ids.last {
+                state.update { $0.visibleThrough = max($0.visibleThrough, last) }
+                onVisible.withLock { $0 }?()
+            }
+        case .failure(let error):
+            logger.error("outbox commit failed", metadata: [
+                "outbox.group": "\(work.group.count)",
+                "outbox.acknowledged": "\(work.acknowledged.count)",
+                "error": "\(error)",
+            ])
+            let bytes = work.group.reduce(0) { $0 + $1.message.storedSize }
+            state.update {
+                $0.writable = false
+                $0.durable.messages -= work.group.count
+                $0.durable.bytes -= bytes
+                // Deletions are retried with the next group; delivered rows
+                // left behind would only be sent again, never lost.
+                $0.acknowledged.insert(contentsOf: work.acknowledged, at: 0)
+            }
+            for pending in work.group {
+                pending.completion(.failure(error))
+            }
+            // Do not spin on a failing disk.
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+}
