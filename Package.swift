@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "HTTPIngressTests", dependencies: ["HTTPIngress", "GatewayCore", logging]),
         .testTarget(name: "CoAPIngressTests", dependencies: ["CoAPIngress", "GatewayCore", logging]),
         // Starts real processes: mosquitto with mutual TLS, the gateway, coap-client, curl.
-        .testTarget(name: "IntegrationTests"),
+        .testTarget(name: "IntegrationTests", dependencies: ["GatewayStore", "GatewayCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

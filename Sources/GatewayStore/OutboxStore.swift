@@ -89,6 +89,13 @@ public final class OutboxStore: Sendable {
         }
     }
 
+    /// Appends messages in one transaction and returns their IDs. For tools
+    /// and tests that prepare a state directory; a running gateway writes
+    /// only through its `Outbox`.
+    public func append(_ messages: [OutboundMessage]) throws(OutboxError) -> [Int64] {
+        try commit(inserting: messages, deleting: []).ids
+    }
+
     /// Up to `limit` messages with IDs above `id` and at most `last`, oldest first.
     public func fetch(after id: Int64, through last: Int64 = .max, limit: Int) throws(OutboxError) -> [StoredMessage] {
         do {

@@ -57,7 +57,7 @@ final class GatewayProcess {
 
     /// Starts it (again, on the same config and state) and waits for the
     /// `gateway ready` log line.
-    func start(timeout: Duration = .seconds(20)) async throws {
+    func start(timeout: Duration = .seconds(20), interval: Duration = .milliseconds(50)) async throws {
         guard !isRunning else { return }
         starts += 1
         let logPath = directory.file("gateway.\(starts).log")
@@ -70,7 +70,7 @@ final class GatewayProcess {
         )
         self.child = child
         do {
-            try await eventually(timeout: timeout, "'gateway ready' in \(logPath)") {
+            try await eventually(timeout: timeout, interval: interval, "'gateway ready' in \(logPath)") {
                 if let status = child.exitStatus { throw HarnessError("iot-gateway exited (\(status)) before it was ready") }
                 return readText(logPath).contains("gateway ready") ? true : nil
             }
