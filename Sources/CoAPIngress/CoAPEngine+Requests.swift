@@ -27,7 +27,7 @@ extension CoAPEngine {
             return CoAPReply(.unavailable(retryAfterSeconds: 5, reason: "gateway is shutting down; retry later"))
         }
         guard let method = CoAPPDU.method(code: fields.methodCode) else {
-            return CoAPReply(code: 405, diagnostic: "unsupported method code")
+            return CoAPReply(code: 405, outcome: .methodNotAllowed, diagnostic: "unsupported method code")
         }
 
         var body = fields.payload
@@ -36,16 +36,16 @@ extension CoAPEngine {
             let key = Block1Assembler.Key(peer: peer, method: fields.methodCode, path: fields.path)
             switch assembler.receive(block, size1: fields.size1, payload: fields.payload, key: key, now: Date().timeIntervalSince1970) {
             case .needMore(let next):
-                return CoAPReply(code: 231, block1: next)
+                return CoAPReply(code: 231, outcome: nil, block1: next)
             case .complete(let whole, let last):
                 body = whole
                 echo = last
             case .incomplete(let reason):
-                return CoAPReply(code: 408, diagnostic: reason)
+                return CoAPReply(code: 408, outcome: .badRequest, diagnostic: reason)
             case .tooLarge(let limit):
                 return CoAPReply(.payloadTooLarge(limit: limit, reason: "body larger than \(limit) bytes"))
             case .malformed(let reason):
-                return CoAPReply(code: 400, diagnostic: reason)
+                return CoAPReply(code: 400, outcome: .badRequest, diagnostic: reason)
             }
         } else {
             if let size1 = fields.size1, size1 > settings.maxBody {
@@ -98,7 +98,7 @@ extension CoAPEngine {
     private func finish(async: OpaquePointer, response: OpaquePointer) {
         let ticket = Int(bitPattern: coap_async_get_app_data(async))
         guard let entry = pending.removeValue(forKey: ticket), let result = entry.result else {
-            send(CoAPReply(code: 500, diagnostic: "internal error: lost request state"), to: response)
+            send(CoAPReply(code: 500, outcome: .internalError, diagnostic: "internal error: lost request state"), to: response)
             return
         }
         switch result {

@@ -8,28 +8,17 @@ struct CoAPReply: Equatable {
     var maxAge: UInt32?
     var size1: UInt32?
     var block1: Block1Option?
+    /// What metrics count this answer as; nil for 2.31 Continue, which is not
+    /// a final answer.
+    var outcome: RequestOutcome?
 
-    static let changed = CoAPReply(code: 204)
-
-    /// The label metrics count this answer under; nil for 2.31 Continue,
-    /// which is not a final answer.
-    var outcome: String? {
-        switch code {
-        case 204: return "accepted"
-        case 231: return nil
-        case 400, 408: return "bad_request"
-        case 404: return "not_found"
-        case 405: return "method_not_allowed"
-        case 413: return "payload_too_large"
-        case 503: return "unavailable"
-        case 504: return "timeout"
-        default: return "internal_error"
-        }
-    }
-    static let `continue` = CoAPReply(code: 231)
-
-    init(code: UInt32, diagnostic: String? = nil, maxAge: UInt32? = nil, size1: UInt32? = nil, block1: Block1Option? = nil) {
+    static let changed = CoAPReply(code: 204, outcome: .accepted)
+    init(
+        code: UInt32, outcome: RequestOutcome?, diagnostic: String? = nil,
+        maxAge: UInt32? = nil, size1: UInt32? = nil, block1: Block1Option? = nil
+    ) {
         self.code = code
+        self.outcome = outcome
         self.diagnostic = diagnostic
         self.maxAge = maxAge
         self.size1 = size1
@@ -41,19 +30,19 @@ struct CoAPReply: Equatable {
     init(_ rejection: IngressRejection) {
         switch rejection {
         case .notFound(let reason):
-            self.init(code: 404, diagnostic: reason)
+            self.init(code: 404, outcome: rejection.outcome, diagnostic: reason)
         case .methodNotAllowed(_, let reason):
-            self.init(code: 405, diagnostic: reason)
+            self.init(code: 405, outcome: rejection.outcome, diagnostic: reason)
         case .badRequest(let reason):
-            self.init(code: 400, diagnostic: reason)
+            self.init(code: 400, outcome: rejection.outcome, diagnostic: reason)
         case .payloadTooLarge(let limit, let reason):
-            self.init(code: 413, diagnostic: reason, size1: UInt32(clamping: limit))
+            self.init(code: 413, outcome: rejection.outcome, diagnostic: reason, size1: UInt32(clamping: limit))
         case .unavailable(let retryAfter, let reason):
-            self.init(code: 503, diagnostic: reason, maxAge: UInt32(clamping: retryAfter))
+            self.init(code: 503, outcome: rejection.outcome, diagnostic: reason, maxAge: UInt32(clamping: retryAfter))
         case .internalError(let reason):
-            self.init(code: 500, diagnostic: reason)
+            self.init(code: 500, outcome: rejection.outcome, diagnostic: reason)
         case .timeout(let reason):
-            self.init(code: 504, diagnostic: reason)
+            self.init(code: 504, outcome: rejection.outcome, diagnostic: reason)
         }
     }
 }

@@ -126,28 +126,22 @@ struct Parts: Sendable {
 
         var coap: CoAPServer?
         var http: HTTPServer?
-        do {
-            if !config.coap.listen.isEmpty {
-                let server = CoAPServer(settings: config.coap, pipeline: intake, logger: logger, observer: observer)
-                try server.start()
-                coap = server
-            }
-        } catch {
-            forwarder.stop(drainTimeout: 0)
-            outbox.shutdown()
-            throw .coap(error.description)
-        }
-        do {
-            if !config.http.listen.isEmpty {
-                let server = HTTPServer(settings: config.http, pipeline: intake, logger: logger, observer: observer)
-                try server.start()
-                http = server
-            }
-        } catch {
+        /// Stops what already runs when a later part cannot start.
+        func abandon(_ error: GatewayError) -> GatewayError {
             coap?.stop()
             forwarder.stop(drainTimeout: 0)
             outbox.shutdown()
-            throw .http(error.description)
+            return error
+        }
+        if !config.coap.listen.isEmpty {
+            let server = CoAPServer(settings: config.coap, pipeline: intake, logger: logger, observer: observer)
+            do { try server.start() } catch { throw abandon(.coap(error.description)) }
+            coap = server
+        }
+        if !config.http.listen.isEmpty {
+            let server = HTTPServer(settings: config.http, pipeline: intake, logger: logger, observer: observer)
+            do { try server.start() } catch { throw abandon(.http(error.description)) }
+            http = server
         }
         return Parts(state: state, outbox: outbox, tracker: tracker, forwarder: forwarder, coap: coap, http: http, logger: logger)
     }

@@ -1,35 +1,26 @@
 import GatewayCore
 
-/// Everything the MQTT client needs, copied out of the configuration.
+/// Everything the MQTT client needs: the configured upstream plus the
+/// reconnect policy.
 public struct MQTTClientSettings: Sendable {
-    public var host: String
-    public var port: Int
-    public var clientID: String
-    public var keepAlive: Int
-    public var tls: TLSFiles
-    /// libmosquitto's own in-flight limit; set to the forwarder's window so
-    /// the library never queues more than the window.
-    public var maxInflight: Int
+    public var upstream: UpstreamSettings
     /// When to reconnect after a failure.
     public var backoff = ReconnectBackoff()
     /// Seconds an attempt may take from TCP connect to CONNACK.
     public var connectTimeout: Double = 30
 
-    public init(host: String, port: Int, clientID: String, keepAlive: Int, tls: TLSFiles, maxInflight: Int) {
-        self.host = host
-        self.port = port
-        self.clientID = clientID
-        self.keepAlive = keepAlive
-        self.tls = tls
-        self.maxInflight = maxInflight
+    public init(_ upstream: UpstreamSettings) {
+        self.upstream = upstream
     }
 
-    public init(_ upstream: UpstreamSettings) {
-        self.init(
-            host: upstream.host, port: upstream.port, clientID: upstream.clientID,
-            keepAlive: upstream.keepAlive, tls: upstream.tls, maxInflight: upstream.maxInflight
-        )
-    }
+    var host: String { upstream.host }
+    var port: Int { upstream.port }
+    var clientID: String { upstream.clientID }
+    var keepAlive: Int { upstream.keepAlive }
+    var tls: TLSFiles { upstream.tls }
+    /// libmosquitto's own in-flight limit; set to the forwarder's window so
+    /// the library never queues more than the window.
+    var maxInflight: Int { upstream.maxInflight }
 }
 
 /// Why the client could not be set up. Connection failures are not errors:

@@ -65,7 +65,7 @@ struct AdminRoutesTests {
 
     @Test func metricsAreTheObserversTextWithTheSnapshotsGauges() throws {
         let observer = PrometheusObserver()
-        observer.requestAnswered(protocol: .coap, outcome: "accepted")
+        observer.requestAnswered(protocol: .coap, outcome: .accepted)
         let answer = Self.get("/metrics", Self.routes(observer: observer))
         #expect(answer.status == 200)
         #expect(answer.type == "text/plain; version=0.0.4; charset=utf-8")

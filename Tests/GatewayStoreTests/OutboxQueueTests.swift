@@ -17,7 +17,7 @@ final class RecordingObserver: GatewayObserver {
     }
     let counts = Mutex(Counts())
 
-    func requestAnswered(protocol: IngressProtocol, outcome: String) {}
+    func requestAnswered(protocol: IngressProtocol, outcome: RequestOutcome) {}
     func messageAccepted(qos: QoS) { counts.withLock { $0.accepted[qos, default: 0] += 1 } }
     func messagesDelivered(qos: QoS, latencies: [Double]) {}
     func messagesResent(count: Int) {}

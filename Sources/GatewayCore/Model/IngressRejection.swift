@@ -27,16 +27,34 @@ public enum IngressRejection: Error, Sendable, Equatable {
         }
     }
 
-    /// A stable label for logs and metrics.
-    public var outcome: String {
+    /// The outcome metrics and logs count this refusal under.
+    public var outcome: RequestOutcome {
         switch self {
-        case .notFound: return "not_found"
-        case .methodNotAllowed: return "method_not_allowed"
-        case .badRequest: return "bad_request"
-        case .payloadTooLarge: return "payload_too_large"
-        case .unavailable: return "unavailable"
-        case .internalError: return "internal_error"
-        case .timeout: return "timeout"
+        case .notFound: return .notFound
+        case .methodNotAllowed: return .methodNotAllowed
+        case .badRequest: return .badRequest
+        case .payloadTooLarge: return .payloadTooLarge
+        case .unavailable: return .unavailable
+        case .internalError: return .internalError
+        case .timeout: return .timeout
         }
+    }
+}
+
+/// How a device's request ended, as one fixed vocabulary for both protocols:
+/// the raw values are the `outcome` label of `iotgw_requests_total`.
+public enum RequestOutcome: String, Sendable, CaseIterable {
+    case accepted
+    case delivered
+    case notFound = "not_found"
+    case methodNotAllowed = "method_not_allowed"
+    case badRequest = "bad_request"
+    case payloadTooLarge = "payload_too_large"
+    case unavailable
+    case timeout
+    case internalError = "internal_error"
+
+    public init(_ acceptance: Acceptance) {
+        self = acceptance == .delivered ? .delivered : .accepted
     }
 }

@@ -5,9 +5,8 @@ import Foundation
 /// metrics. Implementations must be cheap and must not block: they are called
 /// on the CoAP, HTTP, writer, forwarder and MQTT threads.
 public protocol GatewayObserver: Sendable {
-    /// A request got its final answer. `outcome` is one of `accepted`,
-    /// `delivered`, or an `IngressRejection.outcome` (`not_found`, ...).
-    func requestAnswered(protocol: IngressProtocol, outcome: String)
+    /// A request got its final answer.
+    func requestAnswered(protocol: IngressProtocol, outcome: RequestOutcome)
     /// A message entered the outbox (committed for QoS 1, queued for QoS 0).
     func messageAccepted(qos: QoS)
     /// Messages left the outbox because the broker took them (PUBACK for QoS
@@ -34,7 +33,7 @@ public protocol GatewayObserver: Sendable {
 /// Reports nothing: the default where no metrics are wanted (tests, tools).
 public struct NoObserver: GatewayObserver {
     public init() {}
-    public func requestAnswered(protocol: IngressProtocol, outcome: String) {}
+    public func requestAnswered(protocol: IngressProtocol, outcome: RequestOutcome) {}
     public func messageAccepted(qos: QoS) {}
     public func messagesDelivered(qos: QoS, latencies: [Double]) {}
     public func messagesResent(count: Int) {}

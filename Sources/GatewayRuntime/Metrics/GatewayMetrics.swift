@@ -4,13 +4,8 @@ import Prometheus
 /// Every metric the gateway exports, created once on one registry. The names
 /// are the operators' interface (dashboards, alerts): do not rename.
 struct GatewayMetrics: Sendable {
-    /// Outcomes `requestAnswered` reports: accepted, delivered (ack mode
-    /// `delivered`), timeout (its PUBACK did not come in time), and every
-    /// `IngressRejection.outcome`.
-    static let outcomes = [
-        "accepted", "delivered", "not_found", "method_not_allowed", "bad_request",
-        "payload_too_large", "unavailable", "timeout", "internal_error",
-    ]
+    /// Outcomes `requestAnswered` reports.
+    static let outcomes = RequestOutcome.allCases.map(\.rawValue)
     static let qosValues = ["0", "1"]
 
     let requests: LabeledCounters

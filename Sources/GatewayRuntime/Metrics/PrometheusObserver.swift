@@ -26,8 +26,8 @@ public final class PrometheusObserver: GatewayObserver {
 
     // MARK: GatewayObserver
 
-    public func requestAnswered(protocol: IngressProtocol, outcome: String) {
-        metrics.requests.increment([`protocol`.rawValue, outcome])
+    public func requestAnswered(protocol: IngressProtocol, outcome: RequestOutcome) {
+        metrics.requests.increment([`protocol`.rawValue, outcome.rawValue])
     }
 
     public func messageAccepted(qos: QoS) {

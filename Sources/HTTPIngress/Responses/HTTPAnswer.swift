@@ -11,18 +11,21 @@ struct HTTPAnswer: Equatable, Sendable {
     var status: UInt32
     var headers: [Header]
     var body: String
+    /// What metrics count this answer as.
+    var outcome: RequestOutcome
 
     static let contentType = Header(name: "Content-Type", value: "text/plain; charset=utf-8")
 
     /// The message is stored (committed, or queued for QoS 0).
-    static let accepted = HTTPAnswer(status: 202, headers: [contentType], body: "accepted\n")
+    static let accepted = HTTPAnswer(status: 202, headers: [contentType], body: "accepted\n", outcome: .accepted)
     /// The broker acknowledged it (`ack: delivered`).
-    static let delivered = HTTPAnswer(status: 200, headers: [contentType], body: "delivered\n")
+    static let delivered = HTTPAnswer(status: 200, headers: [contentType], body: "delivered\n", outcome: .delivered)
 
-    init(status: UInt32, headers: [Header], body: String) {
+    init(status: UInt32, headers: [Header], body: String, outcome: RequestOutcome) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.outcome = outcome
     }
 
     init(outcome: Result<Acceptance, IngressRejection>) {
@@ -30,21 +33,6 @@ struct HTTPAnswer: Equatable, Sendable {
         case .success(.stored): self = .accepted
         case .success(.delivered): self = .delivered
         case .failure(let rejection): self.init(rejection: rejection)
-        }
-    }
-
-    /// The label metrics count this answer under.
-    var outcome: String {
-        switch status {
-        case 200: return "delivered"
-        case 202: return "accepted"
-        case 400: return "bad_request"
-        case 404: return "not_found"
-        case 405: return "method_not_allowed"
-        case 413: return "payload_too_large"
-        case 503: return "unavailable"
-        case 504: return "timeout"
-        default: return "internal_error"
         }
     }
 
@@ -73,6 +61,6 @@ struct HTTPAnswer: Equatable, Sendable {
         case .timeout:
             status = 504
         }
-        self.init(status: status, headers: headers, body: rejection.reason + "\n")
+        self.init(status: status, headers: headers, body: rejection.reason + "\n", outcome: rejection.outcome)
     }
 }
