@@ -85,11 +85,11 @@ extension CoAPEngine {
             coap_free_async(session, async)
             return withEcho(CoAPReply(error), echo)
         }
-        if case .answered = admission {
+        if case .answered(let acceptance) = admission {
             // Known at once (a QoS 0 message queued): answer piggybacked.
             pending.removeValue(forKey: ticket)
             coap_free_async(session, async)
-            return withEcho(.changed, echo)
+            return withEcho(.changed(acceptance), echo)
         }
         return nil
     }
@@ -102,8 +102,8 @@ extension CoAPEngine {
             return
         }
         switch result {
-        case .success:
-            send(withEcho(.changed, entry.block1Echo), to: response)
+        case .success(let acceptance):
+            send(withEcho(.changed(acceptance), entry.block1Echo), to: response)
         case .failure(let rejection):
             send(withEcho(CoAPReply(rejection), entry.block1Echo), to: response)
         }

@@ -13,6 +13,11 @@ struct CoAPReply: Equatable {
     var outcome: RequestOutcome?
 
     static let changed = CoAPReply(code: 204, outcome: .accepted)
+
+    /// 2.04 for an acceptance: CoAP has one code for both, metrics keep them apart.
+    static func changed(_ acceptance: Acceptance) -> CoAPReply {
+        CoAPReply(code: 204, outcome: RequestOutcome(acceptance))
+    }
     init(
         code: UInt32, outcome: RequestOutcome?, diagnostic: String? = nil,
         maxAge: UInt32? = nil, size1: UInt32? = nil, block1: Block1Option? = nil

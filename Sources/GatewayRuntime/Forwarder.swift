@@ -85,10 +85,16 @@ public final class Forwarder: Sendable {
         var maybeMore = true
     }
 
+    /// Window slots free: in flight and acknowledged-but-not-yet-deleted
+    /// rows both count, so a crash can resend at most one window.
+    private func freeSlots(_ session: Session) -> Int {
+        window - session.inFlight.count - outbox.unsettledDeletions
+    }
+
     private func run() {
         var session = Session()
         while true {
-            let canPublish = session.connected && session.inFlight.count < window && session.maybeMore
+            let canPublish = session.connected && freeSlots(session) > 0 && session.maybeMore
             let wake = signals.wait(until: { !$0.events.isEmpty || $0.newData || $0.stopRequested || canPublish }) {
                 signals -> (events: [UpstreamEvent], newData: Bool, stopping: Bool, deadline: Date?) in
                 defer {
@@ -106,7 +112,7 @@ public final class Forwarder: Sendable {
                 signals.wait(until: { !$0.events.isEmpty }, deadline: wake.deadline) { _ in }
                 continue
             }
-            if session.connected && session.inFlight.count < window && session.maybeMore {
+            if session.connected && freeSlots(session) > 0 && session.maybeMore {
                 publishNext(&session)
             }
         }
@@ -161,7 +167,8 @@ public final class Forwarder: Sendable {
 
     /// Fills the free part of the window with the oldest queued messages.
     private func publishNext(_ session: inout Session) {
-        let limit = window - session.inFlight.count
+        let limit = freeSlots(session)
+        guard limit > 0 else { return }
         let rows: [StoredMessage]
         do {
             rows = try outbox.store.fetch(after: session.cursor, through: outbox.visibleThrough, limit: limit)

@@ -44,6 +44,9 @@ public final class Outbox: Sendable {
     struct State: Sendable {
         var pending: [Pending] = []
         var acknowledged: [(id: Int64, size: Int)] = []
+        /// Acknowledged rows whose deletion is not committed yet (queued or
+        /// in the running transaction).
+        var unsettled = 0
         /// QoS 1 stored plus pending.
         var durable: OutboxCounts
         var volatile = VolatileQueue()
@@ -175,8 +178,16 @@ public final class Outbox: Sendable {
     /// Delivered (or expired, or undeliverable) rows, deleted with the next group.
     public func acknowledge(_ rows: [(id: Int64, size: Int)]) {
         guard !rows.isEmpty else { return }
-        state.update { $0.acknowledged.append(contentsOf: rows) }
+        state.update {
+            $0.acknowledged.append(contentsOf: rows)
+            $0.unsettled += rows.count
+        }
     }
+
+    /// Acknowledged rows not yet deleted on disk. The forwarder counts them
+    /// against its window: after a crash they would be sent again, and at
+    /// most a window's worth may be.
+    public var unsettledDeletions: Int { state.withLock { $0.unsettled } }
 
     /// The upstream connection's state. Losing it drops queued QoS 0 messages
     /// unless `qos0_when_offline: keep`.
@@ -298,6 +309,7 @@ public final class Outbox: Sendable {
                 $0.durable.messages -= commit.removed.messages + commit.expired.messages
                 $0.durable.bytes -= commit.removed.bytes + commit.expired.bytes
                 $0.writable = true
+                $0.unsettled -= work.acknowledged.count
             }
             if commit.expired.messages > 0 {
                 observer.messagesExpired(qos: .atLeastOnce, count: commit.expired.messages)
@@ -309,6 +321,9 @@ public final class Outbox: Sendable {
             }
             if let last = commit.ids.last {
                 state.update { $0.visibleThrough = max($0.visibleThrough, last) }
+            }
+            // New rows, or window room freed by settled deletions.
+            if !commit.ids.isEmpty || !work.acknowledged.isEmpty {
                 onVisible.withLock { $0 }?()
             }
         case .failure(let error):
