@@ -130,7 +130,7 @@ public final class Forwarder: Sendable {
             switch event {
             case .connected:
                 if session.everConnected {
-                    let resent = session.inFlight.values.filter { $0.qos == .atLeastOnce }.count
+                    let resent = session.inFlight.values.filter { $0.qos.isDurable }.count
                     if resent > 0 { observer.messagesResent(count: resent) }
                 }
                 session.connected = true
@@ -158,7 +158,7 @@ public final class Forwarder: Sendable {
             return nil
         })
         let now = Date()
-        for qos in [QoS.atMostOnce, .atLeastOnce] {
+        for qos in [QoS.atMostOnce, .atLeastOnce, .exactlyOnce] {
             let latencies = delivered.filter { $0.qos == qos }.map { now.timeIntervalSince($0.receivedAt) }
             if !latencies.isEmpty { observer.messagesDelivered(qos: qos, latencies: latencies) }
         }

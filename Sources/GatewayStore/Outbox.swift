@@ -129,13 +129,12 @@ public final class Outbox: Sendable {
                 guard state.volatile.removeFirst() != nil else { return .failure(.full) }
                 shed += 1
             }
-            switch message.qos {
-            case .atLeastOnce:
+            if message.qos.isDurable {
                 state.durable.messages += 1
                 state.durable.bytes += size
                 state.pending.append(Pending(message: message, completion: completion))
                 return .success(.pending)
-            case .atMostOnce:
+            } else {
                 let sequence = state.nextSequence
                 state.nextSequence += 1
                 onQueued?(sequence)
@@ -316,7 +315,7 @@ public final class Outbox: Sendable {
                 logger.info("expired messages dropped", metadata: ["outbox.expired": "\(commit.expired.messages)"])
             }
             for (pending, id) in zip(work.group, commit.ids) {
-                observer.messageAccepted(qos: .atLeastOnce)
+                observer.messageAccepted(qos: pending.message.qos)
                 pending.completion(.success(id))
             }
             if let last = commit.ids.last {

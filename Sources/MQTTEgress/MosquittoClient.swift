@@ -109,7 +109,7 @@ public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
         case MOSQ_ERR_NOMEM.rawValue:
             return .notConnected
         default:
-            return qos == .atLeastOnce && messageID != 0 ? .inFlight(messageID: messageID) : .notConnected
+            return qos.isDurable && messageID != 0 ? .inFlight(messageID: messageID) : .notConnected
         }
     }
 

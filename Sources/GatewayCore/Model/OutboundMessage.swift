@@ -35,6 +35,11 @@ public struct OutboundMessage: Sendable, Equatable {
 public enum QoS: Int, Sendable, Hashable, Codable, Comparable {
     case atMostOnce = 0
     case atLeastOnce = 1
+    /// Only under the `generic` profile; AWS IoT Core does not support it.
+    case exactlyOnce = 2
+
+    /// Whether the outbox keeps it on disk (QoS 1 and 2) rather than in memory.
+    public var isDurable: Bool { self != .atMostOnce }
 
     public static func < (lhs: QoS, rhs: QoS) -> Bool { lhs.rawValue < rhs.rawValue }
 }

@@ -29,22 +29,24 @@ struct GatewayMetrics: Sendable {
             MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
         }
         let qos = (name: "qos", values: Self.qosValues)
+        // QoS 2 exists only under the generic profile: its series appear when used.
+        let qos2: [String: Set<String>] = ["qos": ["2"]]
 
         requests = LabeledCounters(registry, name(
             "iotgw_requests_total", "Device requests answered, by protocol and outcome."
         ), labels: [("protocol", IngressProtocol.allCases.map(\.rawValue)), ("outcome", Self.outcomes)])
         accepted = LabeledCounters(registry, name(
             "iotgw_messages_accepted_total", "Messages that entered the outbox (committed for QoS 1, queued for QoS 0)."
-        ), labels: [qos])
+        ), labels: [qos], onDemand: qos2)
         delivered = LabeledCounters(registry, name(
             "iotgw_messages_delivered_total", "Messages the broker took (PUBACK for QoS 1, written for QoS 0)."
-        ), labels: [qos])
+        ), labels: [qos], onDemand: qos2)
         resent = registry.makeCounter(descriptor: name(
             "iotgw_messages_resent_total", "QoS 1 messages sent again after a reconnect."
         ))
         expired = LabeledCounters(registry, name(
             "iotgw_messages_expired_total", "Messages dropped because their mapping's expiry passed."
-        ), labels: [qos])
+        ), labels: [qos], onDemand: qos2)
         shed = registry.makeCounter(descriptor: name(
             "iotgw_messages_shed_total", "Queued QoS 0 messages dropped to make room."
         ))
@@ -54,7 +56,7 @@ struct GatewayMetrics: Sendable {
         dropped = LabeledCounters(registry, name(
             "iotgw_messages_dropped_total",
             "Messages dropped: QoS 0 while offline, or refused by the MQTT library as invalid."
-        ), labels: [("reason", ["offline", "rejected"]), qos])
+        ), labels: [("reason", ["offline", "rejected"]), qos], onDemand: qos2)
         upstreamConnected = registry.makeGauge(descriptor: name(
             "iotgw_upstream_connected", "1 while the MQTT connection is up, else 0."
         ))

@@ -15,15 +15,23 @@ struct LabeledCounters: Sendable {
     private let help: String
     private let counters: [[String]: Counter]
     private let labelNames: [String]
+    /// Values that are valid but rare, created on first use instead of up
+    /// front (QoS 2 exists only under the `generic` profile).
+    private let onDemand: [Set<String>]
 
     static let other = "other"
 
-    /// `values` lists, per label name, the values to pre-create.
-    init(_ registry: PrometheusCollectorRegistry, _ descriptor: MetricNameDescriptor, labels: [(name: String, values: [String])]) {
+    /// `values` lists, per label name, the values to pre-create; `onDemand`
+    /// the valid values created only when first used.
+    init(
+        _ registry: PrometheusCollectorRegistry, _ descriptor: MetricNameDescriptor,
+        labels: [(name: String, values: [String])], onDemand: [String: Set<String>] = [:]
+    ) {
         self.registry = registry
         self.name = descriptor.name
         self.help = descriptor.helpText ?? ""
         self.labelNames = labels.map(\.name)
+        self.onDemand = labels.map { onDemand[$0.name] ?? [] }
         var combinations: [[String]] = [[]]
         for label in labels {
             combinations = combinations.flatMap { prefix in label.values.map { prefix + [$0] } }
@@ -46,7 +54,8 @@ struct LabeledCounters: Sendable {
         // Replace each value that was never pre-created; the registry hands
         // back the same `other` counter on every later call.
         var known = values
-        for index in known.indices where !counters.keys.contains(where: { $0[index] == known[index] }) {
+        for index in known.indices
+        where !onDemand[index].contains(known[index]) && !counters.keys.contains(where: { $0[index] == known[index] }) {
             known[index] = Self.other
         }
         return counters[known]

@@ -39,7 +39,7 @@ public final class PrometheusObserver: GatewayObserver {
     /// only dilute it).
     public func messagesDelivered(qos: QoS, latencies: [Double]) {
         metrics.delivered.increment([qos.metricLabel], by: latencies.count)
-        guard qos == .atLeastOnce else { return }
+        guard qos.isDurable else { return }
         for latency in latencies where latency.isFinite {
             // Ingress times are wall-clock; a clock step may make one negative.
             metrics.deliveryLatency.record(max(0, latency))
