@@ -25,18 +25,27 @@ public final class Forwarder: Sendable {
     private let outbox: Outbox
     private let client: UpstreamClient
     private let window: Int
+    /// Which connection this forwarder drives: it publishes only the
+    /// messages sharded to it.
+    private let shard: Int
+    private let publishRate: Double?
+    private let byteRate: Int?
     private let tracker: DeliveryTracker?
     private let observer: GatewayObserver
     private let logger: Logger
     private let signals = Guarded(Signals())
 
     public init(
-        outbox: Outbox, client: UpstreamClient, window: Int, tracker: DeliveryTracker? = nil,
+        outbox: Outbox, client: UpstreamClient, window: Int, shard: Int = 0,
+        publishRate: Double? = nil, byteRate: Int? = nil, tracker: DeliveryTracker? = nil,
         observer: GatewayObserver = NoObserver(), logger: Logger
     ) {
         self.outbox = outbox
         self.client = client
         self.window = window
+        self.shard = shard
+        self.publishRate = publishRate
+        self.byteRate = byteRate
         self.tracker = tracker
         self.observer = observer
         self.logger = logger
@@ -83,19 +92,29 @@ public final class Forwarder: Sendable {
         var inFlight: [Int32: InFlight] = [:]
         var cursor: Int64 = 0
         var maybeMore = true
+        var limiter: PublishLimiter
+        /// When the rate limits allow the next publish; nil: now.
+        var throttledUntil: Double?
     }
 
     /// Window slots free: in flight and acknowledged-but-not-yet-deleted
     /// rows both count, so a crash can resend at most one window.
     private func freeSlots(_ session: Session) -> Int {
-        window - session.inFlight.count - outbox.unsettledDeletions
+        window - session.inFlight.count - outbox.unsettledDeletions(shard: shard)
     }
 
     private func run() {
-        var session = Session()
+        var session = Session(limiter: PublishLimiter(publishRate: publishRate, byteRate: byteRate))
         while true {
-            let canPublish = session.connected && freeSlots(session) > 0 && session.maybeMore
-            let wake = signals.wait(until: { !$0.events.isEmpty || $0.newData || $0.stopRequested || canPublish }) {
+            let throttled = session.throttledUntil.map { $0 > MonotonicClock.now() } ?? false
+            if !throttled { session.throttledUntil = nil }
+            let canPublish = session.connected && freeSlots(session) > 0 && session.maybeMore && !throttled
+            // Over the rate limits: sleep until the window lets the next one go.
+            let deadline = session.throttledUntil.map { Date().addingTimeInterval(max(0, $0 - MonotonicClock.now())) }
+            let wake = signals.wait(
+                until: { !$0.events.isEmpty || $0.newData || $0.stopRequested || canPublish },
+                deadline: deadline
+            ) {
                 signals -> (events: [UpstreamEvent], newData: Bool, stopping: Bool, deadline: Date?) in
                 defer {
                     signals.events.removeAll(keepingCapacity: true)
@@ -112,7 +131,8 @@ public final class Forwarder: Sendable {
                 signals.wait(until: { !$0.events.isEmpty }, deadline: wake.deadline) { _ in }
                 continue
             }
-            if session.connected && freeSlots(session) > 0 && session.maybeMore {
+            let stillThrottled = session.throttledUntil.map { $0 > MonotonicClock.now() } ?? false
+            if session.connected && freeSlots(session) > 0 && session.maybeMore && !stillThrottled {
                 publishNext(&session)
             }
         }
@@ -136,12 +156,12 @@ public final class Forwarder: Sendable {
                 session.connected = true
                 session.everConnected = true
                 session.maybeMore = true
-                outbox.setConnected(true)
-                observer.upstreamConnection(connected: true)
+                outbox.setConnected(true, shard: shard)
+                observer.upstreamConnection(shard, connected: true)
             case .disconnected:
                 session.connected = false
-                outbox.setConnected(false)
-                observer.upstreamConnection(connected: false)
+                outbox.setConnected(false, shard: shard)
+                observer.upstreamConnection(shard, connected: false)
                 // libmosquitto drops unsent QoS 0 packets on disconnect.
                 let lost = session.inFlight.filter { $0.value.qos == .atMostOnce }
                 for messageID in lost.keys { session.inFlight.removeValue(forKey: messageID) }
@@ -156,7 +176,7 @@ public final class Forwarder: Sendable {
         outbox.acknowledge(delivered.compactMap { entry in
             if case .row(let id) = entry.key { return (id, entry.size) }
             return nil
-        })
+        }, shard: shard)
         let now = Date()
         for qos in [QoS.atMostOnce, .atLeastOnce, .exactlyOnce] {
             let latencies = delivered.filter { $0.qos == qos }.map { now.timeIntervalSince($0.receivedAt) }
@@ -171,13 +191,13 @@ public final class Forwarder: Sendable {
         guard limit > 0 else { return }
         let rows: [StoredMessage]
         do {
-            rows = try outbox.store.fetch(after: session.cursor, through: outbox.visibleThrough, limit: limit)
+            rows = try outbox.store.fetch(after: session.cursor, through: outbox.visibleThrough, limit: limit, shard: shard)
         } catch {
             logger.error("outbox read failed", metadata: ["error": "\(error)"])
             Thread.sleep(forTimeInterval: 0.5)
             return
         }
-        let volatile = outbox.peekVolatile(limit: limit)
+        let volatile = outbox.peekVolatile(limit: limit, shard: shard)
         session.maybeMore = rows.count == limit || volatile.count == limit || rows.count + volatile.count > limit
 
         let batch = Self.merge(rows, volatile, limit: limit)
@@ -198,7 +218,16 @@ public final class Forwarder: Sendable {
                 }
                 continue
             }
+            let clock = MonotonicClock.now()
+            let wait = session.limiter.delay(bytes: message.storedSize, now: clock)
+            if wait > 0 {
+                // Not taken: it goes first when the window allows.
+                session.throttledUntil = clock + wait
+                session.maybeMore = true
+                break
+            }
             let outcome = client.publish(topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain)
+            if case .inFlight = outcome { session.limiter.record(bytes: message.storedSize, now: clock) }
             switch outcome {
             case .inFlight(let messageID):
                 session.inFlight[messageID] = InFlight(key: key, size: message.storedSize, qos: message.qos, receivedAt: message.receivedAt)
@@ -211,7 +240,7 @@ public final class Forwarder: Sendable {
                     "mqtt.topic": "\(message.topic)", "reason": "\(reason)",
                 ])
                 observer.messagesDropped(reason: "rejected", qos: message.qos, count: 1)
-                if case .row(let id) = key { outbox.acknowledge([(id, message.storedSize)]) }
+                if case .row(let id) = key { outbox.acknowledge([(id, message.storedSize)], shard: shard) }
             }
             if !session.connected { break }
             switch key {
@@ -219,9 +248,9 @@ public final class Forwarder: Sendable {
             case .volatile(let sequence): lastVolatile = sequence
             }
         }
-        if let lastVolatile { outbox.consumeVolatile(through: lastVolatile) }
+        if let lastVolatile { outbox.consumeVolatile(through: lastVolatile, shard: shard) }
         if !expired.isEmpty {
-            outbox.acknowledge(expired)
+            outbox.acknowledge(expired, shard: shard)
             observer.messagesExpired(qos: .atLeastOnce, count: expired.count)
         }
         if expiredVolatile > 0 { observer.messagesExpired(qos: .atMostOnce, count: expiredVolatile) }

@@ -89,47 +89,55 @@ struct Parts: Sendable {
     let state: StateDirectory
     let outbox: Outbox
     let tracker: DeliveryTracker
-    let forwarder: Forwarder
+    /// One per upstream connection.
+    let forwarders: [Forwarder]
     let coap: CoAPServer?
     let http: HTTPServer?
     let logger: Logger
 
     static func start(config: GatewayConfig, logger: Logger, observer: GatewayObserver) throws(GatewayError) -> Parts {
+        let upstream = config.upstream
         let state: StateDirectory
         let outbox: Outbox
         do {
             state = try StateDirectory(path: config.gateway.stateDirectory)
-            let store = try OutboxStore(path: state.databasePath, sync: config.outbox.sync)
+            let store = try OutboxStore(path: state.databasePath, sync: config.outbox.sync, shards: upstream.connections)
             outbox = try Outbox(store: store, settings: config.outbox, logger: logger, observer: observer)
         } catch {
             throw .storage(error.description)
         }
 
-        let client: MosquittoClient
-        do {
-            client = try MosquittoClient(settings: MQTTClientSettings(config.upstream), logger: logger)
-        } catch {
-            throw .upstream(error.description)
-        }
         let tracker = DeliveryTracker()
-        let forwarder = Forwarder(
-            outbox: outbox, client: client, window: config.upstream.maxInflight,
-            tracker: tracker, observer: observer, logger: logger
-        )
-        outbox.whenNewMessages { forwarder.notifyNewData() }
+        var forwarders: [Forwarder] = []
+        for connection in 0..<upstream.connections {
+            let client: MosquittoClient
+            do {
+                client = try MosquittoClient(settings: MQTTClientSettings(upstream, connection: connection), logger: logger)
+            } catch {
+                throw .upstream(error.description)
+            }
+            forwarders.append(Forwarder(
+                outbox: outbox, client: client, window: upstream.maxInflight, shard: connection,
+                publishRate: upstream.publishRate, byteRate: upstream.byteRate,
+                tracker: tracker, observer: observer, logger: logger
+            ))
+        }
+        outbox.whenNewMessages { [forwarders] in
+            for forwarder in forwarders { forwarder.notifyNewData() }
+        }
 
-        let router = Router(rules: config.mappings, gatewayName: config.gateway.name)
+        let router = Router(rules: config.mappings, gatewayName: config.gateway.name, limits: upstream.limits)
         let intake = Intake(router: router, outbox: outbox, tracker: tracker, logger: logger)
 
         outbox.start()
-        forwarder.start()
+        for forwarder in forwarders { forwarder.start() }
 
         var coap: CoAPServer?
         var http: HTTPServer?
         /// Stops what already runs when a later part cannot start.
         func abandon(_ error: GatewayError) -> GatewayError {
             coap?.stop()
-            forwarder.stop(drainTimeout: 0)
+            for forwarder in forwarders { forwarder.stop(drainTimeout: 0) }
             outbox.shutdown()
             return error
         }
@@ -143,7 +151,7 @@ struct Parts: Sendable {
             do { try server.start() } catch { throw abandon(.http(error.description)) }
             http = server
         }
-        return Parts(state: state, outbox: outbox, tracker: tracker, forwarder: forwarder, coap: coap, http: http, logger: logger)
+        return Parts(state: state, outbox: outbox, tracker: tracker, forwarders: forwarders, coap: coap, http: http, logger: logger)
     }
 
     /// Ingress first (answering what is in progress), then the forwarder
@@ -157,7 +165,10 @@ struct Parts: Sendable {
         tracker.stop()
         coap?.stop()
         http?.stop()
-        forwarder.stop(drainTimeout: Gateway.drainTimeout)
+        // In parallel: each waits for its own PUBACKs.
+        DispatchQueue.concurrentPerform(iterations: forwarders.count) { index in
+            forwarders[index].stop(drainTimeout: Gateway.drainTimeout)
+        }
         outbox.shutdown()
     }
 }

@@ -37,10 +37,15 @@ public final class Intake: IngressPipeline {
         case .raw: payload = request.payload
         case .envelope: payload = Envelope.encode(request: request, route: route, gateway: router.gatewayName)
         }
+        if let limit = router.limits.maxPayloadBytes, payload.count > limit {
+            let what = rule.payload == .envelope ? "with its envelope " : ""
+            throw .payloadTooLarge(limit: limit, reason: "payload \(what)would be \(payload.count) bytes; the broker accepts up to \(limit)")
+        }
         let message = OutboundMessage(
             topic: route.topic, qos: rule.qos, retain: rule.retain,
             payload: payload, receivedAt: request.receivedAt, mapping: rule.name,
-            expiresAt: rule.expiry.map { request.receivedAt.addingTimeInterval($0) }
+            expiresAt: rule.expiry.map { request.receivedAt.addingTimeInterval($0) },
+            shardHash: ShardHash.of(route.shardKey)
         )
         let waitForBroker = rule.ack == .delivered
         let tracker = self.tracker

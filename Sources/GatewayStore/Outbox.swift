@@ -41,18 +41,23 @@ public final class Outbox: Sendable {
         var completion: Completion
     }
 
-    struct State: Sendable {
-        var pending: [Pending] = []
-        var acknowledged: [(id: Int64, size: Int)] = []
+    /// What belongs to one upstream connection.
+    struct Lane: Sendable {
+        var volatile = VolatileQueue()
         /// Acknowledged rows whose deletion is not committed yet (queued or
         /// in the running transaction).
         var unsettled = 0
+        var connected = false
+    }
+
+    struct State: Sendable {
+        var pending: [Pending] = []
+        var acknowledged: [(id: Int64, size: Int, shard: Int)] = []
         /// QoS 1 stored plus pending.
         var durable: OutboxCounts
-        var volatile = VolatileQueue()
+        var lanes: [Lane]
         var nextSequence: UInt64 = 1
         var visibleThrough: Int64
-        var connected = false
         var accepting = true
         var started = false
         var stopRequested = false
@@ -81,6 +86,7 @@ public final class Outbox: Sendable {
         self.observer = observer
         self.state = Guarded(State(
             durable: try store.counts(),
+            lanes: Array(repeating: Lane(), count: store.shards),
             visibleThrough: try store.lastID(),
             nextSweep: Date()
         ))
@@ -116,17 +122,18 @@ public final class Outbox: Sendable {
         let result: Result<Admission, OutboxRefusal> = state.update { state in
             guard state.accepting else { return .failure(.stopping) }
             let size = message.storedSize
+            let lane = ShardHash.shard(message.shardHash, of: state.lanes.count)
             if message.qos == .atMostOnce {
-                if !state.connected && settings.qos0WhenOffline == .drop { return .success(.dropped) }
+                if !state.lanes[lane].connected && settings.qos0WhenOffline == .drop { return .success(.dropped) }
                 guard size <= settings.qos0MaxBytes else { return .failure(.full) }
-                while state.volatile.count + 1 > settings.qos0MaxMessages || state.volatile.bytes + size > settings.qos0MaxBytes {
-                    state.volatile.removeFirst()
+                while state.volatileCount + 1 > settings.qos0MaxMessages || state.volatileBytes + size > settings.qos0MaxBytes {
+                    state.shedOldestVolatile()
                     shed += 1
                 }
             }
-            while state.durable.messages + state.volatile.count + 1 > settings.maxMessages
-                    || state.durable.bytes + state.volatile.bytes + size > settings.maxBytes {
-                guard state.volatile.removeFirst() != nil else { return .failure(.full) }
+            while state.durable.messages + state.volatileCount + 1 > settings.maxMessages
+                    || state.durable.bytes + state.volatileBytes + size > settings.maxBytes {
+                guard state.shedOldestVolatile() else { return .failure(.full) }
                 shed += 1
             }
             if message.qos.isDurable {
@@ -138,7 +145,7 @@ public final class Outbox: Sendable {
                 let sequence = state.nextSequence
                 state.nextSequence += 1
                 onQueued?(sequence)
-                state.volatile.append(VolatileEntry(sequence: sequence, message: message))
+                state.lanes[lane].volatile.append(VolatileEntry(sequence: sequence, message: message))
                 return .success(.queued(sequence: sequence))
             }
         }
@@ -164,37 +171,42 @@ public final class Outbox: Sendable {
     /// The highest row ID the forwarder may read.
     public var visibleThrough: Int64 { state.withLock { $0.visibleThrough } }
 
-    /// The oldest queued QoS 0 messages, left in place.
-    public func peekVolatile(limit: Int) -> [VolatileEntry] {
-        state.withLock { Array($0.volatile.prefix(limit)) }
+    /// How many upstream connections messages are sharded across.
+    public var shards: Int { store.shards }
+
+    /// The oldest queued QoS 0 messages of one connection, left in place.
+    public func peekVolatile(limit: Int, shard: Int = 0) -> [VolatileEntry] {
+        state.withLock { Array($0.lanes[shard].volatile.prefix(limit)) }
     }
 
-    /// Takes QoS 0 messages up to and including `sequence` off the queue.
-    public func consumeVolatile(through sequence: UInt64) {
-        state.withLock { _ = $0.volatile.removeThrough(sequence) }
+    /// Takes one connection's QoS 0 messages up to and including `sequence` off its queue.
+    public func consumeVolatile(through sequence: UInt64, shard: Int = 0) {
+        state.withLock { _ = $0.lanes[shard].volatile.removeThrough(sequence) }
     }
 
     /// Delivered (or expired, or undeliverable) rows, deleted with the next group.
-    public func acknowledge(_ rows: [(id: Int64, size: Int)]) {
+    public func acknowledge(_ rows: [(id: Int64, size: Int)], shard: Int = 0) {
         guard !rows.isEmpty else { return }
         state.update {
-            $0.acknowledged.append(contentsOf: rows)
-            $0.unsettled += rows.count
+            $0.acknowledged.append(contentsOf: rows.map { ($0.id, $0.size, shard) })
+            $0.lanes[shard].unsettled += rows.count
         }
     }
 
-    /// Acknowledged rows not yet deleted on disk. The forwarder counts them
-    /// against its window: after a crash they would be sent again, and at
-    /// most a window's worth may be.
-    public var unsettledDeletions: Int { state.withLock { $0.unsettled } }
+    /// A connection's acknowledged rows not yet deleted on disk. Its
+    /// forwarder counts them against its window: after a crash they would be
+    /// sent again, and at most a window's worth may be.
+    public func unsettledDeletions(shard: Int = 0) -> Int {
+        state.withLock { $0.lanes[shard].unsettled }
+    }
 
-    /// The upstream connection's state. Losing it drops queued QoS 0 messages
-    /// unless `qos0_when_offline: keep`.
-    public func setConnected(_ connected: Bool) {
+    /// One connection's state. Losing it drops that connection's queued QoS 0
+    /// messages unless `qos0_when_offline: keep`.
+    public func setConnected(_ connected: Bool, shard: Int = 0) {
         let dropped = state.withLock { state -> Int in
-            state.connected = connected
+            state.lanes[shard].connected = connected
             guard !connected && settings.qos0WhenOffline == .drop else { return 0 }
-            return state.volatile.removeAll().count
+            return state.lanes[shard].volatile.removeAll().count
         }
         if dropped > 0 { observer.messagesDropped(reason: "offline", qos: .atMostOnce, count: dropped) }
     }
@@ -202,13 +214,16 @@ public final class Outbox: Sendable {
     /// Whether the last commit succeeded (a full or failing disk makes it false).
     public var isWritable: Bool { state.withLock { $0.writable } }
 
-    /// Whether the forwarder last reported the upstream connection as up.
-    public var upstreamConnected: Bool { state.withLock { $0.connected } }
+    /// How many upstream connections are up, as the forwarders last reported.
+    public var connectedCount: Int { state.withLock { $0.lanes.filter(\.connected).count } }
+
+    /// Whether every upstream connection is up.
+    public var upstreamConnected: Bool { state.withLock { $0.lanes.allSatisfy(\.connected) } }
 
     /// Depth by QoS, with the oldest message's age.
     public func snapshot(now: Date = Date()) -> OutboxSnapshot {
         let (durable, volatileCount, volatileBytes, oldestVolatile) = state.withLock {
-            ($0.durable, $0.volatile.count, $0.volatile.bytes, $0.volatile.first?.message.receivedAt)
+            ($0.durable, $0.volatileCount, $0.volatileBytes, $0.lanes.compactMap { $0.volatile.first?.message.receivedAt }.min())
         }
         let oldestDurable = durable.messages > 0 ? (try? store.oldestReceivedAt()) ?? nil : nil
         func age(_ date: Date?) -> Double { date.map { max(0, now.timeIntervalSince($0)) } ?? 0 }
@@ -240,7 +255,9 @@ public final class Outbox: Sendable {
         if started {
             state.wait(until: { $0.finished }) { _ in }
         }
-        let lost = state.withLock { $0.volatile.removeAll().count }
+        let lost = state.withLock { state in
+            state.lanes.indices.reduce(0) { $0 + state.lanes[$1].volatile.removeAll().count }
+        }
         if lost > 0 {
             logger.notice("queued QoS 0 messages dropped at shutdown", metadata: ["outbox.qos0": "\(lost)"])
         }
@@ -250,7 +267,7 @@ public final class Outbox: Sendable {
 
     private struct Work {
         var group: [Pending]
-        var acknowledged: [(id: Int64, size: Int)]
+        var acknowledged: [(id: Int64, size: Int, shard: Int)]
         var sweep: Bool
     }
 
@@ -287,7 +304,9 @@ public final class Outbox: Sendable {
         guard !work.group.isEmpty || !work.acknowledged.isEmpty || work.sweep else { return }
         let now = Date()
         if work.sweep {
-            let expired = state.withLock { $0.volatile.removeExpired(at: now) }
+            let expired = state.withLock { state in
+                state.lanes.indices.reduce(0) { $0 + state.lanes[$1].volatile.removeExpired(at: now) }
+            }
             if expired > 0 { observer.messagesExpired(qos: .atMostOnce, count: expired) }
         }
         let started = MonotonicClock.now()
@@ -295,7 +314,7 @@ public final class Outbox: Sendable {
         do {
             result = .success(try store.commit(
                 inserting: work.group.map(\.message),
-                deleting: work.acknowledged,
+                deleting: work.acknowledged.map { ($0.id, $0.size) },
                 expireBefore: work.sweep ? now : nil
             ))
         } catch {
@@ -308,7 +327,7 @@ public final class Outbox: Sendable {
                 $0.durable.messages -= commit.removed.messages + commit.expired.messages
                 $0.durable.bytes -= commit.removed.bytes + commit.expired.bytes
                 $0.writable = true
-                $0.unsettled -= work.acknowledged.count
+                for row in work.acknowledged { $0.lanes[row.shard].unsettled -= 1 }
             }
             if commit.expired.messages > 0 {
                 observer.messagesExpired(qos: .atLeastOnce, count: commit.expired.messages)
@@ -346,5 +365,24 @@ public final class Outbox: Sendable {
             // Do not spin on a failing disk.
             Thread.sleep(forTimeInterval: 0.1)
         }
+    }
+}
+
+extension Outbox.State {
+    var volatileCount: Int { lanes.reduce(0) { $0 + $1.volatile.count } }
+    var volatileBytes: Int { lanes.reduce(0) { $0 + $1.volatile.bytes } }
+
+    /// Drops the oldest queued QoS 0 message across all connections; false
+    /// when none is queued.
+    @discardableResult
+    mutating func shedOldestVolatile() -> Bool {
+        var oldest: Int?
+        for index in lanes.indices {
+            guard let first = lanes[index].volatile.first else { continue }
+            if oldest.map({ first.sequence < lanes[$0].volatile.first!.sequence }) ?? true { oldest = index }
+        }
+        guard let oldest else { return false }
+        lanes[oldest].volatile.removeFirst()
+        return true
     }
 }

@@ -29,16 +29,32 @@ enum OutboxSchema {
             // The expiry sweep looks only at rows that can expire.
             try db.execute(sql: "CREATE INDEX message_expiry ON message(expires_at) WHERE expires_at IS NOT NULL")
         }
+        migrator.registerMigration("v3-shards") { db in
+            // shard_hash is ShardHash of the mapping's shard key; shard is it
+            // modulo the connection count the rows were last sharded for.
+            try db.execute(sql: """
+                ALTER TABLE message ADD COLUMN shard_hash INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE message ADD COLUMN shard INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX message_shard ON message(shard, id);
+                CREATE TABLE outbox_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                INSERT INTO outbox_meta (name, value) VALUES ('shards', 1);
+                """)
+        }
         return migrator
     }
 
     static let insertSQL = """
-        INSERT INTO message (topic, qos, retain, payload, received_at, mapping, expires_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO message (topic, qos, retain, payload, received_at, mapping, expires_at, shard_hash, shard)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     static let updateStatsSQL = """
         UPDATE outbox_stats SET messages = messages + ?, bytes = bytes + ? WHERE id = 1
+        """
+
+    static let fetchShardSQL = """
+        SELECT id, topic, qos, retain, payload, received_at, mapping, expires_at, shard_hash
+        FROM message WHERE shard = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?
         """
 
     static let expireSQL = """
@@ -47,7 +63,7 @@ enum OutboxSchema {
         """
 
     static let fetchSQL = """
-        SELECT id, topic, qos, retain, payload, received_at, mapping, expires_at
+        SELECT id, topic, qos, retain, payload, received_at, mapping, expires_at, shard_hash
         FROM message WHERE id > ? AND id <= ? ORDER BY id LIMIT ?
         """
 }

@@ -12,8 +12,15 @@ public final class OutboxStore: Sendable {
     public let path: String
     let pool: DatabasePool
 
-    public init(path: String, sync: SyncMode) throws(OutboxError) {
+    /// How many connections rows are sharded across.
+    public let shards: Int
+
+    /// Opens (creating or migrating) the database. When `shards` differs from
+    /// the count the queued rows were sharded for, they are re-sharded so
+    /// each connection finds its own, in their original order.
+    public init(path: String, sync: SyncMode, shards: Int = 1) throws(OutboxError) {
         self.path = path
+        self.shards = max(1, shards)
         var configuration = Configuration()
         configuration.label = "outbox"
         // The CLI's queue commands may read while the gateway writes.
@@ -24,6 +31,7 @@ public final class OutboxStore: Sendable {
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try OutboxSchema.migrator.migrate(pool)
+            try Self.reshard(pool, to: self.shards)
         } catch {
             throw Self.map(error)
         }
@@ -61,6 +69,7 @@ public final class OutboxStore: Sendable {
                             message.topic, message.qos.rawValue, message.retain,
                             Data(message.payload), Self.millis(message.receivedAt), message.mapping,
                             message.expiresAt.map(Self.millis),
+                            Int64(bitPattern: message.shardHash), ShardHash.shard(message.shardHash, of: shards),
                         ])
                         ids.append(db.lastInsertedRowID)
                         addedBytes += message.storedSize
@@ -96,14 +105,30 @@ public final class OutboxStore: Sendable {
         try commit(inserting: messages, deleting: []).ids
     }
 
-    /// Up to `limit` messages with IDs above `id` and at most `last`, oldest first.
-    public func fetch(after id: Int64, through last: Int64 = .max, limit: Int) throws(OutboxError) -> [StoredMessage] {
+    /// Up to `limit` messages with IDs above `id` and at most `last`, oldest
+    /// first; with `shard`, only that connection's.
+    public func fetch(after id: Int64, through last: Int64 = .max, limit: Int, shard: Int? = nil) throws(OutboxError) -> [StoredMessage] {
         do {
             return try pool.read { db in
-                try Row.fetchAll(db, sql: OutboxSchema.fetchSQL, arguments: [id, last, limit]).map(Self.decode)
+                if let shard, shards > 1 {
+                    return try Row.fetchAll(db, sql: OutboxSchema.fetchShardSQL, arguments: [shard, id, last, limit]).map(Self.decode)
+                }
+                return try Row.fetchAll(db, sql: OutboxSchema.fetchSQL, arguments: [id, last, limit]).map(Self.decode)
             }
         } catch {
             throw Self.map(error)
+        }
+    }
+
+    private static func reshard(_ pool: DatabasePool, to count: Int) throws {
+        try pool.write { db in
+            let current = try Int.fetchOne(db, sql: "SELECT value FROM outbox_meta WHERE name = 'shards'") ?? 1
+            guard current != count else { return }
+            try db.execute(
+                sql: "UPDATE message SET shard = ((shard_hash % ?) + ?) % ?",
+                arguments: [count, count, count]
+            )
+            try db.execute(sql: "UPDATE outbox_meta SET value = ? WHERE name = 'shards'", arguments: [count])
         }
     }
 
@@ -147,6 +172,7 @@ public final class OutboxStore: Sendable {
         let qos: Int = row["qos"]
         let millis: Int64 = row["received_at"]
         let expires: Int64? = row["expires_at"]
+        let shardHash: Int64 = row["shard_hash"]
         return StoredMessage(
             id: row["id"],
             message: OutboundMessage(
@@ -156,7 +182,8 @@ public final class OutboxStore: Sendable {
                 payload: [UInt8](payload),
                 receivedAt: Date(timeIntervalSince1970: Double(millis) / 1000),
                 mapping: row["mapping"],
-                expiresAt: expires.map { Date(timeIntervalSince1970: Double($0) / 1000) }
+                expiresAt: expires.map { Date(timeIntervalSince1970: Double($0) / 1000) },
+                shardHash: UInt64(bitPattern: shardHash)
             )
         )
     }

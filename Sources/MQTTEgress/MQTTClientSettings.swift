@@ -4,18 +4,21 @@ import GatewayCore
 /// reconnect policy.
 public struct MQTTClientSettings: Sendable {
     public var upstream: UpstreamSettings
+    /// Which of `upstream.connections` this is (0-based); it picks the client ID.
+    public var connection: Int
     /// When to reconnect after a failure.
     public var backoff = ReconnectBackoff()
     /// Seconds an attempt may take from TCP connect to CONNACK.
     public var connectTimeout: Double = 30
 
-    public init(_ upstream: UpstreamSettings) {
+    public init(_ upstream: UpstreamSettings, connection: Int = 0) {
         self.upstream = upstream
+        self.connection = connection
     }
 
     var host: String { upstream.host }
     var port: Int { upstream.port }
-    var clientID: String { upstream.clientID }
+    var clientID: String { upstream.clientID(connection: connection) }
     var keepAlive: Int { upstream.keepAlive }
     var tls: TLSFiles { upstream.tls }
     /// libmosquitto's own in-flight limit; set to the forwarder's window so

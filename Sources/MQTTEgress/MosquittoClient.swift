@@ -59,6 +59,12 @@ public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
         guard options == MOSQ_ERR_SUCCESS.rawValue else {
             throw .tls(reason: MosquittoLibrary.describe(options))
         }
+        if let alpn = settings.tls.alpn {
+            try check(mosquitto_string_option(handle, MOSQ_OPT_TLS_ALPN, alpn), "tls_alpn")
+        }
+        if let username = settings.upstream.username {
+            try check(mosquitto_username_pw_set(handle, username, settings.upstream.password), "username")
+        }
         mosquitto_connect_callback_set(handle) { _, context, code in
             MosquittoCallbacks.from(context)?.connected(code: code)
         }

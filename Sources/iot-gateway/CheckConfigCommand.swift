@@ -14,6 +14,9 @@ struct CheckConfigCommand: ParsableCommand {
     func run() throws {
         do {
             let config = try ConfigLoader.load(path: options.config)
+            for warning in config.warnings {
+                StandardError.write("\(warning.location): warning: \(warning.message)")
+            }
             print("\(options.config): OK (\(config.mappings.count) mapping\(config.mappings.count == 1 ? "" : "s"))")
         } catch {
             StandardError.write(error.description)

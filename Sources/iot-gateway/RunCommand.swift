@@ -31,6 +31,9 @@ struct RunCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "iot-gateway")
+        for warning in config.warnings {
+            logger.warning("configuration adjusted", metadata: ["config.location": "\(warning.location)", "config.warning": "\(warning.message)"])
+        }
         let gateway = Gateway(config: config, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: gateway, successTerminationBehavior: .gracefullyShutdownGroup)],

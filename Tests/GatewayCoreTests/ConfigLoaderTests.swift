@@ -12,6 +12,7 @@ struct ConfigFixture {
         for name in ["ca.pem", "client.pem", "client.key"] {
             try Data("x".utf8).write(to: directory.appendingPathComponent(name))
         }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: directory.appendingPathComponent("client.key").path)
     }
 
     func write(_ name: String, _ text: String) throws -> String {
@@ -153,7 +154,7 @@ struct ConfigLoaderTests {
         #expect(issues.contains { $0.hasPrefix("11:9: outbox.sync must be 'full' or 'normal'") })
         #expect(issues.contains { $0.hasPrefix("15:12: topic uses {device}, which is not a variable") })
         #expect(issues.contains { $0.hasPrefix("16:11: duplicate mapping name 'a'") })
-        #expect(issues.contains { $0.hasPrefix("19:10: qos must be between 0 and 1") })
+        #expect(issues.contains { $0.hasPrefix("19:10: QoS 2 is not supported by AWS IoT Core") })
         #expect(issues.count == 7)
     }
 

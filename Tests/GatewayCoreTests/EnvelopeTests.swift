@@ -12,7 +12,7 @@ struct EnvelopeTests {
             payload: .envelope,
             location: SourceLocation(file: "x", line: 1, column: 1)
         )
-        return Route(rule: rule, topic: "dt/d\"1", variables: [("device", "d\"1")])
+        return Route(rule: rule, topic: "dt/d\"1", variables: [("device", "d\"1")], shardKey: "dt/d\"1")
     }()
 
     func envelope(_ payload: [UInt8], contentType: String?) throws -> [String: Any] {

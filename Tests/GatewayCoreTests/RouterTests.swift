@@ -106,7 +106,9 @@ struct RouterTests {
     }
 
     @Test func topicLongerThanTheLimitIsRefused() {
-        let small = Router(rules: router.rules, gatewayName: "gw-01", maxTopicBytes: 30)
+        var tight = UpstreamLimits.generic
+        tight.maxTopicBytes = 30
+        let small = Router(rules: router.rules, gatewayName: "gw-01", limits: tight)
         guard case .failure(.badRequest(let reason)) = small.route(request(["sensors", String(repeating: "x", count: 20), "temperature"])) else {
             Issue.record("expected 400"); return
         }

@@ -32,7 +32,9 @@ public enum ConfigLoader {
         let admin = sections.admin(top["admin"])
         let log = sections.log(top["log"])
 
-        var compiler = MappingCompiler(issues: issues)
+        // Mappings are checked against the broker's limits; if the upstream
+        // section itself is broken, against the default profile's.
+        var compiler = MappingCompiler(issues: issues, limits: upstream?.limits ?? .awsIotCore)
         if let inline = top["mappings"] {
             compiler.compileList(inline, reader: reader)
         }
@@ -54,7 +56,8 @@ public enum ConfigLoader {
             outbox: outbox,
             admin: admin,
             log: log,
-            mappings: compiler.rules
+            mappings: compiler.rules,
+            warnings: issues.warnings
         )
     }
 }

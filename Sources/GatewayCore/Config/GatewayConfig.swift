@@ -11,6 +11,9 @@ public struct GatewayConfig: Sendable {
     public var log: LogSettings
     /// Inline mappings first, then those of each mapping file in sorted order.
     public var mappings: [MappingRule]
+    /// Things that are allowed but probably not what was meant, or that the
+    /// gateway adjusted (e.g. a keep-alive clamped to AWS's range).
+    public var warnings: [ConfigIssue] = []
 }
 
 public struct GatewaySettings: Sendable {
@@ -32,8 +35,29 @@ public struct UpstreamSettings: Sendable {
     /// MQTT keep-alive in seconds.
     public var keepAlive: Int
     public var tls: TLSFiles
-    /// How many QoS 1 publishes may await their PUBACK at once.
+    /// How many QoS 1 publishes may await their PUBACK at once, per connection.
     public var maxInflight: Int
+    public var profile: UpstreamProfile = .awsIotCore
+    public var protocolVersion: MQTTVersion = .mqtt311
+    /// MQTT 5 session expiry in seconds.
+    public var sessionExpiry: Double = 3600
+    /// Publishes per second per connection; nil: unlimited.
+    public var publishRate: Double? = 100
+    /// Payload and topic bytes per second per connection; nil: unlimited.
+    public var byteRate: Int? = 512 * 1024
+    /// Parallel MQTT connections, messages sharded across them by key.
+    public var connections: Int = 1
+    public var username: String?
+    /// The password, read from `password_file` when the configuration loads.
+    public var password: String?
+
+    /// The client ID of connection `index` (0-based): the configured ID when
+    /// there is one connection, `<id>-1 ... <id>-N` otherwise.
+    public func clientID(connection index: Int) -> String {
+        connections == 1 ? clientID : "\(clientID)-\(index + 1)"
+    }
+
+    public var limits: UpstreamLimits { .forProfile(profile) }
 
     public init(host: String, port: Int, clientID: String, keepAlive: Int, tls: TLSFiles, maxInflight: Int) {
         self.host = host
@@ -49,11 +73,14 @@ public struct TLSFiles: Sendable {
     public var caFile: String
     public var certFile: String
     public var keyFile: String
+    /// ALPN protocol offered in the TLS handshake; nil: none.
+    public var alpn: String?
 
-    public init(caFile: String, certFile: String, keyFile: String) {
+    public init(caFile: String, certFile: String, keyFile: String, alpn: String? = nil) {
         self.caFile = caFile
         self.certFile = certFile
         self.keyFile = keyFile
+        self.alpn = alpn
     }
 }
 

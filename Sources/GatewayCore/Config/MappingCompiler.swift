@@ -4,14 +4,18 @@ import Yams
 /// Compiles `mappings:` entries, inline or from mapping files, into rules,
 /// in order, checking each field and cross-checking names and variables.
 struct MappingCompiler {
-    static let keys = ["name", "resource", "methods", "protocols", "topic", "qos", "retain", "payload", "expiry", "ack", "ack_timeout"]
+    static let keys = [
+        "name", "resource", "methods", "protocols", "topic", "qos", "retain", "payload", "expiry", "ack", "ack_timeout", "shard_key",
+    ]
 
     let issues: IssueList
+    let limits: UpstreamLimits
     private(set) var rules: [MappingRule] = []
     private var names: [String: SourceLocation] = [:]
 
-    init(issues: IssueList) {
+    init(issues: IssueList, limits: UpstreamLimits) {
         self.issues = issues
+        self.limits = limits
     }
 
     /// A mapping file holds one key, `mappings`, with a list of entries.
@@ -85,8 +89,8 @@ struct MappingCompiler {
                         topic = nil
                     }
                 }
-                if template.literalByteCount > mqttMaxTopicBytes {
-                    reader.fail("topic is longer than MQTT's limit of \(mqttMaxTopicBytes) bytes", at: value)
+                if let problem = limits.problem(withTemplate: template) {
+                    reader.fail(problem, at: value)
                     topic = nil
                 }
             case .failure(let error):
@@ -131,9 +135,30 @@ struct MappingCompiler {
 
         var qos = QoS.atLeastOnce
         if let value = entries["qos"] {
-            if let number = reader.int(value, what: "qos", range: 0...1) {
+            if let number = reader.int(value, what: "qos", range: 0...2) {
                 qos = QoS(rawValue: number)!
+                if qos > limits.maxQoS {
+                    reader.fail("QoS \(number) is not supported by AWS IoT Core; use 0 or 1 (or upstream.profile: generic)", at: value)
+                    ok = false
+                }
             } else { ok = false }
+        }
+
+        var shardKey: TopicTemplate?
+        if let value = entries["shard_key"], let text = reader.string(value, what: "shard_key") {
+            switch TopicTemplate.parse(text, allowingWildcards: true) {
+            case .success(let template):
+                let known = Set(resource?.variables ?? []).union(["gateway"])
+                if let unknown = template.variables.first(where: { !known.contains($0) }) {
+                    reader.fail("shard_key uses {\(unknown)}, which is not a variable of the resource", at: value)
+                    ok = false
+                } else {
+                    shardKey = template
+                }
+            case .failure(let error):
+                reader.fail("shard_key: \(error.description)", at: value)
+                ok = false
+            }
         }
 
         var retain = false
@@ -189,7 +214,7 @@ struct MappingCompiler {
         return MappingRule(
             name: name, resource: resource, methods: methods, protocols: protocols, topic: topic,
             qos: qos, retain: retain, payload: payload, expiry: expiry, ack: ack, ackTimeout: ackTimeout,
-            location: location
+            shardKey: shardKey, location: location
         )
     }
 }

@@ -29,55 +29,6 @@ struct SectionParser {
         return GatewaySettings(name: name, stateDirectory: stateDirectory)
     }
 
-    func upstream(_ node: Node?, gatewayName: String?) -> UpstreamSettings? {
-        guard let node, let entries = reader.mapping(
-            node, what: "upstream",
-            allowed: ["host", "port", "client_id", "keep_alive", "tls", "max_inflight"]
-        ) else { return nil }
-
-        var host: String?
-        if let value = entries.required("host", in: "upstream") {
-            host = reader.string(value, what: "upstream.host")
-            if let text = host, text.isEmpty || text.contains(where: { $0 == " " || $0 == "/" }) {
-                reader.fail("upstream.host must be a host name or IP address", at: value)
-                host = nil
-            }
-        }
-        let port = entries["port"].flatMap { reader.int($0, what: "upstream.port", range: 1...65535) } ?? 8883
-        var clientID = gatewayName
-        if let value = entries["client_id"], let text = reader.string(value, what: "upstream.client_id") {
-            if let problem = Identifiers.clientIDProblem(text) {
-                reader.fail("upstream.client_id \(problem)", at: value)
-            } else {
-                clientID = text
-            }
-        }
-        let keepAlive = entries["keep_alive"].flatMap { reader.int($0, what: "upstream.keep_alive", range: 5...65535) } ?? 60
-        let maxInflight = entries["max_inflight"].flatMap { reader.int($0, what: "upstream.max_inflight", range: 1...100) } ?? 20
-        let tls = entries.required("tls", in: "upstream").flatMap(tlsFiles)
-        guard let host, let clientID, let tls else { return nil }
-        return UpstreamSettings(host: host, port: port, clientID: clientID, keepAlive: keepAlive, tls: tls, maxInflight: maxInflight)
-    }
-
-    private func tlsFiles(_ node: Node) -> TLSFiles? {
-        guard let entries = reader.mapping(node, what: "upstream.tls", allowed: ["ca_file", "cert_file", "key_file"]) else {
-            return nil
-        }
-        func file(_ key: String) -> String? {
-            guard let value = entries.required(key, in: "upstream.tls"),
-                  let text = reader.string(value, what: "upstream.tls.\(key)") else { return nil }
-            let path = FilePaths.resolve(text, against: baseDirectory)
-            if access(path, R_OK) != 0 {
-                reader.fail("upstream.tls.\(key): cannot read '\(text)': \(String(cString: strerror(errno)))", at: value)
-                return nil
-            }
-            return path
-        }
-        let ca = file("ca_file"), cert = file("cert_file"), key = file("key_file")
-        guard let ca, let cert, let key else { return nil }
-        return TLSFiles(caFile: ca, certFile: cert, keyFile: key)
-    }
-
     func coap(_ node: Node?) -> CoAPSettings? {
         var settings = CoAPSettings(listen: [ListenAddress(host: "0.0.0.0", port: 5683)], maxBody: 131_072)
         guard let node else { return settings }

@@ -5,9 +5,14 @@ import Yams
 /// after the first one.
 final class IssueList {
     private(set) var issues: [ConfigIssue] = []
+    private(set) var warnings: [ConfigIssue] = []
 
     func add(_ message: String, at location: SourceLocation) {
         issues.append(ConfigIssue(message, at: location))
+    }
+
+    func warn(_ message: String, at location: SourceLocation) {
+        warnings.append(ConfigIssue(message, at: location))
     }
 
     var isEmpty: Bool { issues.isEmpty }
@@ -87,6 +92,10 @@ struct NodeReader {
 
     func fail(_ message: String, at node: Node) {
         issues.add(message, at: location(node))
+    }
+
+    func warn(_ message: String, at node: Node) {
+        issues.warn(message, at: location(node))
     }
 
     /// A mapping's entries by key. Unknown keys are reported against their

@@ -12,8 +12,13 @@ public struct OutboundMessage: Sendable, Equatable {
     public var mapping: String
     /// After this moment it is dropped instead of sent (the mapping's `expiry`).
     public var expiresAt: Date?
+    /// `ShardHash` of the mapping's shard key: which connection carries it.
+    public var shardHash: UInt64
 
-    public init(topic: String, qos: QoS, retain: Bool, payload: [UInt8], receivedAt: Date, mapping: String, expiresAt: Date? = nil) {
+    public init(
+        topic: String, qos: QoS, retain: Bool, payload: [UInt8], receivedAt: Date, mapping: String,
+        expiresAt: Date? = nil, shardHash: UInt64? = nil
+    ) {
         self.topic = topic
         self.qos = qos
         self.retain = retain
@@ -21,6 +26,7 @@ public struct OutboundMessage: Sendable, Equatable {
         self.receivedAt = receivedAt
         self.mapping = mapping
         self.expiresAt = expiresAt
+        self.shardHash = shardHash ?? ShardHash.of(topic)
     }
 
     public func isExpired(at now: Date) -> Bool {

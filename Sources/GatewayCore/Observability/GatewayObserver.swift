@@ -23,8 +23,8 @@ public protocol GatewayObserver: Sendable {
     func messagesDropped(reason: String, qos: QoS, count: Int)
     /// A new message was refused: `full` (capacity) or `stopping`.
     func messageRefused(reason: String)
-    /// The upstream connection's state changed.
-    func upstreamConnection(connected: Bool)
+    /// Upstream connection `connection` (0-based, one per `upstream.connections`) went up or down.
+    func upstreamConnection(_ connection: Int, connected: Bool)
     /// A group commit finished: how many messages and deletions it held, and
     /// how long the transaction took.
     func commitFinished(messages: Int, deletions: Int, seconds: Double)
@@ -41,7 +41,7 @@ public struct NoObserver: GatewayObserver {
     public func messagesShed(count: Int) {}
     public func messagesDropped(reason: String, qos: QoS, count: Int) {}
     public func messageRefused(reason: String) {}
-    public func upstreamConnection(connected: Bool) {}
+    public func upstreamConnection(_ connection: Int, connected: Bool) {}
     public func commitFinished(messages: Int, deletions: Int, seconds: Double) {}
 }
 

@@ -29,6 +29,9 @@ public struct MappingRule: Sendable {
     public var ack: AckMode
     /// Seconds an `ack: delivered` answer waits for the broker.
     public var ackTimeout: Double
+    /// What decides which upstream connection carries a message; messages
+    /// with the same key keep their order. Nil: the topic.
+    public var shardKey: TopicTemplate?
     /// Where the entry is written, for diagnostics.
     public var location: SourceLocation
 
@@ -44,6 +47,7 @@ public struct MappingRule: Sendable {
         expiry: Double? = nil,
         ack: AckMode = .stored,
         ackTimeout: Double = 5,
+        shardKey: TopicTemplate? = nil,
         location: SourceLocation
     ) {
         self.name = name
@@ -57,6 +61,7 @@ public struct MappingRule: Sendable {
         self.expiry = expiry
         self.ack = ack
         self.ackTimeout = ackTimeout
+        self.shardKey = shardKey
         self.location = location
     }
 }

@@ -7,18 +7,20 @@ public struct Route: Sendable {
     public var topic: String
     /// Path variables in pattern order; a `{name*}` value joins its segments with `/`.
     public var variables: [(name: String, value: String)]
+    /// Decides the upstream connection: the rendered `shard_key`, or the topic.
+    public var shardKey: String
 }
 
 /// The compiled mapping table: a pure function from request to route.
 public struct Router: Sendable {
     public let rules: [MappingRule]
     public let gatewayName: String
-    public let maxTopicBytes: Int
+    public let limits: UpstreamLimits
 
-    public init(rules: [MappingRule], gatewayName: String, maxTopicBytes: Int = mqttMaxTopicBytes) {
+    public init(rules: [MappingRule], gatewayName: String, limits: UpstreamLimits = .generic) {
         self.rules = rules
         self.gatewayName = gatewayName
-        self.maxTopicBytes = maxTopicBytes
+        self.limits = limits
     }
 
     /// The first mapping whose resource, protocol and method all match wins.
@@ -62,11 +64,10 @@ public struct Router: Sendable {
             variables.append((name, value))
         }
         let topic = rule.topic.render(values)
-        let size = topic.utf8.count
-        if size > maxTopicBytes {
-            return .failure(.badRequest(reason: "topic would be \(size) bytes; the limit is \(maxTopicBytes)"))
+        if let problem = limits.problem(withTopic: topic) {
+            return .failure(.badRequest(reason: problem))
         }
-        return .success(Route(rule: rule, topic: topic, variables: variables))
+        return .success(Route(rule: rule, topic: topic, variables: variables, shardKey: rule.shardKey?.render(values) ?? topic))
     }
 
     /// Keeps diagnostics short however long the client's path is.

@@ -24,7 +24,9 @@ public struct TopicTemplate: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses a template. `{name}` and `{name*}` both refer to path variable
     /// `name`; `{gateway}` is the gateway's name.
-    public static func parse(_ text: String) -> Result<TopicTemplate, PatternError> {
+    /// `allowingWildcards` is for templates that are keys, not topics
+    /// (`shard_key`): any text goes, only the `{}` syntax is checked.
+    public static func parse(_ text: String, allowingWildcards: Bool = false) -> Result<TopicTemplate, PatternError> {
         guard !text.isEmpty else { return .failure(PatternError("topic must not be empty")) }
         var parts: [Part] = []
         var literal = ""
@@ -48,6 +50,7 @@ public struct TopicTemplate: Sendable, Hashable, CustomStringConvertible {
         }
         literal += rest
         if !literal.isEmpty { parts.append(.literal(literal)) }
+        if allowingWildcards { return .success(TopicTemplate(parts: parts, text: text)) }
 
         for part in parts {
             guard case .literal(let fixed) = part else { continue }

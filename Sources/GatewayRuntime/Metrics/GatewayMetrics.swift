@@ -58,7 +58,7 @@ struct GatewayMetrics: Sendable {
             "Messages dropped: QoS 0 while offline, or refused by the MQTT library as invalid."
         ), labels: [("reason", ["offline", "rejected"]), qos], onDemand: qos2)
         upstreamConnected = registry.makeGauge(descriptor: name(
-            "iotgw_upstream_connected", "1 while the MQTT connection is up, else 0."
+            "iotgw_upstream_connected", "Upstream MQTT connections that are up (1 or 0 with one connection)."
         ))
         reconnects = registry.makeCounter(descriptor: name(
             "iotgw_upstream_reconnects_total", "Successful MQTT connections after the first one."

@@ -14,7 +14,8 @@ import Synchronization
 public final class PrometheusObserver: GatewayObserver {
     public let registry: PrometheusCollectorRegistry
     private let metrics: GatewayMetrics
-    private let upstream = Mutex(UpstreamHistory())
+    /// One history per upstream connection.
+    private let upstream = Mutex<[Int: UpstreamHistory]>([:])
     /// Holds `render` together, so a scrape's gauges and text agree even when
     /// two scrapes overlap.
     private let rendering = Mutex(())
@@ -66,9 +67,12 @@ public final class PrometheusObserver: GatewayObserver {
         metrics.refused.increment([reason])
     }
 
-    public func upstreamConnection(connected: Bool) {
-        let reconnected = upstream.withLock { $0.record(connected: connected) }
-        metrics.upstreamConnected.set(to: connected ? 1 : 0)
+    public func upstreamConnection(_ connection: Int, connected: Bool) {
+        let (reconnected, up) = upstream.withLock { histories -> (Bool, Int) in
+            let reconnected = histories[connection, default: UpstreamHistory()].record(connected: connected)
+            return (reconnected, histories.values.filter(\.isConnected).count)
+        }
+        metrics.upstreamConnected.set(to: Double(up))
         if reconnected { metrics.reconnects.increment() }
     }
 
@@ -94,11 +98,14 @@ public final class PrometheusObserver: GatewayObserver {
     }
 }
 
-/// Counts reconnects: successful connections after the first one. A
-/// repeated "connected" without a disconnect in between is one connection.
-struct UpstreamHistory {
+/// Counts one connection's reconnects: successful connections after its
+/// first one. A repeated "connected" without a disconnect in between is one
+/// connection.
+struct UpstreamHistory: Sendable {
     private var connected = false
     private var everConnected = false
+
+    var isConnected: Bool { connected }
 
     /// Whether this event is a reconnect.
     mutating func record(connected now: Bool) -> Bool {
