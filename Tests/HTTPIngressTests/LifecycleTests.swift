@@ -7,7 +7,10 @@ import Testing
 struct LifecycleTests {
     @Test func gracefulStopAnswersASuspendedRequest() throws {
         let pipeline = FakePipeline(.hold)
-        let (server, base) = try TestServer.start(pipeline)
+        // A drain timeout far beyond every wait below: the request must be
+        // answered by its completion, and stop() return once it is, however
+        // slowly a loaded machine gets there.
+        let (server, base) = try TestServer.start(pipeline, drainTimeout: .seconds(30))
 
         let client = try Curl(["--data-binary", "x", "\(base)/a"])
         #expect(pipeline.waitForRequests(1))
@@ -22,7 +25,7 @@ struct LifecycleTests {
         let response = try client.finish()
         #expect(response.status == 202)
         #expect(response.headers["connection"] == "close")
-        #expect(stopped.wait(timeout: .now() + 2) == .success)
+        #expect(stopped.wait(timeout: .now() + 10) == .success)
     }
 
     @Test func stopAnswers503WhenTheCommitNeverComes() throws {
@@ -129,7 +132,7 @@ struct LifecycleTests {
 
     @Test func clientThatGaveUpIsReleasedOnceTheCompletionComes() throws {
         let pipeline = FakePipeline(.hold)
-        let (server, base) = try TestServer.start(pipeline, drainTimeout: .seconds(1.5))
+        let (server, base) = try TestServer.start(pipeline, drainTimeout: .seconds(20))
 
         let client = try Curl(["--max-time", "0.2", "--data-binary", "x", "\(base)/a"])
         #expect(pipeline.waitForRequests(1))
@@ -139,7 +142,8 @@ struct LifecycleTests {
         pipeline.completeHeld(.success(.stored))
         let started = Date()
         server.stop()
-        #expect(Date().timeIntervalSince(started) < 1.0)
+        // Not the 20 s drain timeout: nothing was left to wait for.
+        #expect(Date().timeIntervalSince(started) < 10)
     }
 
     @Test func droppingTheServerStopsIt() throws {

@@ -1,23 +1,14 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 internal import CMicroHTTPD
-import Foundation
 import Logging
-import Synchronization
 
-/// The part of the admin server MHD calls back into.
+/// The admin server's access handler (MHD's own messages go to the daemons'
+/// `DaemonLogSink`).
 ///
-/// Owner: `AdminServer` holds it; MHD gets it as an unretained context
-/// pointer, which is safe because the server stops every daemon (and with it
-/// every callback) before it releases this object.
-final class AdminHandler: Sendable {
+/// Owner: the admin daemons' `DaemonCallbacks`, which MHD reaches through an
+/// unretained context pointer (see there).
+final class AdminHandler: AccessHandler {
     let respond: @Sendable (AdminRequest) -> AdminResponse
     let logger: Logger
-    /// The last line MHD logged, to explain a daemon that would not start.
-    let lastDaemonMessage = Mutex<String?>(nil)
 
     init(logger: Logger, respond: @escaping @Sendable (AdminRequest) -> AdminResponse) {
         self.logger = logger
@@ -29,22 +20,16 @@ final class AdminHandler: Sendable {
     /// One call of MHD's access handler. Every request is answered on the
     /// first call, from its head alone: MHD then reads no body (no
     /// 100-continue) and discards or closes on whatever body follows.
-    func handle(
-        connection: OpaquePointer,
-        url: UnsafePointer<CChar>,
-        method: UnsafePointer<CChar>,
-        uploadSize: UnsafeMutablePointer<Int>,
-        slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>
-    ) -> MHD_Result {
-        guard slot.pointee == nil else {
+    func handle(_ call: AccessCall) -> MHD_Result {
+        guard call.slot.pointee == nil else {
             // Already answered; should MHD still pass body data, drop it.
-            uploadSize.pointee = 0
+            call.uploadSize.pointee = 0
             return .YES
         }
-        slot.pointee = Self.answeredMarker
+        call.slot.pointee = Self.answeredMarker
 
-        let methodName = String(cString: method)
-        let path = String(cString: url)
+        let methodName = String(cString: call.method)
+        let path = String(cString: call.url)
         let response: AdminResponse
         var headers: [(String, String)] = []
         switch methodName {
@@ -59,7 +44,7 @@ final class AdminHandler: Sendable {
             "admin.path": "\(path.prefix(64))",
             "admin.status": "\(response.status)",
         ])
-        let result = queue(response, headers: headers, on: connection)
+        let result = queue(response, headers: headers, on: call.connection)
         if result != .YES {
             logger.warning("admin response could not be queued", metadata: ["admin.status": "\(response.status)"])
         }
@@ -85,34 +70,4 @@ final class AdminHandler: Sendable {
         }
         return MHD_queue_response(connection, UInt32(clamping: response.status), answer)
     }
-
-    func daemonLog(_ message: String) {
-        let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
-        lastDaemonMessage.withLock { $0 = text }
-        logger.warning("libmicrohttpd reported a problem on the admin listener", metadata: ["admin.log": "\(text)"])
-    }
-}
-
-// The C entry points of an admin daemon. Each context pointer is the
-// server's `AdminHandler`, passed unretained (see its owner comment).
-
-func adminAccessTrampoline(
-    cls: UnsafeMutableRawPointer?,
-    connection: OpaquePointer?,
-    url: UnsafePointer<CChar>?,
-    method: UnsafePointer<CChar>?,
-    version: UnsafePointer<CChar>?,
-    uploadData: UnsafePointer<CChar>?,
-    uploadSize: UnsafeMutablePointer<Int>?,
-    slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
-) -> MHD_Result {
-    guard let cls, let connection, let url, let method, let uploadSize, let slot else { return .NO }
-    return Unmanaged<AdminHandler>.fromOpaque(cls).takeUnretainedValue().handle(
-        connection: connection, url: url, method: method, uploadSize: uploadSize, slot: slot
-    )
-}
-
-func adminLogTrampoline(cls: UnsafeMutableRawPointer?, message: UnsafePointer<CChar>?) {
-    guard let cls, let message else { return }
-    Unmanaged<AdminHandler>.fromOpaque(cls).takeUnretainedValue().daemonLog(String(cString: message))
 }

@@ -4,13 +4,12 @@ import GatewayCore
 import Logging
 import Synchronization
 
-/// The part of the server MHD calls back into: the access handler, the
-/// completion notice and the log sink.
+/// The part of the server MHD calls back into: the access handler and the
+/// completion notice (MHD's own messages go to the daemons' `DaemonLogSink`).
 ///
-/// Owner: `HTTPServer` holds it; MHD gets it as an unretained context
-/// pointer, which is safe because the server stops every daemon (and with it
-/// every callback) before it releases this object.
-final class RequestHandler: Sendable {
+/// Owner: `HTTPServer` holds it, and so do its daemons' `DaemonCallbacks`,
+/// which MHD reaches through an unretained context pointer (see there).
+final class RequestHandler: AccessHandler, CompletionHandler {
     let pipeline: any IngressPipeline
     let logger: Logger
     let observer: any GatewayObserver
@@ -18,8 +17,6 @@ final class RequestHandler: Sendable {
     let pending = PendingRequests()
     /// Set by `stopAccepting()`: answers then ask clients to close.
     let draining = Atomic(false)
-    /// The last line MHD logged, to explain a daemon that would not start.
-    let lastDaemonMessage = Mutex<String?>(nil)
 
     init(pipeline: any IngressPipeline, logger: Logger, observer: any GatewayObserver = NoObserver(), maxBody: Int) {
         self.pipeline = pipeline
@@ -33,47 +30,40 @@ final class RequestHandler: Sendable {
     /// One call of MHD's access handler. MHD calls it once with the head,
     /// once per piece of body, once when the body is complete, and once more
     /// after a resume; a queued response ends the calls.
-    func handle(
-        connection: OpaquePointer,
-        url: UnsafePointer<CChar>,
-        method: UnsafePointer<CChar>,
-        uploadData: UnsafePointer<CChar>?,
-        uploadSize: UnsafeMutablePointer<Int>,
-        slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>
-    ) -> MHD_Result {
-        guard let stored = slot.pointee else {
-            let context = RequestContext(head: readHead(connection: connection, url: url, method: method))
+    func handle(_ call: AccessCall) -> MHD_Result {
+        guard let stored = call.slot.pointee else {
+            let context = RequestContext(head: readHead(connection: call.connection, url: call.url, method: call.method))
             // The +1 belongs to MHD's slot until requestCompleted releases it.
-            slot.pointee = Unmanaged.passRetained(context).toOpaque()
+            call.slot.pointee = Unmanaged.passRetained(context).toOpaque()
             if let refusal = context.head.refusal {
                 // Before any body is read: MHD then sends no 100-continue
                 // and discards whatever body follows.
-                return answer(HTTPAnswer(rejection: refusal), context, connection)
+                return answer(HTTPAnswer(rejection: refusal), context, call.connection)
             }
             return .YES
         }
         let context = Unmanaged<RequestContext>.fromOpaque(stored).takeUnretainedValue()
 
-        if uploadSize.pointee > 0 {
-            let piece = UnsafeRawBufferPointer(start: uploadData, count: uploadSize.pointee)
-            uploadSize.pointee = 0
+        if call.uploadSize.pointee > 0 {
+            let piece = UnsafeRawBufferPointer(start: call.uploadData, count: call.uploadSize.pointee)
+            call.uploadSize.pointee = 0
             // A response cannot be queued mid-body; false closes the connection.
             return context.receive(piece, maxBody: maxBody) ? .YES : .NO
         }
 
         switch context.phase {
         case .receiving:
-            return dispatch(context, connection)
+            return dispatch(context, call.connection)
         case .tooLarge:
-            return answer(HTTPAnswer(rejection: BodyLimit.tooLarge(maxBody)), context, connection)
+            return answer(HTTPAnswer(rejection: BodyLimit.tooLarge(maxBody)), context, call.connection)
         case .waiting(let rendezvous):
             // Called again after the completion resumed the connection.
             guard let outcome = rendezvous.takeResumedOutcome() else {
                 // MHD calls again only after a resume; never leave the
                 // request hanging (MHD would call again at once).
-                return answer(HTTPAnswer(rejection: .internalError(reason: "request state lost")), context, connection)
+                return answer(HTTPAnswer(rejection: .internalError(reason: "request state lost")), context, call.connection)
             }
-            return answer(HTTPAnswer(outcome: outcome), context, connection)
+            return answer(HTTPAnswer(outcome: outcome), context, call.connection)
         case .answered:
             return .YES
         }
@@ -190,7 +180,7 @@ final class RequestHandler: Sendable {
         MHD_lookup_connection_value(connection, .HEADER_KIND, name).map { String(cString: $0) }
     }
 
-    // MARK: Completion and logging
+    // MARK: Completion
 
     /// MHD is done with a request (answered, aborted or shut down).
     func requestCompleted(slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>, termination: MHD_RequestTerminationCode) {
@@ -207,11 +197,5 @@ final class RequestHandler: Sendable {
                 "http.termination": "\(termination.rawValue)",
             ])
         }
-    }
-
-    func daemonLog(_ message: String) {
-        let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
-        lastDaemonMessage.withLock { $0 = text }
-        logger.warning("libmicrohttpd reported a problem", metadata: ["http.log": "\(text)"])
     }
 }

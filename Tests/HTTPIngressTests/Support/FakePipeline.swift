@@ -91,8 +91,9 @@ final class FakePipeline: IngressPipeline {
         done.wait()
     }
 
-    /// Waits until the pipeline has seen `count` requests.
-    func waitForRequests(_ count: Int, timeout: Double = 2) -> Bool {
+    /// Waits until the pipeline has seen `count` requests (generously: curl
+    /// may take a while to start on a loaded machine).
+    func waitForRequests(_ count: Int, timeout: Double = 10) -> Bool {
         let deadline = Date() + timeout
         while Date() < deadline {
             if requests.count >= count { return true }

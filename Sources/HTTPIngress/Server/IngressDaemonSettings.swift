@@ -1,23 +1,15 @@
 internal import CMicroHTTPD
 import GatewayCore
 
-/// The MHD flags and limits a daemon is started with.
-enum DaemonSettings {
-    /// Internal epoll thread(s) so no caller lends its thread; suspend and
-    /// resume so a request can wait for its commit without holding a worker;
-    /// MHD's messages go to our logger.
-    static func flags(for address: ListenAddress) -> UInt32 {
-        var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue
-            | MHD_USE_EPOLL.rawValue
-            | MHD_ALLOW_SUSPEND_RESUME.rawValue
-            | MHD_USE_ERROR_LOG.rawValue
-        if address.isIPv6 {
-            // Without MHD_USE_DUAL_STACK, MHD sets IPV6_V6ONLY: `[::]` and
-            // `0.0.0.0` on the same port can both be listed.
-            flags |= MHD_USE_IPv6.rawValue
-        }
-        return flags
+/// The MHD flags and limits an ingress daemon is started with.
+enum IngressDaemonSettings {
+    static func options(_ settings: HTTPSettings) -> DaemonOptions {
+        DaemonOptions(flags: flags, limits: limits(settings))
     }
+
+    /// Internal epoll thread(s) (`DaemonSet.commonFlags`), plus suspend and
+    /// resume so a request can wait for its commit without holding a worker.
+    static let flags = MHD_ALLOW_SUSPEND_RESUME.rawValue
 
     /// Every limit MHD would otherwise leave unlimited, set explicitly.
     /// Limits apply per listen address (one daemon each).

@@ -1,0 +1,26 @@
+import Foundation
+
+extension RequestHandler {
+    /// The ingress's drain step, between quiescing and stopping its daemons:
+    /// waits up to `timeout` until no request is waiting for its commit,
+    /// then answers 503 to any still waiting.
+    func drain(within timeout: Duration) {
+        let stuck = pending.close(waitingUntil: Date() + timeout.timeInterval)
+        guard !stuck.isEmpty else { return }
+        logger.warning("http requests still waiting for their commit at shutdown; answering 503", metadata: [
+            "http.pending": "\(stuck.count)",
+        ])
+        for rendezvous in stuck {
+            deliver(.failure(Self.shuttingDown), to: rendezvous)
+        }
+        // Give MHD a moment to send those answers before it closes everything.
+        pending.waitUntilIdle(deadline: Date() + 1)
+    }
+}
+
+extension Duration {
+    fileprivate var timeInterval: TimeInterval {
+        let (seconds, attoseconds) = components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}
