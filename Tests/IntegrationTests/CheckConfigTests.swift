@@ -37,6 +37,8 @@ struct CheckConfigTests {
     /// A valid configuration for the test PKI, with `mappings` as given.
     static func config(in directory: TemporaryDirectory, mappings: String = StandardMappings.yaml, extra: String = "") async throws -> String {
         var settings = GatewaySettings()
+        // check-config is about what operators ship: the default profile.
+        settings.profile = "aws-iot-core"
         settings.mappings = mappings
         settings.extraYAML = extra
         return settings.yaml(
@@ -125,39 +127,26 @@ struct CheckConfigTests {
         var testDescription: String { label }
     }
 
+    /// One valid mapping plus `line`, the line the diagnostic must point at.
+    static func mapping(with line: String) -> String {
+        """
+        - name: temperature
+          resource: /sensors/{device}/temperature
+          topic: it/{device}
+          \(line)  # <- ERROR
+
+        """
+    }
+
     static let broken: [Broken] = [
         Broken(label: "unknown top-level key", extra: "telemetry: yes  # <- ERROR"),
         Broken(label: "unknown key in a section", replace: ("  keep_alive: 30\n", "  keep_alive: 30\n  keepalive: 30  # <- ERROR\n")),
         Broken(label: "wrong type (upstream.port as text)", replace: ("  port: 8883\n", "  port: eight  # <- ERROR\n")),
         Broken(label: "wrong type (coap.listen not a list of addresses)", replace: ("  listen: [\"127.0.0.1:5683\"]\n", "  listen: {a: 1}  # <- ERROR\n")),
-        Broken(label: "unknown key in a mapping", mappings: """
-            - name: temperature
-              resource: /sensors/{device}/temperature
-              topic: it/{device}
-              colour: red  # <- ERROR
-
-            """),
-        Broken(label: "qos 2", mappings: """
-            - name: temperature
-              resource: /sensors/{device}/temperature
-              topic: it/{device}
-              qos: 2  # <- ERROR
-
-            """),
-        Broken(label: "wrong type (qos as text)", mappings: """
-            - name: temperature
-              resource: /sensors/{device}/temperature
-              topic: it/{device}
-              qos: high  # <- ERROR
-
-            """),
-        Broken(label: "wrong type (retain as a list)", mappings: """
-            - name: temperature
-              resource: /sensors/{device}/temperature
-              topic: it/{device}
-              retain: [true]  # <- ERROR
-
-            """),
+        Broken(label: "unknown key in a mapping", mappings: mapping(with: "colour: red")),
+        Broken(label: "qos 2", mappings: mapping(with: "qos: 2")),
+        Broken(label: "wrong type (qos as text)", mappings: mapping(with: "qos: high")),
+        Broken(label: "wrong type (retain as a list)", mappings: mapping(with: "retain: [true]")),
         Broken(label: "duplicate mapping name", mappings: """
             - name: temperature
               resource: /sensors/{device}/temperature
@@ -173,13 +162,7 @@ struct CheckConfigTests {
               topic: it/{room}/temperature  # <- ERROR
 
             """),
-        Broken(label: "unknown payload mode", mappings: """
-            - name: temperature
-              resource: /sensors/{device}/temperature
-              topic: it/{device}
-              payload: xml  # <- ERROR
-
-            """),
+        Broken(label: "unknown payload mode", mappings: mapping(with: "payload: xml")),
         Broken(label: "error inside a mapping file", mappings: "", mappingFile: """
             mappings:
               - name: from-file

@@ -12,6 +12,10 @@ struct GatewaySettings: Sendable {
     /// More `outbox:` keys, one `key: value` per entry.
     var outboxExtra: [String] = []
     var sync = "full"
+    /// The test broker is a plain mosquitto: no AWS quotas unless a test asks.
+    var profile = "generic"
+    /// More `upstream:` keys, one `key: value` per entry.
+    var upstreamExtra: [String] = []
     var logLevel = "info"
     /// Extra top-level YAML appended verbatim (e.g. `mapping_files: [...]`).
     var extraYAML = ""
@@ -66,12 +70,17 @@ extension GatewaySettings {
             upstream:
               host: localhost
               port: \(brokerPort)
+              profile: \(profile)
               keep_alive: 30
               max_inflight: 20
               tls:
                 ca_file: \(certificates.caFile)
                 cert_file: \(certificates.gateway.certificate)
                 key_file: \(certificates.gateway.key)
+
+            """
+        for line in upstreamExtra { text += "  \(line)\n" }
+        text += """
             coap:
               listen: ["127.0.0.1:\(coapPort)"]
 

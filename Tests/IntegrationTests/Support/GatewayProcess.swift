@@ -80,6 +80,13 @@ final class GatewayProcess {
         }
     }
 
+    /// Waits until the current run has logged its upstream connection.
+    func waitUntilConnected(timeout: Duration = .seconds(20)) async throws {
+        try await eventually(timeout: timeout, "'upstream connected' in the gateway log") {
+            currentLog.contains("upstream connected") ? true : nil
+        }
+    }
+
     /// SIGTERM and wait for the exit (SIGKILL after `grace`).
     @discardableResult
     func terminate(grace: Duration = .seconds(15)) async -> (status: ExitStatus, forced: Bool) {
@@ -150,6 +157,11 @@ struct EndToEnd {
             if brokerDownAtStart { try await broker.stop() }
             gateway.environment = try await gatewayEnvironment(directory)
             try await gateway.start()
+            if !brokerDownAtStart {
+                // QoS 0 readings sent before the first CONNACK would be dropped
+                // (qos0_when_offline: drop); tests start from a connected gateway.
+                try await gateway.waitUntilConnected()
+            }
             let result = try await body(EndToEnd(directory: directory, broker: broker, gateway: gateway, subscriber: subscriber))
             await cleanup()
             directory.remove()

@@ -73,10 +73,13 @@ struct TestCertificates: Sendable {
         let subscriber = try await issue("subscriber", commonName: "test-subscriber", extensions: "extendedKeyUsage = clientAuth")
 
         // The broker may run as the `mosquitto` user (see MosquittoBroker):
-        // everything here must be readable to it. Test keys only.
+        // everything it reads must be readable to it. Test keys only. The
+        // gateway's own key stays private: the gateway refuses a key file
+        // every user can read.
         for file in try FileManager.default.contentsOfDirectory(atPath: dir) {
             try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path(file))
         }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: gateway.key)
         return TestCertificates(directory: dir, caFile: path("ca.pem"), server: server, gateway: gateway, subscriber: subscriber)
     }
 
