@@ -217,3 +217,109 @@ struct ConfigLoaderTests {
         #expect(ByteSize.parse("-1KiB") == nil)
     }
 }
+
+@Suite("Configuration: upstream profiles")
+struct UpstreamProfileConfigTests {
+    func load(_ upstream: String, mappings: String = "") throws -> (GatewayConfig?, [String]) {
+        let fixture = try ConfigFixture()
+        defer { fixture.remove() }
+        let text = """
+            gateway:
+              name: gw-01
+            upstream:
+              host: broker.example
+            \(upstream)
+              tls:
+                ca_file: ca.pem
+                cert_file: client.pem
+                key_file: client.key
+            \(mappings)
+            """
+        let path = try fixture.write("gateway.yaml", text)
+        do {
+            return (try ConfigLoader.load(path: path), [])
+        } catch {
+            return (nil, error.issues.map { "\($0.location.line):\($0.location.column): \($0.message)" })
+        }
+    }
+
+    @Test func awsIsTheDefaultWithItsQuotas() throws {
+        let (config, issues) = try load("  port: 8883")
+        #expect(issues.isEmpty)
+        let upstream = try #require(config?.upstream)
+        #expect(upstream.profile == .awsIotCore)
+        #expect(upstream.publishRate == 100)
+        #expect(upstream.byteRate == 512 * 1024)
+        #expect(upstream.connections == 1)
+        #expect(upstream.tls.alpn == nil)
+        #expect(upstream.clientID(connection: 0) == "gw-01")
+    }
+
+    @Test func port443OffersTheAWSALPN() throws {
+        let (config, _) = try load("  port: 443")
+        #expect(config?.upstream.tls.alpn == "x-amzn-mqtt-ca")
+    }
+
+    @Test func genericHasNoQuotasAndAllowsQoS2() throws {
+        let (config, issues) = try load("  profile: generic", mappings: """
+            mappings:
+              - name: two
+                resource: /a
+                topic: a/b/c/d/e/f/g/h/i/j
+                qos: 2
+            """)
+        #expect(issues.isEmpty, "\(issues)")
+        #expect(config?.upstream.publishRate == nil)
+        #expect(config?.upstream.byteRate == nil)
+        #expect(config?.mappings.first?.qos == .exactlyOnce)
+    }
+
+    @Test func connectionsNumberTheClientIDs() throws {
+        let (config, _) = try load("  client_id: gw\n  connections: 3\n  publish_rate: 50\n  byte_rate: unlimited")
+        let upstream = try #require(config?.upstream)
+        #expect((0..<3).map(upstream.clientID(connection:)) == ["gw-1", "gw-2", "gw-3"])
+        #expect(upstream.publishRate == 50 && upstream.byteRate == nil)
+    }
+
+    @Test func keepAliveOutsideAWSRangeIsClampedWithAWarning() throws {
+        let (config, _) = try load("  keep_alive: 5")
+        #expect(config?.upstream.keepAlive == 30)
+        #expect(config?.warnings.first?.message.contains("outside AWS IoT Core's 30..1200 s") == true)
+    }
+
+    @Test func awsRulesAreConfigErrorsWithTheirLines() throws {
+        let (_, issues) = try load(
+            "  client_id: \"$" + String(repeating: "x", count: 130) + "\"",
+            mappings: """
+            mappings:
+              - name: deep
+                resource: /a/{b}
+                topic: a/b/c/d/e/f/g/h/{b}
+              - name: sys
+                resource: /s
+                topic: $SYS/x
+              - name: two
+                resource: /t
+                topic: dt/t
+                qos: 2
+            """)
+        #expect(issues.contains { $0.hasPrefix("5:14: client ID") && $0.contains("AWS IoT Core allows 128") })
+        #expect(issues.contains { $0.hasPrefix("5:14: AWS IoT Core does not accept client IDs starting with '$'") })
+        #expect(issues.contains { $0.hasPrefix("13:12: topic has at least 8 '/' separators") })
+        #expect(issues.contains { $0.hasPrefix("16:12: AWS IoT Core accepts '$' topics only") })
+        #expect(issues.contains { $0.hasPrefix("20:10: QoS 2 is not supported by AWS IoT Core") })
+    }
+
+    @Test func aKeyFileEveryUserCanReadIsRefused() throws {
+        let fixture = try ConfigFixture()
+        defer { fixture.remove() }
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: fixture.directory.appendingPathComponent("client.key").path)
+        let path = try fixture.write("gateway.yaml", ConfigFixture.base)
+        do {
+            _ = try ConfigLoader.load(path: path)
+            Issue.record("expected the key to be refused")
+        } catch {
+            #expect(error.issues.first?.message.contains("readable by every user (mode 644)") == true)
+        }
+    }
+}
