@@ -95,6 +95,13 @@ public final class Forwarder: Sendable {
         var limiter: PublishLimiter
         /// When the rate limits allow the next publish; nil: now.
         var throttledUntil: Double?
+        /// Rows the broker refused for now (MQTT 5 quota exceeded, busy):
+        /// published again before anything new.
+        var retry: [Int64] = []
+        /// How long to pause after the next transient refusal; doubles up to
+        /// 30 s, back to 1 s after 30 s without one.
+        var refusalPause = 1.0
+        var lastRefusal: Double?
     }
 
     /// Window slots free: in flight and acknowledged-but-not-yet-deleted
@@ -170,6 +177,9 @@ public final class Forwarder: Sendable {
                 if let entry = session.inFlight.removeValue(forKey: messageID) {
                     delivered.append(entry)
                 }
+            case .refused(let messageID, let code, let reason, let transient):
+                guard let entry = session.inFlight.removeValue(forKey: messageID) else { continue }
+                refused(entry, code: code, reason: reason, transient: transient, &session)
             }
         }
         guard !delivered.isEmpty else { return }
@@ -185,33 +195,72 @@ public final class Forwarder: Sendable {
         tracker?.delivered(delivered.map(\.key))
     }
 
-    /// Fills the free part of the window with the oldest queued messages.
+    /// The broker refused a publish (MQTT 5 reason code). Transient refusals
+    /// (quota exceeded, busy) slow this connection down and the message is
+    /// sent again; the others drop it, as it can never be accepted.
+    private func refused(_ entry: InFlight, code: Int, reason: String, transient: Bool, _ session: inout Session) {
+        observer.brokerRefused(reasonCode: code)
+        let metadata: Logger.Metadata = [
+            "mqtt.reason_code": "0x\(String(code, radix: 16))", "reason": "\(reason)", "mqtt.connection": "\(shard)",
+        ]
+        let now = MonotonicClock.now()
+        if transient, case .row(let id) = entry.key {
+            if let last = session.lastRefusal, now - last > 30 { session.refusalPause = 1 }
+            session.lastRefusal = now
+            session.retry.append(id)
+            session.throttledUntil = max(session.throttledUntil ?? 0, now + session.refusalPause)
+            logger.warning("broker refused a message for now; slowing down", metadata: metadata.merging(["mqtt.pause": "\(session.refusalPause)s"]) { $1 })
+            session.refusalPause = min(30, session.refusalPause * 2)
+            session.maybeMore = true
+            return
+        }
+        logger.error("broker refused a message for good; dropping it", metadata: metadata)
+        observer.messagesDropped(reason: "rejected", qos: entry.qos, count: 1)
+        if case .row(let id) = entry.key { outbox.acknowledge([(id, entry.size)], shard: shard) }
+    }
+
+    /// Fills the free part of the window with the oldest queued messages,
+    /// after any the broker asked to have sent again.
     private func publishNext(_ session: inout Session) {
         let limit = freeSlots(session)
         guard limit > 0 else { return }
         let rows: [StoredMessage]
+        let retried: [StoredMessage]
         do {
-            rows = try outbox.store.fetch(after: session.cursor, through: outbox.visibleThrough, limit: limit, shard: shard)
+            let again = Array(session.retry.prefix(limit))
+            retried = try outbox.store.fetch(ids: again)
+            session.retry.removeFirst(again.count)
+            rows = try outbox.store.fetch(
+                after: session.cursor, through: outbox.visibleThrough, limit: limit - retried.count, shard: shard
+            )
         } catch {
             logger.error("outbox read failed", metadata: ["error": "\(error)"])
             Thread.sleep(forTimeInterval: 0.5)
             return
         }
-        let volatile = outbox.peekVolatile(limit: limit, shard: shard)
-        session.maybeMore = rows.count == limit || volatile.count == limit || rows.count + volatile.count > limit
+        let fresh = limit - retried.count
+        let volatile = outbox.peekVolatile(limit: fresh, shard: shard)
+        session.maybeMore = !session.retry.isEmpty || rows.count == fresh || volatile.count == fresh || rows.count + volatile.count > fresh
 
-        let batch = Self.merge(rows, volatile, limit: limit)
+        let batch = retried.map { (MessageKey.row($0.id), $0.message) } + Self.merge(rows, volatile, limit: fresh)
         let now = Date()
         var expired: [(id: Int64, size: Int)] = []
         var expiredVolatile = 0
         var lastVolatile: UInt64?
+        var handled = 0
+        defer {
+            // Retried rows not reached (throttled, disconnected) stay first in line.
+            let unsent = retried.dropFirst(handled).map(\.id)
+            session.retry.insert(contentsOf: unsent, at: 0)
+        }
         for item in batch {
             let (key, message) = item
+            defer { handled += 1 }
             if message.isExpired(at: now) {
                 switch key {
                 case .row(let id):
                     expired.append((id, message.storedSize))
-                    session.cursor = id
+                    session.cursor = max(session.cursor, id)
                 case .volatile(let sequence):
                     expiredVolatile += 1
                     lastVolatile = sequence
@@ -224,9 +273,13 @@ public final class Forwarder: Sendable {
                 // Not taken: it goes first when the window allows.
                 session.throttledUntil = clock + wait
                 session.maybeMore = true
+                handled -= 1
                 break
             }
-            let outcome = client.publish(topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain)
+            let expiresIn = message.expiresAt.map { UInt32(clamping: Int(max(1, $0.timeIntervalSinceNow.rounded(.up)))) }
+            let outcome = client.publish(
+                topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain, expiresIn: expiresIn
+            )
             if case .inFlight = outcome { session.limiter.record(bytes: message.storedSize, now: clock) }
             switch outcome {
             case .inFlight(let messageID):
@@ -235,6 +288,7 @@ public final class Forwarder: Sendable {
                 // Not taken: it is retried after the next `.connected`.
                 session.connected = false
                 session.maybeMore = true
+                handled -= 1
             case .rejected(let reason):
                 logger.error("message can never be published; dropping it", metadata: [
                     "mqtt.topic": "\(message.topic)", "reason": "\(reason)",
@@ -244,7 +298,7 @@ public final class Forwarder: Sendable {
             }
             if !session.connected { break }
             switch key {
-            case .row(let id): session.cursor = id
+            case .row(let id): session.cursor = max(session.cursor, id)
             case .volatile(let sequence): lastVolatile = sequence
             }
         }

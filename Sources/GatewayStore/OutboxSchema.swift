@@ -57,6 +57,11 @@ enum OutboxSchema {
         FROM message WHERE shard = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?
         """
 
+    static let fetchByIDSQL = """
+        SELECT id, topic, qos, retain, payload, received_at, mapping, expires_at, shard_hash
+        FROM message WHERE id IN (%IDS%) ORDER BY id
+        """
+
     static let expireSQL = """
         DELETE FROM message WHERE expires_at IS NOT NULL AND expires_at <= ?
         RETURNING length(CAST(topic AS BLOB)) + length(payload) AS size

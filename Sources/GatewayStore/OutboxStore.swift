@@ -132,6 +132,22 @@ public final class OutboxStore: Sendable {
         }
     }
 
+    /// The rows with these IDs that still exist, oldest first.
+    public func fetch(ids: [Int64]) throws(OutboxError) -> [StoredMessage] {
+        guard !ids.isEmpty else { return [] }
+        do {
+            return try pool.read { db in
+                let marks = Array(repeating: "?", count: ids.count).joined(separator: ",")
+                return try Row.fetchAll(
+                    db, sql: OutboxSchema.fetchByIDSQL.replacingOccurrences(of: "%IDS%", with: marks),
+                    arguments: StatementArguments(ids)
+                ).map(Self.decode)
+            }
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
     /// The highest row ID ever used (0 for a new database).
     public func lastID() throws(OutboxError) -> Int64 {
         do {

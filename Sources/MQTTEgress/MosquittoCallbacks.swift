@@ -60,7 +60,7 @@ final class MosquittoCallbacks: @unchecked Sendable {
         sink?(event)
     }
 
-    func connected(code: Int32) {
+    func connected(code: Int32, v5: Bool) {
         if code == 0 {
             lock.withLock {
                 connected = true
@@ -70,12 +70,13 @@ final class MosquittoCallbacks: @unchecked Sendable {
             logger.info("upstream connected")
         } else {
             logger.warning("upstream refused the connection", metadata: [
-                "mqtt.connack": "\(code)", "reason": "\(MosquittoLibrary.describeConnack(code))",
+                "mqtt.connack": "\(code)",
+                "reason": "\(v5 ? MosquittoLibrary.describeReason(code) : MosquittoLibrary.describeConnack(code))",
             ])
         }
     }
 
-    func disconnected(code: Int32) {
+    func disconnected(code: Int32, v5: Bool) {
         let wasConnected = lock.withLock { () -> Bool in
             let was = connected
             connected = false
@@ -84,7 +85,11 @@ final class MosquittoCallbacks: @unchecked Sendable {
         }
         // A failed attempt (never connected) is logged by the network loop.
         guard wasConnected else { return }
-        let reason = code == 0 ? "disconnected by the gateway" : MosquittoLibrary.describe(code)
+        // Under MQTT 5 a broker's DISCONNECT carries a reason code (e.g. 0x97
+        // quota exceeded); otherwise the code is libmosquitto's error.
+        let reason = code == 0 ? "disconnected by the gateway"
+            : v5 && code >= 0x80 ? "broker: \(MosquittoLibrary.describeReason(code)) (0x\(String(code, radix: 16)))"
+            : MosquittoLibrary.describe(code)
         if code == 0 {
             logger.info("upstream disconnected")
         } else {
@@ -93,8 +98,20 @@ final class MosquittoCallbacks: @unchecked Sendable {
         emit(.disconnected(reason: reason))
     }
 
-    func published(messageID: Int32) {
-        emit(.published(messageID: messageID))
+    func published(messageID: Int32, reasonCode: Int32) {
+        guard reasonCode >= 0x80 else {
+            emit(.published(messageID: messageID))
+            return
+        }
+        let reason = MosquittoLibrary.describeReason(reasonCode)
+        emit(.refused(messageID: messageID, reasonCode: Int(reasonCode), reason: reason, transient: Self.isTransient(reasonCode)))
+    }
+
+    /// Reason codes that say "not now" rather than "never": quota exceeded,
+    /// server busy, unspecified and implementation-specific errors, a packet
+    /// identifier clash.
+    static func isTransient(_ code: Int32) -> Bool {
+        [0x80, 0x83, 0x89, 0x91, 0x97].contains(code)
     }
 
     func log(level: Int32, text: UnsafePointer<CChar>?) {

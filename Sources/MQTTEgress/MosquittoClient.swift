@@ -45,7 +45,8 @@ public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
     }
 
     private func configure() throws(MQTTSetupError) {
-        try check(mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311), "protocol_version")
+        let v5 = settings.upstream.protocolVersion == .mqtt5
+        try check(mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311), "protocol_version")
         try check(mosquitto_max_inflight_messages_set(handle, UInt32(settings.maxInflight)), "max_inflight")
         // Our own thread runs mosquitto_loop; this makes mosquitto_publish from
         // the forwarder's thread wake it instead of writing inline.
@@ -65,17 +66,46 @@ public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
         if let username = settings.upstream.username {
             try check(mosquitto_username_pw_set(handle, username, settings.upstream.password), "username")
         }
-        mosquitto_connect_callback_set(handle) { _, context, code in
-            MosquittoCallbacks.from(context)?.connected(code: code)
-        }
-        mosquitto_disconnect_callback_set(handle) { _, context, code in
-            MosquittoCallbacks.from(context)?.disconnected(code: code)
-        }
-        mosquitto_publish_callback_set(handle) { _, context, messageID in
-            MosquittoCallbacks.from(context)?.published(messageID: messageID)
+        if v5 {
+            try storeConnectProperties()
+            // The v5 callbacks carry the broker's reason codes.
+            mosquitto_connect_v5_callback_set(handle) { _, context, code, _, _ in
+                MosquittoCallbacks.from(context)?.connected(code: code, v5: true)
+            }
+            mosquitto_disconnect_v5_callback_set(handle) { _, context, code, _ in
+                MosquittoCallbacks.from(context)?.disconnected(code: code, v5: true)
+            }
+            mosquitto_publish_v5_callback_set(handle) { _, context, messageID, reasonCode, _ in
+                MosquittoCallbacks.from(context)?.published(messageID: messageID, reasonCode: reasonCode)
+            }
+        } else {
+            mosquitto_connect_callback_set(handle) { _, context, code in
+                MosquittoCallbacks.from(context)?.connected(code: code, v5: false)
+            }
+            mosquitto_disconnect_callback_set(handle) { _, context, code in
+                MosquittoCallbacks.from(context)?.disconnected(code: code, v5: false)
+            }
+            mosquitto_publish_callback_set(handle) { _, context, messageID in
+                MosquittoCallbacks.from(context)?.published(messageID: messageID, reasonCode: 0)
+            }
         }
         mosquitto_log_callback_set(handle) { _, context, level, text in
             MosquittoCallbacks.from(context)?.log(level: level, text: text)
+        }
+    }
+
+    /// MQTT 5 CONNECT properties (the session expiry). libmosquitto takes
+    /// them only through `mosquitto_connect_bind_v5`, which would also connect,
+    /// blocking; given an invalid port it stores them and returns before any
+    /// network call, and the asynchronous connects that follow send them.
+    private func storeConnectProperties() throws(MQTTSetupError) {
+        var properties: OpaquePointer?
+        defer { mosquitto_property_free_all(&properties) }
+        let expiry = UInt32(clamping: Int(settings.upstream.sessionExpiry))
+        try check(mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), expiry), "session_expiry")
+        let code = mosquitto_connect_bind_v5(handle, settings.host, -1, Int32(settings.keepAlive), nil, properties)
+        guard code == MOSQ_ERR_INVAL.rawValue else {
+            throw .option(name: "session_expiry", reason: MosquittoLibrary.describe(code))
         }
     }
 
@@ -93,10 +123,15 @@ public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
         network.start()
     }
 
-    public func publish(topic: String, payload: [UInt8], qos: QoS, retain: Bool) -> PublishOutcome {
+    public func publish(topic: String, payload: [UInt8], qos: QoS, retain: Bool, expiresIn: UInt32?) -> PublishOutcome {
         var messageID: Int32 = 0
+        var properties: OpaquePointer?
+        defer { mosquitto_property_free_all(&properties) }
+        if let expiresIn, settings.upstream.protocolVersion == .mqtt5 {
+            _ = mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_MESSAGE_EXPIRY_INTERVAL.rawValue), max(1, expiresIn))
+        }
         let code = payload.withUnsafeBytes { bytes in
-            mosquitto_publish(handle, &messageID, topic, Int32(bytes.count), bytes.baseAddress, Int32(qos.rawValue), retain)
+            mosquitto_publish_v5(handle, &messageID, topic, Int32(bytes.count), bytes.baseAddress, Int32(qos.rawValue), retain, properties)
         }
         return Self.outcome(code: code, messageID: messageID, qos: qos)
     }

@@ -14,6 +14,12 @@ enum MosquittoLibrary {
         return String(cString: text)
     }
 
+    /// An MQTT 5 reason code's name.
+    static func describeReason(_ code: Int32) -> String {
+        guard let text = mosquitto_reason_string(code) else { return "reason code \(code)" }
+        return String(cString: text)
+    }
+
     static func describeConnack(_ code: Int32) -> String {
         guard let text = mosquitto_connack_string(code) else { return "refused (\(code))" }
         return String(cString: text)

@@ -27,7 +27,7 @@ final class FakeUpstream: UpstreamClient {
         state.withLock { $0.sink = events }
     }
 
-    func publish(topic: String, payload: [UInt8], qos: QoS, retain: Bool) -> PublishOutcome {
+    func publish(topic: String, payload: [UInt8], qos: QoS, retain: Bool, expiresIn: UInt32?) -> PublishOutcome {
         state.withLock { state in
             if state.rejectTopics.contains(topic) { return .rejected(reason: "bad topic") }
             guard state.connected else { return .notConnected }
@@ -55,6 +55,12 @@ final class FakeUpstream: UpstreamClient {
     func acknowledge(_ messageID: Int32) {
         let sink = state.withLock { $0.sink }
         sink?(.published(messageID: messageID))
+    }
+
+    /// Answers a publish with an MQTT 5 error reason code.
+    func refuse(_ messageID: Int32, code: Int, transient: Bool) {
+        let sink = state.withLock { $0.sink }
+        sink?(.refused(messageID: messageID, reasonCode: code, reason: "test refusal", transient: transient))
     }
 
     func reject(topic: String) { state.withLock { _ = $0.rejectTopics.insert(topic) } }

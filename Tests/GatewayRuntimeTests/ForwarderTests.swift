@@ -230,4 +230,33 @@ struct ForwarderTests {
         // The timed-out message is still queued and goes out once acknowledged.
         #expect(try harness.depth() == 1)
     }
+
+    @Test func aQuotaRefusalPausesAndSendsTheMessageAgain() throws {
+        let harness = try ForwarderHarness(window: 5)
+        defer { harness.close() }
+        try harness.store(["quota"])
+        harness.upstream.connect()
+        #expect(harness.upstream.waitUntil { $0.published.count == 1 })
+        let started = Date()
+        harness.upstream.refuse(harness.upstream.published[0].messageID, code: 0x97, transient: true)
+        #expect(harness.upstream.waitUntil { $0.published.count == 2 })
+        // Slowed down rather than hammering: the second attempt waited.
+        #expect(Date().timeIntervalSince(started) >= 0.9)
+        #expect(harness.upstream.published.map(\.topic) == ["quota", "quota"])
+        harness.upstream.acknowledge(harness.upstream.published[1].messageID)
+        #expect(harness.waitForDepth(0))
+    }
+
+    @Test func aPermanentRefusalDropsTheMessage() throws {
+        let harness = try ForwarderHarness(window: 5)
+        defer { harness.close() }
+        try harness.store(["forbidden", "fine"])
+        harness.upstream.connect()
+        #expect(harness.upstream.waitUntil { $0.published.count == 2 })
+        harness.upstream.refuse(harness.upstream.published[0].messageID, code: 0x87, transient: false)
+        harness.upstream.acknowledge(harness.upstream.published[1].messageID)
+        #expect(harness.waitForDepth(0))
+        Thread.sleep(forTimeInterval: 0.1)
+        #expect(harness.upstream.published.count == 2)
+    }
 }

@@ -25,6 +25,7 @@ final class RecordingObserver: GatewayObserver {
     func messagesShed(count: Int) { counts.withLock { $0.shed += count } }
     func messagesDropped(reason: String, qos: QoS, count: Int) { counts.withLock { $0.dropped[reason, default: 0] += count } }
     func messageRefused(reason: String) { counts.withLock { $0.refused[reason, default: 0] += 1 } }
+    func brokerRefused(reasonCode: Int) {}
     func upstreamConnection(_ connection: Int, connected: Bool) {}
     func commitFinished(messages: Int, deletions: Int, seconds: Double) { counts.withLock { $0.commits += 1 } }
     var value: Counts { counts.withLock { $0 } }

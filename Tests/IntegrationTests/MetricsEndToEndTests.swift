@@ -33,10 +33,7 @@ struct MetricsEndToEndTests {
 
     @Test("/healthz, /readyz and /metrics: request outcomes, accepted/delivered by QoS, outbox gauges, upstream state, reconnects, dropped{offline}, commit histograms")
     func knownSequence() async throws {
-        var settings = GatewaySettings()
-        settings.coapMaxBody = 64
-        settings.httpMaxBody = 64
-        try await EndToEnd.run("metrics", settings: settings) { env in
+        try await EndToEnd.run("metrics", settings: GatewaySettings(coapMaxBody: 64, httpMaxBody: 64)) { env in
             let gateway = env.gateway
             let health = try await HTTP.request("GET", gateway.adminURL("/healthz"))
             #expect(health.status == 200, "\(health)")
@@ -124,6 +121,7 @@ struct MetricsEndToEndTests {
             let allowed: [String: Set<String>] = [
                 "protocol": ["coap", "http"], "outcome": Set(Self.outcomes), "qos": ["0", "1"],
                 "reason": ["full", "stopping", "offline", "rejected"],
+                "reason_code": ["0x80", "0x83", "0x87", "0x89", "0x90", "0x91", "0x97", "0x99"],
             ]
             for sample in metrics.samples {
                 for (label, value) in sample.labels where label != "le" {
@@ -171,7 +169,7 @@ struct MetricsEndToEndTests {
 
             // Phase 3, broker back: one reconnect, the backlog drains.
             try await env.broker.start()
-            metrics = try await gateway.waitForMetrics(timeout: .seconds(60), "reconnect and drain") {
+            metrics = try await gateway.waitForMetrics(timeout: MosquittoBroker.afterOutage, "reconnect and drain") {
                 $0.value("iotgw_upstream_connected") == 1
                     && $0.value("iotgw_messages_delivered_total", ["qos": "1"]) == 9
                     && $0.value("iotgw_outbox_messages", ["qos": "1"]) == 0

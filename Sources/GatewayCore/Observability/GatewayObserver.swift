@@ -23,6 +23,8 @@ public protocol GatewayObserver: Sendable {
     func messagesDropped(reason: String, qos: QoS, count: Int)
     /// A new message was refused: `full` (capacity) or `stopping`.
     func messageRefused(reason: String)
+    /// MQTT 5: the broker answered a publish with this error reason code.
+    func brokerRefused(reasonCode: Int)
     /// Upstream connection `connection` (0-based, one per `upstream.connections`) went up or down.
     func upstreamConnection(_ connection: Int, connected: Bool)
     /// A group commit finished: how many messages and deletions it held, and
@@ -41,6 +43,7 @@ public struct NoObserver: GatewayObserver {
     public func messagesShed(count: Int) {}
     public func messagesDropped(reason: String, qos: QoS, count: Int) {}
     public func messageRefused(reason: String) {}
+    public func brokerRefused(reasonCode: Int) {}
     public func upstreamConnection(_ connection: Int, connected: Bool) {}
     public func commitFinished(messages: Int, deletions: Int, seconds: Double) {}
 }

@@ -8,6 +8,10 @@ public enum UpstreamEvent: Sendable, Equatable {
     /// A QoS 1 publish was acknowledged (PUBACK), or a QoS 0 publish was
     /// written to the socket.
     case published(messageID: Int32)
+    /// MQTT 5: the broker answered a publish with an error reason code; the
+    /// message was not accepted. `transient` codes (quota exceeded, server
+    /// busy, unspecified) are worth retrying later; the others never will be.
+    case refused(messageID: Int32, reasonCode: Int, reason: String, transient: Bool)
 }
 
 /// The result of handing one message to the upstream client.
@@ -27,7 +31,8 @@ public protocol UpstreamClient: AnyObject, Sendable {
     /// Starts connecting in the background; `events` receives every event
     /// until `stop` returns.
     func start(events: @escaping @Sendable (UpstreamEvent) -> Void)
-    func publish(topic: String, payload: [UInt8], qos: QoS, retain: Bool) -> PublishOutcome
+    /// `expiresIn`: seconds the broker may keep it (MQTT 5 message expiry); nil: no expiry.
+    func publish(topic: String, payload: [UInt8], qos: QoS, retain: Bool, expiresIn: UInt32?) -> PublishOutcome
     /// Disconnects cleanly and stops the background thread.
     func stop()
 }

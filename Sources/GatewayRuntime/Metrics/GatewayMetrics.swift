@@ -15,6 +15,7 @@ struct GatewayMetrics: Sendable {
     let expired: LabeledCounters
     let shed: Counter
     let refused: LabeledCounters
+    let brokerRefusals: LabeledCounters
     let dropped: LabeledCounters
     let upstreamConnected: Gauge
     let reconnects: Counter
@@ -53,6 +54,10 @@ struct GatewayMetrics: Sendable {
         refused = LabeledCounters(registry, name(
             "iotgw_messages_refused_total", "New messages refused: outbox full, or the gateway stopping."
         ), labels: [("reason", ["full", "stopping"])])
+        // MQTT 5 PUBACK error codes a broker may send; others count as "other".
+        brokerRefusals = LabeledCounters(registry, name(
+            "iotgw_broker_refusals_total", "Publishes the broker refused, by MQTT 5 reason code (0x97: quota exceeded)."
+        ), labels: [("reason_code", ["0x80", "0x83", "0x87", "0x89", "0x90", "0x91", "0x97", "0x99"])])
         dropped = LabeledCounters(registry, name(
             "iotgw_messages_dropped_total",
             "Messages dropped: QoS 0 while offline, or refused by the MQTT library as invalid."

@@ -67,6 +67,10 @@ public final class PrometheusObserver: GatewayObserver {
         metrics.refused.increment([reason])
     }
 
+    public func brokerRefused(reasonCode: Int) {
+        metrics.brokerRefusals.increment(["0x" + String(reasonCode, radix: 16)])
+    }
+
     public func upstreamConnection(_ connection: Int, connected: Bool) {
         let (reconnected, up) = upstream.withLock { histories -> (Bool, Int) in
             let reconnected = histories[connection, default: UpstreamHistory()].record(connected: connected)
