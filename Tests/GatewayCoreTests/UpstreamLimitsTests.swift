@@ -53,18 +53,25 @@ struct UpstreamLimitsTests {
     }
 
     @Test func templatesThatCanNeverFitAreFound() {
-        #expect(aws.problem(withTemplate: template("dt/{device}/t")) == nil)
-        #expect(aws.problem(withTemplate: template(String(repeating: "x", count: 251) + "/{a}/{b}/{c}")) != nil)
-        #expect(aws.problem(withTemplate: template("a/b/c/d/e/f/g/{h}/{i}"))?.contains("8 '/'") == true)
-        #expect(aws.problem(withTemplate: template("$aws/rules/r/a/b/c/d/e/f/g/{h}")) == nil)
+        #expect(aws.problem(withTemplate: template("dt/{device}/t"), gateway: "gw") == nil)
+        #expect(aws.problem(withTemplate: template(String(repeating: "x", count: 251) + "/{a}/{b}/{c}"), gateway: "gw") != nil)
+        #expect(aws.problem(withTemplate: template("a/b/c/d/e/f/g/{h}/{i}"), gateway: "gw")?.contains("8 '/'") == true)
+        #expect(aws.problem(withTemplate: template("$aws/rules/r/a/b/c/d/e/f/g/{h}"), gateway: "gw") == nil)
     }
 
     @Test func dollarTemplatesMustSpellOutTheFixedWords() {
-        #expect(aws.problem(withTemplate: template("$aws/things/{thing}/shadow/update")) == nil)
-        #expect(aws.problem(withTemplate: template("$aws/things/{thing}/shadow/name/{shadow}/update")) == nil)
-        #expect(aws.problem(withTemplate: template("$aws/rules/{rule}/dt/x")) == nil)
-        #expect(aws.problem(withTemplate: template("$aws/things/{thing}/shadow/{action}")) != nil)
-        #expect(aws.problem(withTemplate: template("$SYS/{x}")) != nil)
+        #expect(aws.problem(withTemplate: template("$aws/things/{thing}/shadow/update"), gateway: "gw") == nil)
+        #expect(aws.problem(withTemplate: template("$aws/things/{thing}/shadow/name/{shadow}/update"), gateway: "gw") == nil)
+        #expect(aws.problem(withTemplate: template("$aws/rules/{rule}/dt/x"), gateway: "gw") == nil)
+        #expect(aws.problem(withTemplate: template("$aws/things/{thing}/shadow/{action}"), gateway: "gw") != nil)
+        #expect(aws.problem(withTemplate: template("$SYS/{x}"), gateway: "gw") != nil)
+        #expect(aws.problem(withTemplate: template("$aws/rules/my-rule/{x}"), gateway: "gw")?.contains("rule name") == true)
+    }
+
+    @Test func theGatewayNameCountsAtItsRealLength() {
+        let name = String(repeating: "g", count: 120)
+        #expect(aws.problem(withTemplate: template("dt/{gateway}/" + String(repeating: "p", count: 140)), gateway: "gw") == nil)
+        #expect(aws.problem(withTemplate: template("dt/{gateway}/" + String(repeating: "p", count: 140)), gateway: name) != nil)
     }
 }
 
@@ -93,8 +100,11 @@ struct PublishLimiterTests {
             let inWindow = sent[index...].prefix { $0 < start + 1.05 }.count
             #expect(inWindow <= 50)
         }
-        // And it does not throttle harder than it must: about 50 per 1.05 s.
+        // And it does not throttle harder than it must: about 50 per 1.05 s,
+        // evenly spaced.
         #expect(sent.last! < 500 / 50 * 1.05 + 0.1)
+        let gaps = zip(sent.dropFirst(), sent).map { $0 - $1 }
+        #expect(gaps.allSatisfy { $0 >= 1.05 / 50 - 1e-9 })
     }
 
     @Test func bytesPerWindowAreBounded() {

@@ -10,6 +10,8 @@ final class FakeUpstream: UpstreamClient {
         var topic: String
         var payload: [UInt8]
         var qos: QoS
+        /// When the forwarder handed it over (monotonic seconds).
+        var at: Double = 0
     }
 
     struct State {
@@ -33,7 +35,7 @@ final class FakeUpstream: UpstreamClient {
             guard state.connected else { return .notConnected }
             let id = state.nextID
             state.nextID += 1
-            state.published.append(Published(messageID: id, topic: topic, payload: payload, qos: qos))
+            state.published.append(Published(messageID: id, topic: topic, payload: payload, qos: qos, at: MonotonicClock.now()))
             return .inFlight(messageID: id)
         }
     }

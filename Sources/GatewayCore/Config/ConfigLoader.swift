@@ -34,7 +34,7 @@ public enum ConfigLoader {
 
         // Mappings are checked against the broker's limits; if the upstream
         // section itself is broken, against the default profile's.
-        var compiler = MappingCompiler(issues: issues, limits: upstream?.limits ?? .awsIotCore)
+        var compiler = MappingCompiler(issues: issues, limits: upstream?.limits ?? .awsIotCore, gateway: gateway?.name ?? "x")
         if let inline = top["mappings"] {
             compiler.compileList(inline, reader: reader)
         }

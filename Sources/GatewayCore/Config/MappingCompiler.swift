@@ -10,12 +10,15 @@ struct MappingCompiler {
 
     let issues: IssueList
     let limits: UpstreamLimits
+    /// The gateway's name, for `{gateway}` in the static topic checks.
+    let gateway: String
     private(set) var rules: [MappingRule] = []
     private var names: [String: SourceLocation] = [:]
 
-    init(issues: IssueList, limits: UpstreamLimits) {
+    init(issues: IssueList, limits: UpstreamLimits, gateway: String) {
         self.issues = issues
         self.limits = limits
+        self.gateway = gateway
     }
 
     /// A mapping file holds one key, `mappings`, with a list of entries.
@@ -89,7 +92,7 @@ struct MappingCompiler {
                         topic = nil
                     }
                 }
-                if let problem = limits.problem(withTemplate: template) {
+                if let problem = limits.problem(withTemplate: template, gateway: gateway) {
                     reader.fail(problem, at: value)
                     topic = nil
                 }

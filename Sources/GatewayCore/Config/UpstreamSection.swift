@@ -55,7 +55,8 @@ extension SectionParser {
         if aws, let id = clientID {
             // The longest ID in use carries the connection suffix.
             let longest = connections == 1 ? id : "\(id)-\(connections)"
-            let at = clientIDNode ?? entries.owner
+            // Point at what makes the ID: its own key, else the connection count.
+            let at = clientIDNode ?? entries["connections"] ?? entries.owner
             if longest.utf8.count > Self.awsMaxClientID {
                 reader.fail("client ID '\(longest)' is \(longest.utf8.count) bytes; AWS IoT Core allows \(Self.awsMaxClientID)", at: at)
                 ok = false

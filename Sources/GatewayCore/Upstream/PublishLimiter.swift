@@ -2,7 +2,9 @@
 /// over every sliding window of `window` seconds, as AWS IoT Core counts them
 /// (it silently discards what exceeds its per-connection quotas). The window
 /// is a little longer than a second so that jitter on the way to the broker
-/// cannot squeeze more than the quota into one of its seconds.
+/// cannot squeeze more than the quota into one of its seconds, and publishes
+/// are paced evenly (one every `window / rate`) rather than sent in bursts: a
+/// burst delayed on the way would arrive on top of the next one.
 public struct PublishLimiter: Sendable {
     public let messagesPerWindow: Int?
     public let bytesPerWindow: Int?
@@ -22,11 +24,17 @@ public struct PublishLimiter: Sendable {
 
     public var isUnlimited: Bool { messagesPerWindow == nil && bytesPerWindow == nil }
 
+    /// The even spacing between publishes under a message rate.
+    public var interval: Double? { messagesPerWindow.map { window / Double($0) } }
+
     /// Seconds to wait before a publish of `bytes` may go out; 0 means now.
     public mutating func delay(bytes: Int, now: Double) -> Double {
         guard !isUnlimited else { return 0 }
         expire(now: now)
         var wait = 0.0
+        if let interval, let last = times.last {
+            wait = max(wait, last + interval - now)
+        }
         if let limit = messagesPerWindow, times.count - head >= limit {
             // The oldest of the last `limit` publishes must leave the window.
             wait = max(wait, times[times.count - limit] + window - now)

@@ -48,12 +48,13 @@ public struct UpstreamLimits: Sendable, Equatable {
     }
 
     /// Why a topic template can never produce a publishable topic, or nil.
-    /// Variables are assumed as short as possible (one byte, no `/`).
-    public func problem(withTemplate template: TopicTemplate) -> String? {
+    /// `{gateway}` is the gateway's name, known already; other variables are
+    /// assumed as short as possible (one byte, no `/`).
+    public func problem(withTemplate template: TopicTemplate, gateway: String) -> String? {
         let shortest = template.parts.map { part -> String in
             switch part {
             case .literal(let text): return text
-            case .variable: return "x"
+            case .variable(let name): return name == "gateway" ? gateway : "x"
             }
         }.joined()
         let bytes = shortest.utf8.count
@@ -62,7 +63,7 @@ public struct UpstreamLimits: Sendable, Equatable {
         }
         guard profile == .awsIotCore else { return nil }
         if template.text.hasPrefix("$") {
-            if let reason = AWSReservedTopic.templateProblem(template) { return reason }
+            if let reason = AWSReservedTopic.templateProblem(template, gateway: gateway) { return reason }
         }
         if let maxTopicSlashes {
             let counted = AWSReservedTopic.classify(shortest) == .basicIngest
@@ -110,18 +111,24 @@ enum AWSReservedTopic: Equatable {
 
     /// Checks a `$` template level by level: the fixed words must be
     /// literal; names may come from variables (checked again at run time).
-    static func templateProblem(_ template: TopicTemplate) -> String? {
+    static func templateProblem(_ template: TopicTemplate, gateway: String) -> String? {
         let sample = template.parts.map { part -> String in
             switch part {
             case .literal(let text): return text
-            case .variable: return "v"
+            case .variable(let name): return name == "gateway" ? gateway : "v"
             }
         }.joined()
         let levels = sample.split(separator: "/", omittingEmptySubsequences: false)
         let literalLevels = template.text.split(separator: "/", omittingEmptySubsequences: false)
         func literal(_ index: Int) -> Bool { index < literalLevels.count && !literalLevels[index].contains("{") }
         if levels.count >= 2, levels[0] == "$aws", levels[1] == "rules", literal(0), literal(1) {
-            return levels.count >= 4 ? nil : "a Basic Ingest topic needs a topic after $aws/rules/<rule>/"
+            guard levels.count >= 4 else { return "a Basic Ingest topic needs a topic after $aws/rules/<rule>/" }
+            // A rule name written out must be one AWS accepts; one from a
+            // variable is checked per message.
+            if literal(2), !isRuleName(levels[2]) {
+                return "'\(levels[2])' is not an AWS IoT rule name (letters, digits and '_')"
+            }
+            return nil
         }
         if levels.count >= 4, levels[0] == "$aws", levels[1] == "things", levels[3] == "shadow", literal(0), literal(1), literal(3) {
             let tail = levels.count == 5 ? [4] : [4, 6]
