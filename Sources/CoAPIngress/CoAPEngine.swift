@@ -145,15 +145,20 @@ final class CoAPEngine: @unchecked Sendable {
 
             let state = control.withLock { $0 }
             accepting = state.accepting
-            if state.stopRequested && (pending.isEmpty || Date() >= state.deadline) { break }
+            // Stopping waits for the answers still owed, and for libcoap to
+            // have sent them: a separate response to a client that has one
+            // unacknowledged CON already waits in libcoap's queue (NSTART 1).
+            if state.stopRequested && ((pending.isEmpty && coap_can_exit(context) != 0) || Date() >= state.deadline) { break }
 
             descriptors[0].revents = 0
             descriptors[1].revents = 0
             _ = poll(&descriptors, 2, state.stopRequested ? 50 : 1000)
             if descriptors[1].revents != 0 { wake.reset() }
         }
-        if !pending.isEmpty {
-            logger.warning("coap stopped with requests unanswered", metadata: ["coap.pending": "\(pending.count)"])
+        if !pending.isEmpty || coap_can_exit(context) == 0 {
+            logger.warning("coap stopped with requests unanswered", metadata: [
+                "coap.pending": "\(pending.count)", "coap.unsent": "\(coap_can_exit(context) == 0)",
+            ])
         }
         coap_free_context(context)
         self.context = nil
