@@ -107,7 +107,7 @@ struct AWSProfileTests {
         )
         do {
             try await broker.start()
-            let subscriber = try await TimedSubscriber.started(on: broker, filters: Self.subscriberFilters)
+            let subscriber = try await Subscriber.started(on: broker, topicFilters: Self.subscriberFilters, persistentSession: false)
             /// mosquitto_pub as the gateway's certificate identity.
             func publishAsGateway(_ topic: String, _ payload: [UInt8], qos: Int) async throws -> ProcessResult {
                 let file = try directory.write(payload, to: "pub-\(UUID().uuidString).bin")
@@ -130,7 +130,7 @@ struct AWSProfileTests {
             _ = try await publishAsGateway(Self.longTopic("chk2"), largest + [0], qos: 1)
 
             try await subscriber.waitFor(count: 2)
-            let received = try await subscriber.settle(for: .seconds(1))
+            let received = try await subscriber.settleTimed(for: .seconds(1))
             #expect(received.map(\.topic) == ["dt/deep/check", longest], "\(received)")
             #expect(received.last?.message.payload == largest)
             // Refused for the reasons meant (mosquitto 2.0's log lines): the
@@ -229,7 +229,7 @@ struct AWSProfileTests {
             // (timestamps have fixed width): measure it, then fill the rest.
             let probe = Array("x".utf8)
             accepted(try await http("/env/e1", probe, contentType: "text/plain"), "envelope probe", topic: "dt/env/e1", probe)
-            let probed = try await env.subscriber.waitFor(count: expected.count, timeout: .seconds(60))
+            let probed = try await env.subscriber.waitForTimed(count: expected.count, timeout: .seconds(60))
             let envelope = try #require(probed.first { $0.topic == "dt/env/e1" }, "\(probed)")
             let overhead = envelope.message.payload.count - probe.count
             // Delivery is checked by payload below; the probe's is the envelope.
@@ -275,7 +275,7 @@ struct AWSProfileTests {
 
             // ---- Everything accepted arrives exactly once; nothing refused does.
             try await env.subscriber.waitFor(count: expected.count + 1, timeout: .seconds(60))
-            let received = try await env.subscriber.settle(for: .seconds(1))
+            let received = try await env.subscriber.settleTimed(for: .seconds(1))
             let envelopeMax = received.first { $0.topic == "dt/env/e2" }
             #expect(envelopeMax?.message.payload.count == AWSLikeBroker.maxPayloadBytes,
                     "envelope published at exactly 128 KiB: \(envelopeMax.map { "\($0.message.payload.count)" } ?? "missing")")

@@ -62,10 +62,7 @@ struct CapacityTests {
     }
 
     static func settings() -> GatewaySettings {
-        var settings = GatewaySettings()
-        settings.outboxMaxMessages = 10
-        settings.outboxExtra = ["qos0_when_offline: keep"]
-        return settings
+        GatewaySettings(outboxMaxMessages: 10, outboxExtra: ["qos0_when_offline: keep"])
     }
 
     @Test("max_messages 10, broker down: QoS 0 shed before any QoS 1 is refused; 5.03 + Max-Age / 503 + Retry-After; every acknowledged QoS 1 delivered")
@@ -133,7 +130,7 @@ struct CapacityTests {
             // The broker returns: every acknowledged QoS 1 arrives; nothing
             // shed or refused ever does.
             try await env.broker.start()
-            try await env.subscriber.waitForAll(acknowledgedQoS1, timeout: .seconds(90))
+            try await env.subscriber.waitForAll(acknowledgedQoS1, timeout: MosquittoBroker.afterOutage)
             try await gateway.waitForMetrics("the outbox to drain") {
                 $0.value("iotgw_outbox_messages", ["qos": "1"]) == 0
                     && $0.value("iotgw_messages_delivered_total", ["qos": "1"]) == 10
@@ -169,7 +166,7 @@ struct CapacityTests {
             #expect(levels == Levels(qos0: 5, qos1: 5, shed: 3, refused: 0), "\(levels)")
 
             try await env.broker.start()
-            try await env.subscriber.waitForAll(Set(qos1), timeout: .seconds(90))
+            try await env.subscriber.waitForAll(Set(qos1), timeout: MosquittoBroker.afterOutage)
             // The five kept QoS 0 are written to the broker once connected.
             // (Whether the subscriber sees them depends on it having
             // reconnected first — QoS 0 is not queued for an offline

@@ -15,23 +15,6 @@ struct CrashTests {
             let kills = 6
             let coapPort = gateway.coapPort, httpPort = gateway.httpPort
 
-            // CoAP: 8 source ports, 4 outstanding each, about 2000 requests/s.
-            // A request whose gateway dies before answering is given up after
-            // its retransmissions (from 1 s, doubling) or 1.5 s after an empty
-            // ACK: it is then simply not acknowledged (a device would send a
-            // new reading).
-            let coap = CoAPStream()
-            var coapSettings = CoAPStream.Settings()
-            coapSettings.sockets = 8
-            coapSettings.window = 4
-            coapSettings.ratePerSecond = 2000
-            coapSettings.retransmitAfter = .seconds(1)
-            coapSettings.maxRetransmit = 4
-            coapSettings.separateResponseTimeout = .milliseconds(1500)
-            coapSettings.timeout = .seconds(150)
-            async let coapOutcome = coap.run(port: coapPort, settings: coapSettings) { socket, sequence in
-                CoAPLoad.Request(path: ["sensors", "crash-c\(socket)", "temperature"], payload: Array("crash-c\(socket)-\(sequence)".utf8))
-            }
             // HTTP: two curl loops, one request at a time each.
             let httpA = HTTPStream(), httpB = HTTPStream()
             async let httpRecordsA = httpA.run(
@@ -41,17 +24,32 @@ struct CrashTests {
                 url: { _ in "http://127.0.0.1:\(httpPort)/sensors/crash-hb/temperature" }, payload: { "crash-hb-\($0)" }
             )
 
-            // Each kill comes at a random moment 0.3–1.5 s after the load is
-            // flowing again (some new 2.04s since the last restart), so every
-            // kill hits the gateway mid-load, not while it idles.
-            var kill = 0
-            var killPoints: [String] = []
-            do {
+            // CoAP: 8 source ports, 4 outstanding each, about 2000 requests/s.
+            // A request whose gateway dies before answering is given up after
+            // its retransmissions (from 1 s, doubling) or 1.5 s after an empty
+            // ACK: it is then simply not acknowledged (a device would send a
+            // new reading).
+            let coapSettings = CoAPLoad.Settings(
+                sockets: 8, window: 4, ratePerSecond: 2000, retransmitAfter: .seconds(1),
+                separateResponseTimeout: .milliseconds(1500), timeout: .seconds(240)
+            )
+            let ((kill, killPoints), outcome) = try await CoAPLoad.during(
+                port: coapPort, settings: coapSettings, drain: .seconds(5),
+                make: { socket, sequence in
+                    CoAPLoad.Request(path: ["sensors", "crash-c\(socket)", "temperature"], payload: Array("crash-c\(socket)-\(sequence)".utf8))
+                }
+            ) { coap in
+                defer {
+                    httpA.stop()
+                    httpB.stop()
+                }
+                // Each kill comes at a random moment 0.3–1.5 s after the load is
+                // flowing again (some new 2.04s since the last restart), so every
+                // kill hits the gateway mid-load, not while it idles.
+                var kill = 0
+                var killPoints: [String] = []
                 while kill < kills {
-                    let base = coap.acknowledgedCount.load(ordering: .relaxed)
-                    try await eventually(timeout: .seconds(30), "CoAP load to flow (50 new 2.04s) before kill \(kill + 1)") {
-                        coap.acknowledgedCount.load(ordering: .relaxed) >= base + 50 ? true : nil
-                    }
+                    try await coap.waitFor(50, acknowledged: true, "before kill \(kill + 1)")
                     let delay = Double.random(in: 0.3...1.5)
                     try await Task.sleep(for: .seconds(delay))
                     let sentAtKill = coap.sent.load(ordering: .relaxed)
@@ -67,22 +65,9 @@ struct CrashTests {
                     try await gateway.start()
                 }
                 // The load reaches the last incarnation too, then stops.
-                let base = coap.acknowledgedCount.load(ordering: .relaxed)
-                try await eventually(timeout: .seconds(30), "CoAP load to flow after the last restart") {
-                    coap.acknowledgedCount.load(ordering: .relaxed) >= base + 200 ? true : nil
-                }
-            } catch {
-                coap.stop()
-                httpA.stop()
-                httpB.stop()
-                _ = try? await coapOutcome
-                _ = await (httpRecordsA, httpRecordsB)
-                throw error
+                try await coap.waitFor(200, acknowledged: true, "after the last restart")
+                return (kill, killPoints)
             }
-            coap.stop(drain: .seconds(5))
-            httpA.stop()
-            httpB.stop()
-            let outcome = try await coapOutcome
             let http = await httpRecordsA + httpRecordsB
 
             // Only 2.04 or no answer: the gateway never answered anything else.

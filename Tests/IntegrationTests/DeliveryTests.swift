@@ -8,6 +8,21 @@ struct DeliveryTests {
     /// Every byte value, so nothing in the path may treat the body as text.
     static let allBytes: [UInt8] = (0...255).map { UInt8($0) } + (0...255).reversed().map { UInt8($0) }
 
+    /// Exactly one message per expected topic, with the exact payload, at
+    /// the mapped QoS, not retained, and nothing else.
+    static func expectExactly(_ expected: [String: (payload: [UInt8], qos: Int)], in received: [ReceivedMessage]) {
+        for (topic, want) in expected {
+            let got = received.filter { $0.topic == topic }
+            #expect(got.count == 1, "\(topic): \(got.count) messages, want 1; all: \(received)")
+            if let message = got.first {
+                #expect(message.payload == want.payload, "\(topic): payload differs: \(message)")
+                #expect(message.qos == want.qos, "\(topic): QoS \(message.qos), want \(want.qos)")
+                #expect(!message.retained, "\(topic): retained")
+            }
+        }
+        #expect(received.count == expected.count, "unexpected extra messages: \(received)")
+    }
+
     @Test("CoAP CON and NON POST/PUT: 2.04, exact payloads on the mapped topics at the mapped QoS")
     func coap() async throws {
         try await EndToEnd.run("coap-delivery") { env in
@@ -43,25 +58,15 @@ struct DeliveryTests {
             let block = try await CoAP.post(port: port, path: "/sensors/garage/temperature", payload: large, contentFormat: 42)
             #expect(block.code == "2.04", "Block1 POST of 5000 bytes: \(block)")
 
-            let received = try await env.subscriber.waitFor(count: 6)
-            let expected: [String: (payload: [UInt8], qos: Int)] = [
+            try await env.subscriber.waitFor(count: 6)
+            Self.expectExactly([
                 "it/sensors/kitchen-1/temperature": (json, 1),
                 "it/sensors/hall-2/humidity": (Array("55".utf8), 0),
                 "it/sensors/cellar/temperature": (Array("12.5".utf8), 1),
                 "it/sensors/attic/temperature": (Self.allBytes, 1),
                 "it/sensors/porch/temperature": (Array("7".utf8), 1),
                 "it/sensors/garage/temperature": (large, 1),
-            ]
-            for (topic, want) in expected {
-                let got = received.filter { $0.topic == topic }
-                #expect(got.count == 1, "\(topic): \(got.count) messages, want 1; all: \(received)")
-                if let message = got.first {
-                    #expect(message.payload == want.payload, "\(topic): payload differs: \(message)")
-                    #expect(message.qos == want.qos, "\(topic): QoS \(message.qos), want \(want.qos)")
-                    #expect(!message.retained)
-                }
-            }
-            #expect(received.count == 6, "unexpected extra messages: \(received)")
+            ], in: try await env.subscriber.settle(for: .milliseconds(500)))
         }
     }
 
@@ -95,24 +100,14 @@ struct DeliveryTests {
             let allow = (notAllowed.header("Allow") ?? "").uppercased()
             #expect(allow.contains("POST") && allow.contains("PUT") && !allow.contains("PATCH"), "Allow: '\(allow)'")
 
-            let received = try await env.subscriber.waitFor(count: 5)
-            let expected: [String: (payload: [UInt8], qos: Int)] = [
+            try await env.subscriber.waitFor(count: 5)
+            Self.expectExactly([
                 "it/sensors/kitchen-1/temperature": (json, 1),
                 "it/sensors/kitchen-1/humidity": (Self.allBytes, 0),
                 "it/things/valve-3/state": (Array("open".utf8), 1),
                 "it/sensors/porch/temperature": (Array("7".utf8), 1),
                 "it/sensors/empty/temperature": ([], 1),
-            ]
-            for (topic, want) in expected {
-                let got = received.filter { $0.topic == topic }
-                #expect(got.count == 1, "\(topic): \(got.count) messages, want 1; all: \(received)")
-                if let message = got.first {
-                    #expect(message.payload == want.payload, "\(topic): payload differs: \(message)")
-                    #expect(message.qos == want.qos, "\(topic): QoS \(message.qos), want \(want.qos)")
-                }
-            }
-            let settled = try await env.subscriber.settle(for: .milliseconds(500))
-            #expect(settled.count == 5, "unexpected extra messages: \(settled)")
+            ], in: try await env.subscriber.settle(for: .milliseconds(500)))
         }
     }
 
@@ -136,7 +131,7 @@ struct DeliveryTests {
             #expect(live.first?.text == "alive")
 
             // A new subscriber gets it from the broker's retained store, flagged.
-            let late = try await Subscriber.started(on: env.broker, topicFilter: "it/status/#")
+            let late = try await Subscriber.started(on: env.broker, topicFilters: ["it/status/#"])
             let retained = try await late.waitFor(count: 1)
             #expect(retained.first?.retained == true, "\(retained)")
             #expect(retained.first?.text == "alive")

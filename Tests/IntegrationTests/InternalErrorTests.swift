@@ -78,7 +78,7 @@ struct InternalErrorTests {
             }
             #expect(after.status == 202)
             try await env.broker.start()
-            let received = try await env.subscriber.waitForAll(["before", "after"], timeout: .seconds(90))
+            let received = try await env.subscriber.waitForAll(["before", "after"], timeout: MosquittoBroker.afterOutage)
             #expect(!received.contains { $0.text == "f1" || $0.text == "f2" }, "a refused message was published: \(received)")
         }
     }

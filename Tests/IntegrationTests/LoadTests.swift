@@ -46,7 +46,7 @@ struct LoadTests {
             #expect(connections <= httpClients * 3, "\(connections) connections for \(httpClients) keep-alive clients")
 
             // Everything acknowledged must arrive (whatever else failed above).
-            let acknowledged = Set(outcome.accepted.map { "coap-load-\($0)" })
+            let acknowledged = outcome.acknowledged
             let httpAcknowledged = Set(results.filter { $0.status == 202 }.map(\.topic))
             let received = try await env.subscriber.waitUntil(timeout: .seconds(120), "all acknowledged CoAP payloads and HTTP topics") { messages in
                 acknowledged.isSubset(of: Set(messages.map(\.text)))

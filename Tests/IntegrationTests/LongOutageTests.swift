@@ -15,22 +15,7 @@ struct LongOutageTests {
             let gateway = env.gateway
             let coapPort = gateway.coapPort, httpPort = gateway.httpPort
 
-            // Ten CoAP topics, one per source port, one request outstanding
-            // per port: request n+1 of a topic is sent only after request n
-            // got its final answer, so the gateway accepts each topic's
-            // readings in sequence order. About 200 requests/s in all.
-            let coap = CoAPStream()
-            var coapSettings = CoAPStream.Settings()
-            coapSettings.sockets = 10
-            coapSettings.window = 1
-            coapSettings.ratePerSecond = 200
-            coapSettings.retransmitAfter = .seconds(2)
-            coapSettings.separateResponseTimeout = .seconds(30)
-            coapSettings.timeout = .seconds(120)
-            async let coapOutcome = coap.run(port: coapPort, settings: coapSettings) { socket, sequence in
-                CoAPLoad.Request(path: ["sensors", "order-\(socket)", "temperature"], payload: Array("order-\(socket)-\(sequence)".utf8))
-            }
-            // And one HTTP topic, one request at a time.
+            // One HTTP topic, one request at a time.
             let http = HTTPStream()
             async let httpRecords = http.run(
                 url: { _ in "http://127.0.0.1:\(httpPort)/sensors/order-http/temperature" },
@@ -38,37 +23,46 @@ struct LongOutageTests {
                 pause: .milliseconds(20)
             )
 
+            // Ten CoAP topics, one per source port, one request outstanding
+            // per port: request n+1 of a topic is sent only after request n
+            // got its final answer, so the gateway accepts each topic's
+            // readings in sequence order. About 200 requests/s in all.
+            let coapSettings = CoAPLoad.Settings(sockets: 10, window: 1, ratePerSecond: 200, timeout: .seconds(240))
             let clock = ContinuousClock()
-            var acknowledgedDuringOutage = 0
-            var depthBeforeReturn = -1.0
-            var outageLasted: Duration = .zero
-            var brokerBack = clock.now
-            do {
-                try await eventually(timeout: .seconds(30), "300 CoAP 2.04s before the outage") {
-                    coap.acknowledgedCount.load(ordering: .relaxed) >= 300 ? true : nil
+            let (phase, outcome) = try await CoAPLoad.during(
+                port: coapPort, settings: coapSettings, drain: .seconds(30),
+                make: { socket, sequence in
+                    CoAPLoad.Request(path: ["sensors", "order-\(socket)", "temperature"], payload: Array("order-\(socket)-\(sequence)".utf8))
                 }
+            ) { coap in
+                defer { http.stop() }
+                try await coap.waitFor(300, acknowledged: true, "before the outage")
                 let outageStarted = clock.now
                 try await env.broker.stop()
                 let atStop = coap.acknowledgedCount.load(ordering: .relaxed)
+                try await Task.sleep(until: outageStarted.advanced(by: Self.outage - .seconds(5)))
+                let beforeLastSeconds = coap.acknowledgedCount.load(ordering: .relaxed)
                 try await Task.sleep(until: outageStarted.advanced(by: Self.outage))
-                acknowledgedDuringOutage = coap.acknowledgedCount.load(ordering: .relaxed) - atStop
+                let acknowledgedDuringOutage = coap.acknowledgedCount.load(ordering: .relaxed) - atStop
+                let acknowledgedInLastSeconds = coap.acknowledgedCount.load(ordering: .relaxed) - beforeLastSeconds
                 let metrics = try await PrometheusSamples.scrape(gateway)
-                depthBeforeReturn = metrics.value("iotgw_outbox_messages", ["qos": "1"]) ?? -1
+                let depthBeforeReturn = metrics.value("iotgw_outbox_messages", ["qos": "1"]) ?? -1
                 try await env.broker.start()
-                brokerBack = clock.now
-                outageLasted = brokerBack - outageStarted
-                // The load goes on a little while the gateway reconnects.
-                try await Task.sleep(for: .seconds(2))
-            } catch {
-                coap.stop()
-                http.stop()
-                _ = try? await coapOutcome
-                _ = await httpRecords
-                throw error
+                let brokerBack = clock.now
+                // The load goes on a little while the gateway reconnects
+                // (noting when it does, for the figures printed below).
+                var reconnectedAfter: Duration?
+                while clock.now - brokerBack < .seconds(2) {
+                    if reconnectedAfter == nil, try await PrometheusSamples.scrape(gateway).value("iotgw_upstream_connected") == 1 {
+                        reconnectedAfter = clock.now - brokerBack
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                return (acknowledgedDuringOutage: acknowledgedDuringOutage, acknowledgedInLastSeconds: acknowledgedInLastSeconds,
+                        depthBeforeReturn: depthBeforeReturn,
+                        outageLasted: brokerBack - outageStarted, brokerBack: brokerBack, reconnectedAfter: reconnectedAfter)
             }
-            coap.stop(drain: .seconds(10))
-            http.stop()
-            let outcome = try await coapOutcome
+            let (acknowledgedDuringOutage, acknowledgedInLastSeconds, depthBeforeReturn, outageLasted, brokerBack, reconnectedEarly) = phase
             let httpSent = await httpRecords
 
             // The gateway answered every request, 2.04 / 202, throughout.
@@ -76,17 +70,20 @@ struct LongOutageTests {
             let httpStatuses = httpSent.reduce(into: [String: Int]()) { $0[$1.status.map(String.init) ?? "none", default: 0] += 1 }
             #expect(httpStatuses == ["202": httpSent.count], "HTTP answers: \(httpStatuses)")
             #expect(outageLasted >= Self.outage)
-            // Under load while the broker was away, and the backlog was in the outbox.
-            #expect(acknowledgedDuringOutage >= 500, "only \(acknowledgedDuringOutage) CoAP 2.04s during the outage")
+            // Under load while the broker was away — still accepting at its
+            // end, not only at its start (how many is a figure: it depends on
+            // the machine) — and the backlog was in the outbox.
+            #expect(acknowledgedInLastSeconds > 0, "no CoAP 2.04 in the last 5 s of the outage (\(acknowledgedDuringOutage) in all)")
             #expect(depthBeforeReturn >= Double(acknowledgedDuringOutage), "outbox depth \(depthBeforeReturn) at the end of the outage")
 
             let acknowledged = outcome.acknowledged.union(httpSent.filter { $0.status == 202 }.map(\.payload))
-            // The gateway's reconnect backoff (full jitter, doubling from 1 s)
-            // may wait up to ~32 s after a 20 s outage: allow for it.
-            try await gateway.waitForMetrics(timeout: .seconds(90), "the gateway to reconnect") {
+            // The gateway's reconnect backoff (full jitter, ceiling doubling
+            // from 1 s to 120 s) usually tries again within seconds of the
+            // broker's return, but may take up to two minutes: allow for it.
+            try await gateway.waitForMetrics(timeout: MosquittoBroker.afterOutage, "the gateway to reconnect") {
                 $0.value("iotgw_upstream_connected") == 1
             }
-            let reconnectedAfter = clock.now - brokerBack
+            let reconnectedAfter = reconnectedEarly ?? clock.now - brokerBack
             try await env.subscriber.waitForAll(acknowledged, timeout: .seconds(120))
             let drainedAfter = clock.now - brokerBack
             let received = try await env.subscriber.settle(for: .seconds(1))

@@ -54,9 +54,7 @@ struct QueueCommandTests {
 
     @Test("stats and peek while the gateway runs; purge refused then; purge by filter after SIGTERM")
     func lifecycle() async throws {
-        var settings = GatewaySettings()
-        settings.mappings = Self.mappings
-        try await EndToEnd.run("queue-commands", settings: settings, brokerDownAtStart: true) { env in
+        try await EndToEnd.run("queue-commands", settings: GatewaySettings(mappings: Self.mappings), brokerDownAtStart: true) { env in
             let gateway = env.gateway
             // One at a time, so the outbox order is the order sent.
             var sent: [Sent] = []

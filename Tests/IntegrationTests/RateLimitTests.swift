@@ -11,8 +11,10 @@ import Testing
 /// The bounds are behavioural: per connection never above the quota in any
 /// sliding one-second window of the subscriber's receive times (the gateway
 /// keeps it over 1.05 s windows at send time, so up to 50 ms of jitter on the
-/// way cannot push a window over); the aggregate of the pool is asserted only
-/// loosely (≥ 2.5 × 50/s over the busy period). Measured figures are printed.
+/// way cannot push a window over). How fast the pool is in aggregate depends
+/// on the machine (a loaded one ingests the burst more slowly), so it is
+/// printed, not asserted; what is asserted is that the connections publish
+/// side by side: every connection's busy period overlaps every other's.
 @Suite("Publish rate limit per connection")
 struct RateLimitTests {
     static let quota = 50
@@ -120,8 +122,8 @@ struct RateLimitTests {
         ) { env in
             let (sent, ingest) = try await Self.burst(env.gateway, devices: devices, total: total)
             // 500 at 50 per 1.05 s take about 9.5 s; allow plenty.
-            let received = try await env.subscriber.waitFor(count: total, timeout: .seconds(120))
-            let settled = try await env.subscriber.settle(for: .seconds(1))
+            let received = try await env.subscriber.waitForTimed(count: total, timeout: .seconds(120))
+            let settled = try await env.subscriber.settleTimed(for: .seconds(1))
             #expect(settled.count == total, "received \(settled.count), want exactly \(total)")
             // One connection, sequential ingestion: arrival order is send order.
             #expect(settled.map(\.text) == sent, "arrival order differs from send order")
@@ -133,7 +135,7 @@ struct RateLimitTests {
         }
     }
 
-    @Test("connections 3, publish_rate 50: per connection never above 50 in any second, aggregate about 3x, per-device order kept")
+    @Test("connections 3, publish_rate 50: per connection never above 50 in any second, all three publishing side by side, per-device order kept")
     func threeConnections() async throws {
         let connections = 3
         // 10 devices on each connection (chosen by the gateway's hash), 20
@@ -152,21 +154,29 @@ struct RateLimitTests {
             #expect(!env.broker.log.contains("as gw-test "), "with connections: 3 the bare client ID must not be used")
 
             let (_, ingest) = try await Self.burst(env.gateway, devices: devices, total: total)
-            let received = try await env.subscriber.waitFor(count: total, timeout: .seconds(120))
-            let settled = try await env.subscriber.settle(for: .seconds(1))
+            let received = try await env.subscriber.waitForTimed(count: total, timeout: .seconds(120))
+            let settled = try await env.subscriber.settleTimed(for: .seconds(1))
             #expect(settled.count == total, "received \(settled.count), want exactly \(total)")
             Self.expectPerDeviceOrder(settled, devices: devices, perDevice: Dictionary(uniqueKeysWithValues: devices.map { ($0, total / devices.count) }))
 
             let aggregate = Figures(received.map(\.time), quota: Self.quota)
             print("rate, \(connections) connections: burst of \(total) accepted in \(String(format: "%.2f", ingest)) s; aggregate: \(aggregate)")
+            var busy: [ClosedRange<Double>] = []
             for shard in 0..<connections {
                 let times = received.filter { Self.shard(ofTopic: $0.topic, connections: connections) == shard }.map(\.time)
                 let figures = Figures(times, quota: Self.quota)
                 print("rate, connection \(shard + 1) (gw-test-\(shard + 1)): \(figures)")
                 #expect(times.count == total / connections, "connection \(shard + 1) carried \(times.count)")
                 #expect(figures.max1s <= Self.quota, "connection \(shard + 1): more than \(Self.quota) in a 1 s window: \(figures)")
+                if let first = times.min(), let last = times.max() { busy.append(first...last) }
             }
-            #expect(aggregate.rate >= 2.5 * Double(Self.quota), "aggregate \(aggregate.rate)/s, want about \(connections) × \(Self.quota)")
+            // Side by side, not one after another (each needs ≥ 4 s for its
+            // 200 at 50/s, and the burst feeds all three from its start).
+            for a in busy.indices {
+                for b in busy.indices where a < b {
+                    #expect(busy[a].overlaps(busy[b]), "connections \(a + 1) and \(b + 1) did not publish at the same time: \(busy)")
+                }
+            }
 
             // The attribution above is by the gateway's hash; the broker's own
             // log (log_type all) says which client ID published each message:
@@ -181,5 +191,27 @@ struct RateLimitTests {
                 #expect(publishers[device] == [want], "\(device): published by \(publishers[device] ?? []), want \(want)")
             }
         }
+    }
+}
+
+/// Counting over receive times.
+enum RateWindows {
+    /// The most times (sorted ascending) inside any half-open window
+    /// `[t, t + width)`.
+    static func maxInWindow(_ times: [Double], width: Double) -> Int {
+        var best = 0, start = 0
+        for end in times.indices {
+            while times[end] - times[start] >= width { start += 1 }
+            best = max(best, end - start + 1)
+        }
+        return best
+    }
+
+    /// The shortest span covering `count` consecutive times; nil if there are
+    /// fewer. With `count = quota + 1`, a value at or above the window width
+    /// means the quota was kept, and says by how much.
+    static func shortestSpan(_ times: [Double], covering count: Int) -> Double? {
+        guard count >= 1, times.count >= count else { return nil }
+        return (0...(times.count - count)).map { times[$0 + count - 1] - times[$0] }.min()
     }
 }

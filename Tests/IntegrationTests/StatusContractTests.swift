@@ -91,10 +91,7 @@ struct StatusContractTests {
 
     @Test("body larger than max_body: 4.13 / 413 (CoAP single datagram and Block1), the limit itself accepted")
     func payloadTooLarge() async throws {
-        var settings = GatewaySettings()
-        settings.coapMaxBody = 64
-        settings.httpMaxBody = 64
-        try await EndToEnd.run("status-413", settings: settings) { env in
+        try await EndToEnd.run("status-413", settings: GatewaySettings(coapMaxBody: 64, httpMaxBody: 64)) { env in
             let gateway = env.gateway
             let atLimit = [UInt8](repeating: UInt8(ascii: "a"), count: 64)
             let over = [UInt8](repeating: UInt8(ascii: "b"), count: 65)
@@ -127,9 +124,7 @@ struct StatusContractTests {
 
     @Test("outbox full (broker down, max_messages 3): 5.03 with Max-Age / 503 with Retry-After; accepted ones delivered later")
     func outboxFull() async throws {
-        var settings = GatewaySettings()
-        settings.outboxMaxMessages = 3
-        try await EndToEnd.run("status-503", settings: settings, brokerDownAtStart: true) { env in
+        try await EndToEnd.run("status-503", settings: GatewaySettings(outboxMaxMessages: 3), brokerDownAtStart: true) { env in
             let gateway = env.gateway
             let first = try await CoAP.post(port: gateway.coapPort, path: "/sensors/q1/temperature", payload: Array("1".utf8))
             let second = try await HTTP.post(gateway.httpURL("/sensors/q2/temperature"), body: Array("2".utf8))
@@ -150,7 +145,7 @@ struct StatusContractTests {
 
             // The broker returns: the three accepted ones arrive, and there is room again.
             try await env.broker.start()
-            let received = try await env.subscriber.waitFor(count: 3, timeout: .seconds(90))
+            let received = try await env.subscriber.waitFor(count: 3, timeout: MosquittoBroker.afterOutage)
             #expect(Set(received.map(\.topic)) == ["it/sensors/q1/temperature", "it/sensors/q2/temperature", "it/sensors/q3/temperature"],
                     "\(received)")
             let again = try await eventually(timeout: .seconds(30), interval: .milliseconds(500), "room in the outbox") { () -> HTTPResponse? in

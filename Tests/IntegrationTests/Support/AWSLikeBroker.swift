@@ -81,15 +81,10 @@ enum AWSLikeBroker {
     }
 }
 
-/// An AWS-like broker, a timestamped subscriber (on `filters`) and a gateway
-/// under test, torn down whatever happens, with the logs attached to any
-/// error. The gateway is connected when `body` runs.
-struct AWSLikeEndToEnd {
-    let directory: TemporaryDirectory
-    let broker: MosquittoBroker
-    let gateway: GatewayProcess
-    let subscriber: TimedSubscriber
-
+/// `EndToEnd` with an AWS-like broker (this ACL and these limits) and a
+/// subscriber on `filters` with a clean session (the broker stays up in these
+/// tests); the gateway is connected when `body` runs.
+enum AWSLikeEndToEnd {
     static func run<T>(
         _ label: String,
         settings: GatewaySettings,
@@ -98,41 +93,17 @@ struct AWSLikeEndToEnd {
         filters: [String],
         logAll: Bool = false,
         mqtt5: Bool = false,
-        _ body: (AWSLikeEndToEnd) async throws -> T
+        _ body: (EndToEnd) async throws -> T
     ) async throws -> T {
-        let certificates = try await TestCertificates.shared()
-        let directory = try TemporaryDirectory(label)
-        let broker = try AWSLikeBroker.make(
-            certificates: certificates, directory: directory,
-            gatewayWrites: gatewayWrites, subscriberReads: subscriberReads, logAll: logAll, mqtt5: mqtt5
+        try await EndToEnd.run(
+            label, settings: settings,
+            makeBroker: { certificates, directory in
+                try AWSLikeBroker.make(
+                    certificates: certificates, directory: directory,
+                    gatewayWrites: gatewayWrites, subscriberReads: subscriberReads, logAll: logAll, mqtt5: mqtt5
+                )
+            },
+            subscriberFilters: filters, persistentSubscriber: false, body
         )
-        let gateway = try GatewayProcess(settings: settings, brokerPort: broker.port, certificates: certificates, directory: directory)
-        let subscriber = TimedSubscriber(broker: broker, filters: filters)
-        func cleanup() async {
-            await gateway.kill()
-            await subscriber.stop()
-            await broker.shutdown()
-        }
-        do {
-            try await broker.start()
-            try await subscriber.start()
-            try await gateway.start()
-            try await gateway.waitUntilConnected()
-            let result = try await body(AWSLikeEndToEnd(directory: directory, broker: broker, gateway: gateway, subscriber: subscriber))
-            await cleanup()
-            directory.remove()
-            return result
-        } catch {
-            await cleanup()
-            let context = """
-                \(error)
-                ===== gateway log (\(directory.path)) =====
-                \(tail(gateway.log, lines: 80))
-                ===== broker log =====
-                \(tail(broker.log, lines: 40))
-                """
-            directory.remove()
-            throw HarnessError(context)
-        }
     }
 }

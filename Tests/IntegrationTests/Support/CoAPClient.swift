@@ -61,7 +61,16 @@ enum CoAP {
         if let blockSize { arguments += ["-b", String(blockSize)] }
         arguments.append("coap://127.0.0.1:\(port)\(path)")
 
-        let result = try await ProcessRunner.run(Tools.coapClient, arguments, timeout: .seconds(Double(wait + 10)))
+        // From a port handed out by LoopbackPorts, never one the kernel
+        // picks (it could be a gateway's that is not bound yet); another one
+        // if something took it in the meantime.
+        var result: ProcessResult
+        var attempts = 0
+        repeat {
+            attempts += 1
+            let local = ["-a", "127.0.0.1", "-p", String(try LoopbackPorts.udp())]
+            result = try await ProcessRunner.run(Tools.coapClient, local + arguments, timeout: .seconds(Double(wait + 10)))
+        } while attempts < 5 && result.stdoutText.contains("Address already in use")
         guard let response = parse(result) else {
             throw HarnessError("no CoAP response to \(method.uppercased()) \(path)\n\(result.summary)")
         }

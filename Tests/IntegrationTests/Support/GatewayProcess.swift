@@ -57,25 +57,43 @@ final class GatewayProcess {
 
     /// Starts it (again, on the same config and state) and waits for the
     /// `gateway ready` log line.
+    ///
+    /// The ports were free when chosen (or when the last run exited), but
+    /// until the gateway binds them another process's socket may take one
+    /// as its local port for a moment. The gateway then exits with "Address
+    /// already in use"; it is started again, on the same ports (clients and
+    /// the configuration name them), until `timeout`.
     func start(timeout: Duration = .seconds(20), interval: Duration = .milliseconds(50)) async throws {
         guard !isRunning else { return }
-        starts += 1
-        let logPath = directory.file("gateway.\(starts).log")
-        logPaths.append(logPath)
-        let child = try ChildProcess(
-            executable: try GatewayBinary.path(),
-            arguments: ["run", "--config", configPath],
-            stdoutPath: directory.file("gateway.\(starts).out"), stderrPath: logPath,
-            environment: environment
-        )
-        self.child = child
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        var child: ChildProcess?
+        var logPath = ""
         do {
             try await eventually(timeout: timeout, interval: interval, "'gateway ready' in \(logPath)") {
-                if let status = child.exitStatus { throw HarnessError("iot-gateway exited (\(status)) before it was ready") }
+                if let running = child, let status = running.exitStatus {
+                    guard readText(logPath).contains("Address already in use"), ContinuousClock.now < deadline else {
+                        throw HarnessError("iot-gateway exited (\(status)) before it was ready")
+                    }
+                    child = nil
+                    try await Task.sleep(for: .milliseconds(250))
+                }
+                if child == nil {
+                    starts += 1
+                    logPath = directory.file("gateway.\(starts).log")
+                    logPaths.append(logPath)
+                    child = try ChildProcess(
+                        executable: try GatewayBinary.path(),
+                        arguments: ["run", "--config", configPath],
+                        stdoutPath: directory.file("gateway.\(starts).out"), stderrPath: logPath,
+                        environment: environment
+                    )
+                    self.child = child
+                }
                 return readText(logPath).contains("gateway ready") ? true : nil
             }
         } catch {
-            await child.kill()
+            if let child { await child.kill() }
+            self.child = nil
             throw HarnessError("\(error)\n--- config ---\n\(readText(configPath))\n--- gateway log ---\n\(tail(readText(logPath), lines: 60))")
         }
     }
@@ -120,7 +138,8 @@ final class GatewayProcess {
 }
 
 /// Everything one end-to-end test needs: a temp dir, a broker, a subscriber
-/// with a persistent session, and a gateway. `run` tears it all down whatever
+/// (by default on `#` with a persistent session), and a gateway, connected
+/// unless the broker is down at start. `run` tears it all down whatever
 /// happens, and attaches the logs to any error.
 struct EndToEnd {
     let directory: TemporaryDirectory
@@ -132,20 +151,26 @@ struct EndToEnd {
     ///   - brokerDownAtStart: the subscriber's session is set up, then the
     ///     broker is stopped before the gateway starts (the test starts it
     ///     again with `broker.start()`).
+    ///   - makeBroker: the broker, not started (e.g. `AWSLikeBroker.make`).
     static func run<T>(
         _ label: String,
         settings: GatewaySettings = GatewaySettings(),
         brokerDownAtStart: Bool = false,
         gatewayEnvironment: (TemporaryDirectory) async throws -> [String: String] = { _ in [:] },
+        makeBroker: (TestCertificates, TemporaryDirectory) throws -> MosquittoBroker = {
+            try MosquittoBroker(certificates: $0, directory: $1)
+        },
+        subscriberFilters: [String] = ["#"],
+        persistentSubscriber: Bool = true,
         _ body: (EndToEnd) async throws -> T
     ) async throws -> T {
         let certificates = try await TestCertificates.shared()
         let directory = try TemporaryDirectory(label)
-        let broker = try MosquittoBroker(certificates: certificates, directory: directory)
+        let broker = try makeBroker(certificates, directory)
         let gateway = try GatewayProcess(
             settings: settings, brokerPort: broker.port, certificates: certificates, directory: directory
         )
-        let subscriber = Subscriber(broker: broker)
+        let subscriber = Subscriber(broker: broker, topicFilters: subscriberFilters, persistentSession: persistentSubscriber)
         func cleanup() async {
             await gateway.kill()
             await subscriber.stop()
@@ -173,7 +198,7 @@ struct EndToEnd {
                 ===== gateway log (\(directory.path)) =====
                 \(tail(gateway.log, lines: 80))
                 ===== broker log =====
-                \(tail(broker.log, lines: 30))
+                \(tail(broker.log, lines: 40))
                 """
             directory.remove()
             throw HarnessError(context)

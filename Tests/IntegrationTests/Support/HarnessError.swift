@@ -42,3 +42,21 @@ func eventually<T>(
         try await Task.sleep(for: interval)
     }
 }
+
+/// Runs blocking work (a socket loop, a million SQLite inserts) on a thread
+/// of its own, off Swift's cooperative pool: that pool has one thread per
+/// core, and on a 2-core machine one blocked thread would stall half of every
+/// other test running in parallel.
+func onOwnThread<T: Sendable>(_ name: String, _ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            do {
+                continuation.resume(returning: try work())
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+        thread.name = name
+        thread.start()
+    }
+}

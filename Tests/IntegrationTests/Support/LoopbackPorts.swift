@@ -6,12 +6,32 @@ import Glibc
 
 /// Free ports on 127.0.0.1, found by binding port 0 and reading what the
 /// kernel chose. A port is handed out at most once per test process, so two
-/// tests running in parallel never get the same one.
+/// tests running in parallel never get the same one, and the harness's own
+/// CoAP clients bind ports from here too (`bindClientUDP`, coap-client's
+/// `-p`) so they never take a gateway's.
 enum LoopbackPorts {
     private static let handedOut = Mutex<Set<String>>([])
 
     static func tcp() throws -> UInt16 { try unique(kind: "tcp", type: socketStream) }
     static func udp() throws -> UInt16 { try unique(kind: "udp", type: socketDatagram) }
+
+    /// Binds a client's UDP socket to 127.0.0.1 on a port handed out here,
+    /// rather than letting the kernel pick any free one: an automatic pick
+    /// may be a port already handed out to a gateway that has not bound it
+    /// yet (or is restarting), which would then fail to start.
+    static func bindClientUDP(_ fd: Int32) throws {
+        for _ in 0..<20 {
+            var address = loopback(port: try udp())
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            if bound == 0 { return }
+            guard errno == EADDRINUSE else { throw HarnessError("bind(udp 127.0.0.1): \(String(cString: strerror(errno)))") }
+        }
+        throw HarnessError("no free udp port on 127.0.0.1 for a client socket")
+    }
 
     /// Whether something accepts TCP connections on 127.0.0.1:port.
     static func acceptsTCP(_ port: UInt16) -> Bool {

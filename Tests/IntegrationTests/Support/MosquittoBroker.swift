@@ -69,25 +69,41 @@ final class MosquittoBroker {
     var isRunning: Bool { child?.isRunning ?? false }
 
     /// Starts (or restarts) on the same port and waits until it accepts TCP.
+    ///
+    /// While the broker was down, its port was free: another process's
+    /// outgoing connection may hold it as its local port for a while (or in
+    /// TIME_WAIT). mosquitto then cannot bind and exits; it is started again
+    /// until `timeout`, since the gateway's configuration names this port.
     func start(timeout: Duration = .seconds(15)) async throws {
         guard !isRunning else { return }
-        starts += 1
-        let output = directory.file("mosquitto.\(starts).out")
-        let child = try ChildProcess(
-            executable: try Tools.require(Tools.mosquitto),
-            arguments: ["-c", configPath],
-            stdoutPath: output, stderrPath: output
-        )
-        self.child = child
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        var child: ChildProcess?
+        var output = ""
         do {
             try await eventually(timeout: timeout, "mosquitto to accept connections on 127.0.0.1:\(port)") {
-                if let status = child.exitStatus {
-                    throw HarnessError("mosquitto exited (\(status)) during start-up")
+                if let running = child, let status = running.exitStatus {
+                    let inUse = (readText(output) + tail(log, lines: 5)).contains("Address already in use")
+                    guard inUse, ContinuousClock.now < deadline else {
+                        throw HarnessError("mosquitto exited (\(status)) during start-up")
+                    }
+                    child = nil
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                if child == nil {
+                    starts += 1
+                    output = directory.file("mosquitto.\(starts).out")
+                    child = try ChildProcess(
+                        executable: try Tools.require(Tools.mosquitto),
+                        arguments: ["-c", configPath],
+                        stdoutPath: output, stderrPath: output
+                    )
+                    self.child = child
                 }
                 return LoopbackPorts.acceptsTCP(port) ? true : nil
             }
         } catch {
-            await child.kill()
+            if let child { await child.kill() }
+            self.child = nil
             throw HarnessError("\(error)\n--- mosquitto output ---\n\(tail(readText(output)))\n--- mosquitto.log ---\n\(tail(log))")
         }
     }
@@ -134,4 +150,13 @@ final class MosquittoBroker {
         let result = try await ProcessRunner.run(Tools.mosquittoPub, arguments, timeout: .seconds(15))
         guard result.succeeded else { throw HarnessError("mosquitto_pub failed\n\(result.summary)\n--- broker log ---\n\(tail(log))") }
     }
+}
+
+extension MosquittoBroker {
+    /// How long a test waits for the gateway to reconnect and deliver after
+    /// the broker returns from an outage. The gateway's reconnect backoff
+    /// (full jitter) draws each delay from 0…min(120 s, 2^n s): after an
+    /// outage of 10–20 s it usually tries again within seconds, but now and
+    /// then only after a minute or two. Only a failing test waits this long.
+    static let afterOutage: Duration = .seconds(180)
 }

@@ -197,7 +197,13 @@ final class ChildProcess {
         while true {
             if let status = reap() { return status }
             if clock.now >= deadline { return nil }
-            try? await Task.sleep(for: .milliseconds(10))
+            do {
+                try await Task.sleep(for: .milliseconds(10))
+            } catch {
+                // Cancelled: Task.sleep returns at once from now on; still
+                // wait (bounded by the deadline) without spinning a core.
+                usleep(10_000)
+            }
         }
     }
 

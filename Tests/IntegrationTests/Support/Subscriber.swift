@@ -16,34 +16,56 @@ struct ReceivedMessage: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// `mosquitto_sub` over mutual TLS with a persistent session (`-c -i ID`, QoS
-/// 1), so messages published while it is reconnecting after a broker restart
-/// are queued for it rather than lost to the test. Output is one line per
-/// message, `qos retain topic hexpayload`, appended to a file the test reads.
+/// One message with the time `mosquitto_sub` handled it.
+struct TimedMessage: Sendable, CustomStringConvertible {
+    /// Seconds since the Unix epoch (mosquitto_sub's `%U`, nanoseconds).
+    var time: Double
+    var message: ReceivedMessage
+
+    var topic: String { message.topic }
+    var text: String { message.text }
+    var description: String { String(format: "%.6f ", time) + message.description }
+}
+
+/// `mosquitto_sub` over mutual TLS (as the test subscriber identity), QoS 1,
+/// on one or more topic filters (`#` does not match `$aws/...` topics, so a
+/// test of Basic Ingest and shadow topics subscribes to `$aws/#` too). By
+/// default with a persistent session (`-c -i ID`), so messages published
+/// while it is reconnecting after a broker restart are queued for it rather
+/// than lost to the test. Output is one line per message, `time qos retain
+/// topic hexpayload` (the receive time for tests that count rates), appended
+/// to a file the test reads.
 final class Subscriber {
     let broker: MosquittoBroker
     let clientID: String
-    let topicFilter: String
+    let topicFilters: [String]
+    let persistentSession: Bool
     let outputPath: String
     private var child: ChildProcess?
     private var starts = 0
     private var stopped = false
     private var lastLaunch: ContinuousClock.Instant?
+    /// What `lines()` has read of the output file so far.
+    private var parsed: [TimedMessage] = []
+    private var parsedBytes: UInt64 = 0
     /// How often mosquitto_sub had to be started again (see `supervise`).
     private(set) var relaunches = 0
     private static let probePrefix = "iot-it-probe/"
 
-    init(broker: MosquittoBroker, topicFilter: String = "#") {
+    init(broker: MosquittoBroker, topicFilters: [String] = ["#"], persistentSession: Bool = true) {
         self.broker = broker
-        self.topicFilter = topicFilter
+        self.topicFilters = topicFilters
+        self.persistentSession = persistentSession
         clientID = "it-sub-" + UUID().uuidString.prefix(12).lowercased()
         outputPath = broker.directory.file("\(clientID).out")
     }
 
     /// A subscriber whose subscription is known to be active: it has received
     /// a probe published after it started.
-    static func started(on broker: MosquittoBroker, topicFilter: String = "#") async throws -> Subscriber {
-        let subscriber = Subscriber(broker: broker, topicFilter: topicFilter)
+    static func started(
+        on broker: MosquittoBroker, topicFilters: [String] = ["#"], persistentSession: Bool = true
+    ) async throws -> Subscriber {
+        let subscriber = Subscriber(broker: broker, topicFilters: topicFilters, persistentSession: persistentSession)
         try await subscriber.start()
         return subscriber
     }
@@ -70,11 +92,9 @@ final class Subscriber {
     }
 
     private func launch() throws -> ChildProcess {
-        let arguments = broker.clientArguments + [
-            "-i", clientID, "-c", "-q", "1",
-            "-t", topicFilter, "-t", Self.probePrefix + "#",
-            "-F", "%q %r %t %x",
-        ]
+        var arguments = broker.clientArguments + ["-i", clientID, "-q", "1", "-F", "%U %q %r %t %x"]
+        if persistentSession { arguments.append("-c") }
+        for filter in topicFilters + [Self.probePrefix + "#"] { arguments += ["-t", filter] }
         let child = try ChildProcess(
             executable: try Tools.require(Tools.mosquittoSub), arguments: arguments,
             stdoutPath: outputPath, stderrPath: outputPath + ".err"
@@ -105,6 +125,11 @@ final class Subscriber {
 
     /// Everything received so far (probes excluded), in arrival order.
     func messages() -> [ReceivedMessage] {
+        timedMessages().map(\.message)
+    }
+
+    /// The same, with each message's receive time.
+    func timedMessages() -> [TimedMessage] {
         lines().filter { !$0.topic.hasPrefix(Self.probePrefix) }
     }
 
@@ -140,28 +165,50 @@ final class Subscriber {
         }
     }
 
+    /// Like `waitFor(count:)`, with each message's receive time.
+    @discardableResult
+    func waitForTimed(count: Int, timeout: Duration = .seconds(30)) async throws -> [TimedMessage] {
+        try await waitFor(count: count, timeout: timeout)
+        return timedMessages()
+    }
+
     /// Waits `duration` and returns what arrived: for "nothing more arrives".
     func settle(for duration: Duration = .seconds(1)) async throws -> [ReceivedMessage] {
         try await Task.sleep(for: duration)
         return messages()
     }
 
-    private func lines() -> [ReceivedMessage] {
-        let text = readText(outputPath)
-        // Only complete lines: mosquitto_sub may be in the middle of one.
-        guard let end = text.lastIndex(of: "\n") else { return [] }
-        return text[..<end].split(separator: "\n").compactMap(Self.parse)
+    /// Like `settle(for:)`, with each message's receive time.
+    func settleTimed(for duration: Duration = .seconds(1)) async throws -> [TimedMessage] {
+        try await Task.sleep(for: duration)
+        return timedMessages()
     }
 
-    /// `qos retain topic hex`: topic may contain spaces, hex never does.
-    static func parse(_ line: Substring) -> ReceivedMessage? {
-        let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, let qos = Int(parts[0]), let retain = Int(parts[1]) else { return nil }
-        let rest = parts[2]
+    /// Everything received so far, probes included. Reads only what was
+    /// appended since the last call: tests poll this every 100 ms, and
+    /// re-parsing tens of thousands of lines each time would take a good
+    /// part of a core from the gateway under test.
+    private func lines() -> [TimedMessage] {
+        guard let handle = FileHandle(forReadingAtPath: outputPath) else { return parsed }
+        defer { try? handle.close() }
+        guard (try? handle.seek(toOffset: parsedBytes)) != nil, let data = try? handle.readToEnd(),
+              // Only complete lines: mosquitto_sub may be in the middle of one.
+              let end = data.lastIndex(of: UInt8(ascii: "\n")) else { return parsed }
+        let complete = data[data.startIndex...end]
+        parsedBytes += UInt64(complete.count)
+        parsed += String(decoding: complete, as: UTF8.self).split(separator: "\n").compactMap(Self.parse)
+        return parsed
+    }
+
+    /// `time qos retain topic hex`: the topic may contain spaces, hex never does.
+    static func parse(_ line: Substring) -> TimedMessage? {
+        let parts = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count == 4, let time = Double(parts[0]), let qos = Int(parts[1]), let retain = Int(parts[2]) else { return nil }
+        let rest = parts[3]
         guard let space = rest.lastIndex(of: " ") else { return nil }
         let topic = String(rest[..<space])
         guard let payload = hexBytes(rest[rest.index(after: space)...]) else { return nil }
-        return ReceivedMessage(topic: topic, payload: payload, qos: qos, retained: retain != 0)
+        return TimedMessage(time: time, message: ReceivedMessage(topic: topic, payload: payload, qos: qos, retained: retain != 0))
     }
 }
 
