@@ -2,32 +2,12 @@ import Foundation
 import GRDB
 @testable import GatewayStore
 
-/// A state directory with an outbox built from the SQL schema alone, so the
-/// inspection tests do not depend on the store's Swift code (which changes
-/// independently).
+/// A state directory with an outbox built by the store's own migrations,
+/// filled with plain SQL as the gateway's group commit would.
 final class InspectionFixture {
     let paths: StatePaths
     /// Writes like the gateway's writer: WAL, one connection.
     private(set) var writer: DatabasePool?
-
-    static let schema = """
-        CREATE TABLE message (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            topic TEXT NOT NULL,
-            qos INTEGER NOT NULL,
-            retain INTEGER NOT NULL,
-            payload BLOB NOT NULL,
-            received_at INTEGER NOT NULL,
-            mapping TEXT NOT NULL,
-            expires_at INTEGER
-        );
-        CREATE TABLE outbox_stats (
-            id INTEGER PRIMARY KEY CHECK (id = 1),
-            messages INTEGER NOT NULL,
-            bytes INTEGER NOT NULL
-        );
-        INSERT INTO outbox_stats (id, messages, bytes) VALUES (1, 0, 0);
-        """
 
     /// - Parameter database: false leaves the state directory without an
     ///   outbox (a gateway that never ran).
@@ -41,7 +21,7 @@ final class InspectionFixture {
         }
         if database {
             let pool = try DatabasePool(path: paths.database)
-            try pool.write { db in try db.execute(sql: Self.schema) }
+            try OutboxSchema.migrator.migrate(pool)
             writer = pool
         }
     }
