@@ -20,16 +20,3 @@ enum Blocking {
         return try result.get()
     }
 }
-
-/// Lets the outbox writer, created before the forwarder, notify it.
-final class CommitRelay: Sendable {
-    private let target = Guarded<(@Sendable () -> Void)?>(nil)
-
-    func connect(_ action: @escaping @Sendable () -> Void) {
-        target.withLock { $0 = action }
-    }
-
-    func fire() {
-        target.withLock { $0 }?()
-    }
-}

@@ -77,7 +77,7 @@ public final class Outbox: Sendable {
     private let logger: Logger
     private let observer: GatewayObserver
     private let state: Guarded<State>
-    private let onVisible: Guarded<(@Sendable () -> Void)?>
+    private let onVisible: Guarded<Callback?>
 
     public init(store: OutboxStore, settings: OutboxSettings, logger: Logger, observer: GatewayObserver = NoObserver()) throws(OutboxError) {
         self.store = store
@@ -96,7 +96,7 @@ public final class Outbox: Sendable {
     /// Called on the writer thread after new rows became visible, and after a
     /// QoS 0 message was queued: wakes the forwarder.
     public func whenNewMessages(_ action: @escaping @Sendable () -> Void) {
-        onVisible.withLock { $0 = action }
+        onVisible.withLock { $0 = Callback(run: action) }
     }
 
     public func start() {
@@ -157,7 +157,7 @@ public final class Outbox: Sendable {
         case .success(let admission):
             if case .queued = admission {
                 observer.messageAccepted(qos: .atMostOnce)
-                onVisible.withLock { $0 }?()
+                onVisible.withLock { $0 }?.run()
             }
             return admission
         case .failure(let refusal):
@@ -342,7 +342,7 @@ public final class Outbox: Sendable {
             }
             // New rows, or window room freed by settled deletions.
             if !commit.ids.isEmpty || !work.acknowledged.isEmpty {
-                onVisible.withLock { $0 }?()
+                onVisible.withLock { $0 }?.run()
             }
         case .failure(let error):
             logger.error("outbox commit failed", metadata: [

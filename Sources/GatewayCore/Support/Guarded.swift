@@ -4,6 +4,11 @@ import Foundation
 /// the dedicated threads (outbox writer, forwarder) that sleep until there is
 /// work. `Synchronization.Mutex` has no condition variable, hence this.
 ///
+/// Never make `State` a function type (or an optional one): passing it
+/// `inout` through this generic type re-abstracts the closure on every call,
+/// wrapping it in one more thunk each time until calling it recurses through
+/// thousands of frames. Keep closures inside a struct such as `Callback`.
+///
 /// `@unchecked Sendable`: `state` is only read or written while `condition` is
 /// locked, in `withLock` and `wait`, so no two threads touch it at once.
 public final class Guarded<State>: @unchecked Sendable {
@@ -47,5 +52,14 @@ public final class Guarded<State>: @unchecked Sendable {
             }
         }
         return try body(&state)
+    }
+}
+
+/// A closure kept in shared state (see the note on `Guarded`).
+public struct Callback: Sendable {
+    public let run: @Sendable () -> Void
+
+    public init(run: @escaping @Sendable () -> Void) {
+        self.run = run
     }
 }
