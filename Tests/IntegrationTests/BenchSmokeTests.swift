@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+
+/// Benchmarks are not tests, but they must not rot: this runs every scenario
+/// of `bench/run` at a tiny size against the gateway binary under test and
+/// checks that each one ran and measured something. It asserts no speed.
+///
+/// `bench/run` compiles its C tools (gcc), installs what is missing through
+/// `.ci/setup` (`IOT_SETUP_BENCH=1`: wrk, python3, gcc; nothing when all is
+/// there), starts its own mosquitto on free loopback ports, and writes its
+/// JSON where we say, never to bench/results/latest.json.
+@Suite("bench/run --smoke")
+struct BenchSmokeTests {
+    static let scenarios = ["coap-con", "http-post", "coap-paced", "drain", "restart", "memory"]
+
+    @Test("every scenario runs at a tiny size and reports non-zero counts")
+    func smoke() async throws {
+        let gateway = try GatewayBinary.path()
+        let script = GatewayBinary.packageRoot.appendingPathComponent("bench/run").path
+        let directory = try TemporaryDirectory("bench-smoke")
+        defer { directory.remove() }
+        let output = directory.path + "/smoke.json"
+
+        let result = try await ProcessRunner.run(
+            script, ["--smoke", "--debug", "--output", output],
+            environment: ["IOT_GATEWAY_BIN": gateway],
+            timeout: .seconds(240)
+        )
+        #expect(result.succeeded, "bench/run --smoke failed:\n\(result.summary)")
+        print(tail(result.stdoutText, lines: 50))
+
+        let data = try #require(FileManager.default.contents(atPath: output), "no JSON at \(output):\n\(result.summary)")
+        let report = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(report["size"] as? String == "smoke")
+        #expect((report["failed_scenarios"] as? [Any])?.isEmpty == true, "failed: \(report["failed_scenarios"] ?? "?")")
+        let scenarios = try #require(report["scenarios"] as? [String: Any])
+        for name in Self.scenarios {
+            let scenario = scenarios[name] as? [String: Any]
+            #expect(scenario != nil, "scenario \(name) missing from the JSON")
+            #expect(scenario?["error"] == nil, "scenario \(name): \(scenario?["error"] ?? "")")
+        }
+
+        // Each figure the table is made of was measured on something.
+        let counts: [(String, [String])] = [
+            ("coap-con", ["baseline", "ok"]),
+            ("coap-con", ["normal", "load", "ok"]),
+            ("coap-con", ["normal", "subscriber", "unique"]),
+            ("coap-con", ["full", "load", "ok"]),
+            ("coap-con", ["full", "subscriber", "unique"]),
+            ("http-post", ["baseline", "ok"]),
+            ("http-post", ["normal", "load", "ok"]),
+            ("http-post", ["normal", "subscriber", "unique"]),
+            ("http-post", ["full", "load", "ok"]),
+            ("http-post", ["full", "subscriber", "unique"]),
+            ("coap-paced", ["load", "ok"]),
+            ("coap-paced", ["subscriber", "unique"]),
+            ("coap-paced", ["subscriber", "latency_us", "n"]),
+            ("drain", ["baseline", "subscriber", "unique"]),
+            ("drain", ["mosquitto_pub", "subscriber", "unique"]),
+            ("drain", ["queued"]),
+            ("drain", ["subscriber", "unique"]),
+            ("restart", ["queued"]),
+            ("restart", ["ready_s"]),
+            ("restart", ["first_puback_s"]),
+            ("memory", ["idle_rss_kb"]),
+            ("memory", ["load_peak_kb"]),
+            ("memory", ["queued_running_kb"]),
+        ]
+        for (scenario, path) in counts {
+            let value = Self.number(scenarios[scenario], path)
+            #expect((value ?? 0) > 0, "\(scenario).\(path.joined(separator: ".")) = \(value.map { "\($0)" } ?? "missing")")
+        }
+        let table = report["table"] as? [Any] ?? []
+        #expect(!table.isEmpty, "the report has no table")
+    }
+
+    /// The number at `path` inside nested JSON objects.
+    static func number(_ root: Any?, _ path: [String]) -> Double? {
+        var current = root
+        for key in path { current = (current as? [String: Any])?[key] }
+        return (current as? NSNumber)?.doubleValue
+    }
+}

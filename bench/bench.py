@@ -1,0 +1,1262 @@
+#!/usr/bin/env python3
+"""The orchestrator behind bench/run: see bench/README.md.
+
+Builds the gateway and the C tools in bench/src, starts a local mosquitto with
+mutual TLS (.ci/local-broker) on free loopback ports, runs each scenario of
+issue 5 against the gateway and against its bare baseline in the same run,
+prints the machine and a table, and writes the same as JSON.
+
+Everything binds to or sends to 127.0.0.1 only. Every load is bounded in
+count and in time. Every process started here is stopped on the way out,
+including after an error or Ctrl-C.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH)
+SCENARIOS = ["coap-con", "http-post", "coap-paced", "drain", "restart", "memory"]
+LOOPBACK = "127.0.0.1"
+
+# Gateway log lines a scenario causes on purpose (the broker is down while
+# the backlog is queued; the restart scenario stops the gateway mid-drain).
+BROKER_DOWN = ("upstream connect attempt failed", "upstream connection lost")
+STOPPED_WHILE_DRAINING = ("stopping with messages unacknowledged",)
+
+# Sizes: the issue's, and a tiny set for the smoke test. Bounds on time are
+# derived from these (see each scenario).
+SIZES = {
+    "full": {
+        "coap_count": 100_000, "coap_sockets": 50, "coap_window": 64,
+        "http_duration": 20, "http_connections": 64, "http_threads": 2,
+        "paced_rate": 5_000, "paced_duration": 20, "paced_window": 1024,
+        "drain_count": 200_000, "drain_window": 100,
+        "restart_count": 1_000_000, "restart_sample_s": 3.0,
+        "idle_wait_s": 3.0,
+    },
+    "smoke": {
+        "coap_count": 300, "coap_sockets": 10, "coap_window": 16,
+        "http_duration": 1, "http_connections": 4, "http_threads": 1,
+        "paced_rate": 200, "paced_duration": 1, "paced_window": 64,
+        "drain_count": 300, "drain_window": 100,
+        "restart_count": 1_000, "restart_sample_s": 0.3,
+        "idle_wait_s": 0.5,
+    },
+}
+
+TARGETS = {
+    "coap-con": {"normal": 0.35, "full": 0.25},
+    "http-post": {"normal": 0.35, "full": 0.25},
+    "paced_ack_p99_ms": 5.0,
+    "paced_e2e_p99_ms": 20.0,
+    "drain_per_s": 20_000,
+    "restart_ready_s": 1.0,
+    "rss_idle_mb": 20.0,
+    "rss_queued_mb": 64.0,
+}
+
+
+def log(message):
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def now_ns():
+    # CLOCK_MONOTONIC, the clock the C tools stamp with.
+    return time.monotonic_ns()
+
+
+class BenchError(Exception):
+    pass
+
+
+# --- processes ------------------------------------------------------------
+
+class Processes:
+    """Every child this run starts, so all can be stopped at the end."""
+
+    def __init__(self):
+        self.children = []      # subprocess.Popen
+        self.pid_files = []     # daemons that write a pid file (mosquitto -d)
+        self.lock = threading.Lock()
+
+    def spawn(self, args, **kwargs):
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        child = subprocess.Popen(args, **kwargs)
+        with self.lock:
+            self.children.append(child)
+        return child
+
+    def forget(self, child):
+        with self.lock:
+            if child in self.children:
+                self.children.remove(child)
+
+    def stop(self, child, grace=5.0):
+        """SIGTERM, then SIGKILL after `grace`; returns the exit status."""
+        if child.poll() is None:
+            try:
+                child.send_signal(signal.SIGTERM)
+                child.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(timeout=10)
+        self.forget(child)
+        return child.returncode
+
+    def stop_all(self):
+        with self.lock:
+            children = list(self.children)
+        for child in children:
+            if child.poll() is None:
+                try:
+                    child.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 5
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                try:
+                    child.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+        for path in list(self.pid_files):
+            stop_pid_file(path)
+        with self.lock:
+            self.children.clear()
+
+
+def stop_pid_file(path, grace=10.0):
+    try:
+        pid = int(open(path).read().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.02)
+    else:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+PROCS = Processes()
+
+
+def free_port(kind):
+    """A free loopback port (TCP or UDP), picked by the kernel."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
+    try:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def run_tool(args, timeout, what):
+    """Runs a tool to completion (bounded) and returns its stdout's JSON."""
+    try:
+        result = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                                stdin=subprocess.DEVNULL, text=True)
+    except subprocess.TimeoutExpired as error:
+        raise BenchError(f"{what} did not finish within {timeout:.0f} s") from error
+    if result.returncode != 0 and not result.stdout.strip():
+        raise BenchError(f"{what} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+    try:
+        return json.loads(result.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError) as error:
+        raise BenchError(f"{what} printed no JSON: {result.stdout[-500:]} {result.stderr[-500:]}") from error
+
+
+def proc_status(pid):
+    """VmRSS and VmHWM in KiB (None when the process is gone)."""
+    try:
+        text = open(f"/proc/{pid}/status").read()
+    except OSError:
+        return None
+    values = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0])
+    return values
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+class RSSSampler:
+    """Samples a process's VmRSS every `interval` seconds on its own thread."""
+
+    def __init__(self, pid, interval=0.1):
+        self.pid = pid
+        self.interval = interval
+        self.peak_kb = 0
+        self.samples = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stopping.is_set():
+            status = proc_status(self.pid)
+            if status:
+                self.peak_kb = max(self.peak_kb, status.get("VmRSS", 0))
+                self.samples += 1
+            self.stopping.wait(self.interval)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        self.thread.join(timeout=2)
+
+
+# --- the broker -------------------------------------------------------------
+
+class Broker:
+    """mosquitto with mutual TLS, made and started by .ci/local-broker."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.port = free_port("tcp")
+        self.pid_file = os.path.join(directory, "mosquitto.pid")
+        PROCS.pid_files.append(self.pid_file)
+
+    def start(self):
+        env = dict(os.environ, MQTT_PORT=str(self.port), GATEWAY_NAME="bench-gw")
+        result = subprocess.run([os.path.join(REPO, ".ci", "local-broker"), self.dir], env=env, timeout=60,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            raise BenchError(f".ci/local-broker failed: {result.stdout[-2000:]}")
+
+    def stop(self):
+        stop_pid_file(self.pid_file)
+
+    @property
+    def pid(self):
+        try:
+            return int(open(self.pid_file).read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def tls_args(self, client="client"):
+        return ["--cafile", f"{self.dir}/ca.pem", "--cert", f"{self.dir}/{client}.pem", "--key", f"{self.dir}/{client}.key"]
+
+
+# --- the gateway ------------------------------------------------------------
+
+class Gateway:
+    """One `iot-gateway run` process with its own configuration and state."""
+
+    MARKERS = ("gateway ready", "upstream connected")
+
+    def __init__(self, bench, name, sync="normal", max_messages=2_000_000):
+        self.bench = bench
+        self.name = name
+        self.dir = os.path.join(bench.work, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.state_dir = os.path.join(self.dir, "state")
+        self.coap_port = free_port("udp")
+        self.http_port = free_port("tcp")
+        self.admin_port = free_port("tcp")
+        self.config = os.path.join(self.dir, "gateway.yaml")
+        self.log_path = os.path.join(self.dir, "gateway.log")
+        broker = bench.broker
+        with open(self.config, "w") as f:
+            f.write(f"""# written by bench/run
+gateway:
+  name: bench-gw
+  state_dir: {self.state_dir}
+upstream:
+  host: localhost
+  port: {broker.port}
+  profile: generic
+  max_inflight: 100
+  keep_alive: 60
+  tls:
+    ca_file: {broker.dir}/ca.pem
+    cert_file: {broker.dir}/gateway.pem
+    key_file: {broker.dir}/gateway.key
+coap:
+  listen: ["{LOOPBACK}:{self.coap_port}"]
+http:
+  listen: ["{LOOPBACK}:{self.http_port}"]
+admin:
+  listen: ["{LOOPBACK}:{self.admin_port}"]
+outbox:
+  sync: {sync}
+  max_messages: {max_messages}
+log:
+  level: info
+mappings:
+  - name: bench
+    resource: /bench/{{run}}/{{device}}
+    topic: dt/bench/{{run}}/{{device}}
+    qos: 1
+    ack: stored
+""")
+        self.child = None
+        self.marks = {}
+        self.started_ns = None
+
+    def start(self):
+        self.marks = {}
+        self.started_ns = now_ns()
+        self.child = PROCS.spawn([self.bench.gateway_bin, "run", "--config", self.config],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        threading.Thread(target=self._read_log, args=(self.child,), daemon=True).start()
+
+    def _read_log(self, child):
+        with open(self.log_path, "ab") as out:
+            for line in child.stderr:
+                at = now_ns()
+                out.write(line)
+                text = line.decode(errors="replace")
+                for marker in self.MARKERS:
+                    if marker in text and marker not in self.marks:
+                        self.marks[marker] = at
+            out.flush()
+
+    @property
+    def pid(self):
+        return self.child.pid
+
+    def wait_mark(self, marker, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if marker in self.marks:
+                return self.marks[marker]
+            if self.child.poll() is not None:
+                raise BenchError(f"gateway {self.name} exited ({self.child.returncode}) before '{marker}'; log:\n{self.log_tail()}")
+            time.sleep(0.001)
+        raise BenchError(f"gateway {self.name}: no '{marker}' within {timeout} s; log:\n{self.log_tail()}")
+
+    def wait_ready(self, timeout=60):
+        return self.wait_mark("gateway ready", timeout)
+
+    def wait_connected(self, timeout=60):
+        return self.wait_mark("upstream connected", timeout)
+
+    def metrics(self, timeout=5):
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{self.admin_port}/metrics", timeout=timeout) as response:
+            return Metrics(response.read().decode())
+
+    def wait_metric(self, predicate, timeout, what, interval=0.02):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                last = self.metrics()
+                if predicate(last):
+                    return last
+            except (urllib.error.URLError, OSError):
+                pass
+            if self.child.poll() is not None:
+                raise BenchError(f"gateway {self.name} exited ({self.child.returncode}) while waiting for {what}")
+            time.sleep(interval)
+        raise BenchError(f"gateway {self.name}: {what} not reached within {timeout} s")
+
+    def status(self):
+        return proc_status(self.pid)
+
+    def stop(self, grace=30):
+        code = PROCS.stop(self.child, grace=grace)
+        if code != 0:
+            self.bench.problem(f"gateway {self.name} exited with status {code} on SIGTERM; log: {self.log_path}")
+        return code
+
+    def kill9(self):
+        self.child.kill()
+        self.child.wait(timeout=10)
+        PROCS.forget(self.child)
+
+    def log_tail(self, lines=30):
+        try:
+            return "".join(open(self.log_path, errors="replace").readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def warnings(self):
+        """Log lines at warning level or worse (a bench run should have none)."""
+        try:
+            return [line.rstrip() for line in open(self.log_path, errors="replace")
+                    if re.search(r" (warning|error|critical) ", line)]
+        except OSError:
+            return []
+
+
+class Metrics:
+    """Parsed Prometheus text: value(name, label=value...) sums matching series."""
+
+    LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)')
+
+    def __init__(self, text):
+        self.series = []
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            match = self.LINE.match(line)
+            if not match:
+                continue
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(3) or ""))
+            self.series.append((match.group(1), labels, float(match.group(4))))
+
+    def value(self, name, **labels):
+        total = None
+        for series_name, series_labels, value in self.series:
+            if series_name == name and all(series_labels.get(k) == v for k, v in labels.items()):
+                total = (total or 0) + value
+        return total if total is not None else 0.0
+
+    def summary(self):
+        """The figures a report needs, by name."""
+        outcomes = {}
+        for name, labels, value in self.series:
+            if name == "iotgw_requests_total" and value:
+                outcomes[f"{labels.get('protocol')}.{labels.get('outcome')}"] = int(value)
+        return {
+            "accepted_qos1": int(self.value("iotgw_messages_accepted_total", qos="1")),
+            "delivered_qos1": int(self.value("iotgw_messages_delivered_total", qos="1")),
+            "outbox_qos1": int(self.value("iotgw_outbox_messages", qos="1")),
+            "resent": int(self.value("iotgw_messages_resent_total")),
+            "refused": int(self.value("iotgw_messages_refused_total")),
+            "dropped": int(self.value("iotgw_messages_dropped_total")),
+            "reconnects": int(self.value("iotgw_upstream_reconnects_total")),
+            "commits": int(self.value("iotgw_commit_batch_size_count")),
+            "mean_commit_batch": round(self.value("iotgw_commit_batch_size_sum") / max(1, self.value("iotgw_commit_batch_size_count")), 1),
+            "requests": outcomes,
+        }
+
+
+# --- the subscriber ---------------------------------------------------------
+
+class Subscriber:
+    """bench/src/mqtt-sub in the background, with a persistent session."""
+
+    def __init__(self, bench, client_id, topic, expect=0, timeout=120):
+        self.bench = bench
+        self.ready_file = os.path.join(bench.work, f"{client_id}.ready")
+        if os.path.exists(self.ready_file):
+            os.unlink(self.ready_file)
+        self.args = [bench.tool("mqtt-sub"), "--host", "localhost", "--port", str(bench.broker.port),
+                     *bench.broker.tls_args(), "--id", client_id, "--topic", topic,
+                     "--timeout", str(timeout), "--ready-file", self.ready_file]
+        if expect:
+            self.args += ["--expect", str(expect)]
+        self.timeout = timeout
+        self.child = None
+
+    def register(self):
+        """Creates the persistent session and leaves (the broker keeps messages for it)."""
+        result = run_tool(self.args + ["--register"], timeout=30, what="mqtt-sub --register")
+        if result.get("stop") != "registered":
+            raise BenchError(f"mqtt-sub could not register its session: {result}")
+
+    def start(self, wait=True):
+        self.child = PROCS.spawn(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        if wait:
+            deadline = time.monotonic() + 30
+            while not os.path.exists(self.ready_file):
+                if self.child.poll() is not None or time.monotonic() > deadline:
+                    raise BenchError(f"mqtt-sub did not subscribe: {self.child.stderr.read() if self.child.poll() is not None else 'timeout'}")
+                time.sleep(0.005)
+        return self
+
+    def expect(self, count):
+        """Tells it how many to wait for (it may have stopped already: --expect reached)."""
+        try:
+            self.child.stdin.write(f"{count}\n")
+            self.child.stdin.flush()
+        except (BrokenPipeError, OSError):
+            if self.child.poll() is None:
+                raise
+
+    def finish(self, timeout):
+        """Waits (bounded) until it has what it expects, then returns its JSON."""
+        try:
+            out, err = self.child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.child.send_signal(signal.SIGTERM)
+            out, err = self.child.communicate(timeout=10)
+        PROCS.forget(self.child)
+        try:
+            return json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError) as error:
+            raise BenchError(f"mqtt-sub printed no JSON: {out[-500:]} {err[-500:]}") from error
+
+
+# --- the bench --------------------------------------------------------------
+
+def percent(value):
+    return f"{value:.2f}"
+
+
+def latency_pair(latency_us):
+    return f"{latency_us['p50'] / 1000:.2f} / {latency_us['p99'] / 1000:.2f}"
+
+
+class Bench:
+    def __init__(self, options):
+        self.options = options
+        self.size = SIZES["smoke" if options.smoke else "full"]
+        self.build = "debug" if options.debug else "release"
+        self.run_id = datetime.datetime.now().strftime("%H%M%S")
+        self.work = tempfile.mkdtemp(prefix="iotgw-bench-")
+        self.tools_dir = os.path.join(BENCH, ".build", "tools")
+        self.results = {}
+        self.table = []
+        self.problems = []
+        self.misses = []
+        self.broker = None
+        self.gateway_bin = None
+
+    # -- reporting
+
+    def problem(self, text):
+        log(f"PROBLEM: {text}")
+        self.problems.append(text)
+
+    def row(self, scenario, figure, value, unit="", baseline=None, ratio=None, target=None, met=None):
+        self.table.append({"scenario": scenario, "figure": figure, "value": value, "unit": unit,
+                           "baseline": baseline, "ratio": ratio, "target": target, "met": met})
+        if met is False:
+            self.misses.append(f"{scenario}: {figure} = {value}{(' ' + unit) if unit else ''} (target {target})")
+
+    # -- building
+
+    def tool(self, name):
+        return os.path.join(self.tools_dir, name)
+
+    def build_tools(self):
+        os.makedirs(self.tools_dir, exist_ok=True)
+        cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+        if not cc:
+            raise BenchError("no C compiler (gcc); run IOT_SETUP_BENCH=1 .ci/setup")
+        libraries = {"coap-load": [], "coap-bare": ["libcoap-3-openssl"], "mhd-bare": ["libmicrohttpd"],
+                     "mqtt-sub": ["libmosquitto"], "mqtt-pub": ["libmosquitto"]}
+        for name, packages in libraries.items():
+            source = os.path.join(BENCH, "src", f"{name}.c")
+            target = self.tool(name)
+            if os.path.exists(target) and os.path.getmtime(target) >= os.path.getmtime(source):
+                continue
+            flags = []
+            if packages:
+                flags = subprocess.run(["pkg-config", "--cflags", "--libs", *packages], check=True,
+                                       stdout=subprocess.PIPE, text=True).stdout.split()
+            temporary = f"{target}.{os.getpid()}.tmp"
+            command = [cc, "-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-pthread", "-o", temporary, source, *flags]
+            result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            if result.returncode != 0:
+                raise BenchError(f"compiling {name}.c failed:\n{result.stdout}")
+            os.replace(temporary, target)  # atomic: a concurrent run never sees half a binary
+        log(f"tools built with {cc} in {self.tools_dir}")
+
+    def build_gateway(self):
+        explicit = os.environ.get("IOT_GATEWAY_BIN")
+        if explicit:
+            if not os.access(explicit, os.X_OK):
+                raise BenchError(f"IOT_GATEWAY_BIN={explicit} is not executable")
+            self.gateway_bin = explicit
+            log(f"gateway: {explicit} (IOT_GATEWAY_BIN, not rebuilt)")
+            return
+        command = ["swift", "build", "-c", self.build, "--product", "iot-gateway"]
+        if self.options.scratch_path:
+            command += ["--scratch-path", self.options.scratch_path]
+        log(f"building: {' '.join(command)}")
+        started = time.monotonic()
+        result = subprocess.run(command, cwd=REPO, stdout=sys.stderr)
+        if result.returncode != 0:
+            raise BenchError("swift build failed")
+        show = ["swift", "build", "-c", self.build, "--show-bin-path"]
+        if self.options.scratch_path:
+            show += ["--scratch-path", self.options.scratch_path]
+        bin_path = subprocess.run(show, cwd=REPO, check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+        self.gateway_bin = os.path.join(bin_path, "iot-gateway")
+        log(f"gateway built in {time.monotonic() - started:.0f} s: {self.gateway_bin}")
+
+    # -- machine
+
+    def machine(self):
+        info = {"cores": os.cpu_count(), "cpu": None, "memory_mib": None, "kernel": platform.release(), "os": None,
+                "load_average": os.getloadavg()}
+        try:
+            for line in open("/proc/cpuinfo"):
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+        try:
+            for line in open("/proc/meminfo"):
+                if line.startswith("MemTotal:"):
+                    info["memory_mib"] = int(line.split()[1]) // 1024
+        except OSError:
+            pass
+        try:
+            for line in open("/etc/os-release"):
+                if line.startswith("PRETTY_NAME="):
+                    info["os"] = line.split("=", 1)[1].strip().strip('"')
+        except OSError:
+            pass
+        try:
+            info["online_cpus"] = len(os.sched_getaffinity(0))
+        except AttributeError:
+            pass
+        return info
+
+    def versions(self):
+        def first_line(command):
+            try:
+                return subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      timeout=30).stdout.strip().splitlines()[0]
+            except (OSError, IndexError, subprocess.TimeoutExpired):
+                return None
+        modules = {}
+        for module in ("libcoap-3-openssl", "libmicrohttpd", "libmosquitto", "sqlite3"):
+            modules[module] = first_line(["pkg-config", "--modversion", module])
+        return {
+            "gateway": first_line([self.gateway_bin, "--version"]),
+            "swift": first_line(["swift", "--version"]),
+            "mosquitto": first_line(["mosquitto", "-h"]) if shutil.which("mosquitto") else first_line(["/usr/sbin/mosquitto", "-h"]),
+            "wrk": first_line(["wrk", "-v"]),
+            "git": first_line(["git", "-C", REPO, "describe", "--always", "--dirty"]),
+            "libraries": modules,
+        }
+
+    # -- helpers shared by scenarios
+
+    def coap_load(self, port, path, count, *, rate=0, window=None, sockets=None, duration=None, non=False):
+        size = self.size
+        window = window or size["coap_window"]
+        sockets = sockets or size["coap_sockets"]
+        if duration is None:
+            # Generous: a tenth of the slowest rate we expect, plus a floor.
+            duration = max(30, count / 1000)
+        args = [self.tool("coap-load"), "--host", LOOPBACK, "--port", str(port), "--path", path,
+                "--count", str(count), "--sockets", str(sockets), "--window", str(window),
+                "--duration", str(duration), "--drain", "20"]
+        if rate:
+            args += ["--rate", str(rate)]
+        if non:
+            args.append("--non")
+        return run_tool(args, timeout=duration + 60, what="coap-load")
+
+    def wrk(self, url):
+        size = self.size
+        threads = size["http_threads"]
+        args = ["wrk", "-t", str(threads), "-c", str(size["http_connections"]), "-d", f"{size['http_duration']}s",
+                "--timeout", "5s", "--latency", "-s", os.path.join(BENCH, "src", "http-post.lua"), url, "--", str(threads)]
+        try:
+            result = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    timeout=size["http_duration"] + 60, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as error:
+            raise BenchError("wrk did not finish in time") from error
+        parsed = None
+        rate_text = None
+        for line in result.stdout.splitlines():
+            if line.startswith("WRK_JSON "):
+                parsed = json.loads(line[len("WRK_JSON "):])
+            match = re.match(r"Requests/sec:\s+([\d.]+)", line)
+            if match:
+                rate_text = float(match.group(1))
+        if parsed is None:
+            raise BenchError(f"wrk printed no WRK_JSON line: {result.stdout[-1000:]} {result.stderr[-1000:]}")
+        duration = parsed["duration_us"] / 1e6
+        errors = parsed["errors"]
+        parsed["ok"] = parsed["requests"] - errors["status"]
+        parsed["req_per_s"] = parsed["requests"] / duration if duration else 0
+        parsed["ok_per_s"] = parsed["ok"] / duration if duration else 0
+        parsed["req_per_s_text"] = rate_text
+        return parsed
+
+    def start_bare(self, args, what):
+        child = PROCS.spawn(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = child.stdout.readline()
+        if line.strip() != "ready":
+            PROCS.stop(child)
+            raise BenchError(f"{what} did not start: {line} {child.stderr.read()[-500:]}")
+        return child
+
+    def fresh_gateway(self, name, sync="normal", connected=True):
+        gateway = Gateway(self, name, sync=sync)
+        gateway.start()
+        gateway.wait_ready(timeout=60)
+        if connected:
+            gateway.wait_connected(timeout=60)
+        return gateway
+
+    def wait_delivered(self, gateway, timeout):
+        """Until the outbox is empty and everything accepted has its PUBACK."""
+        return gateway.wait_metric(
+            lambda m: m.value("iotgw_outbox_messages", qos="1") == 0
+            and m.value("iotgw_messages_delivered_total", qos="1") >= m.value("iotgw_messages_accepted_total", qos="1"),
+            timeout, "an empty outbox", interval=0.05)
+
+    def check_gateway_log(self, gateway, scenario, expected=()):
+        """Warnings are problems, except those the scenario causes on purpose."""
+        warnings = [w for w in gateway.warnings() if not any(e in w for e in expected)]
+        if warnings:
+            self.problem(f"{scenario}: gateway logged {len(warnings)} warning/error line(s), e.g. {warnings[0][:300]}")
+
+    def check_delivery(self, scenario, accepted, sub):
+        unique = sub["unique"]
+        lost = max(0, accepted - unique)
+        if lost:
+            self.problem(f"{scenario}: {lost} of {accepted} accepted messages never reached the subscriber "
+                         f"(subscriber stop: {sub['stop']}, received {sub['received']}, duplicates {sub['duplicates']})")
+        if sub["duplicates"]:
+            self.problem(f"{scenario}: subscriber saw {sub['duplicates']} duplicate(s) (at-least-once; not loss)")
+        return lost
+
+    def loadavg(self):
+        return round(os.getloadavg()[0], 2)
+
+    # -- scenarios
+
+    def scenario_coap_con(self):
+        size = self.size
+        count = size["coap_count"]
+        result = {"count": count, "sockets": size["coap_sockets"], "window": size["coap_window"], "load_before": self.loadavg()}
+        port = free_port("udp")
+        bare = self.start_bare([self.tool("coap-bare"), f"{LOOPBACK}:{port}"], "coap-bare")
+        try:
+            result["baseline"] = self.coap_load(port, "/bench/bare", count)
+        finally:
+            PROCS.stop(bare)
+        base_rate = result["baseline"]["ok_per_s"]
+        if result["baseline"]["ok"] != count:
+            self.problem(f"coap-con baseline: only {result['baseline']['ok']} of {count} answered 2.04: {result['baseline']['codes']}")
+        for sync in ("normal", "full"):
+            result[sync] = self.coap_con_run(sync, count, result["baseline"])
+        return result
+
+    def coap_con_run(self, sync, count, baseline):
+        base_rate = baseline["ok_per_s"]
+        name = f"coap-con-{sync}"
+        run = f"{self.run_id}-cc-{sync}"
+        gateway = self.fresh_gateway(name, sync=sync)
+        out = {"load_before": self.loadavg()}
+        try:
+            sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", expect=count,
+                             timeout=max(60, count / 500)).start()
+            cpu_before = cpu_seconds(gateway.pid)
+            broker_cpu_before = cpu_seconds(self.broker.pid)
+            with RSSSampler(gateway.pid) as sampler:
+                load = self.coap_load(gateway.coap_port, f"/bench/{run}", count)
+                out["metrics"] = self.wait_delivered(gateway, timeout=max(60, count / 500)).summary()
+                sub.expect(out["metrics"]["accepted_qos1"])
+                delivered = sub.finish(timeout=max(60, count / 500))
+            out["gateway_cpu_s"] = round((cpu_seconds(gateway.pid) or 0) - (cpu_before or 0), 2)
+            out["broker_cpu_s"] = round((cpu_seconds(self.broker.pid) or 0) - (broker_cpu_before or 0), 2)
+            out["rss_peak_kb"] = sampler.peak_kb
+            out["rss_hwm_kb"] = (gateway.status() or {}).get("VmHWM")
+        finally:
+            gateway.stop()
+        self.check_gateway_log(gateway, name)
+        out["load"] = load
+        out["subscriber"] = delivered
+        out["acked_per_s"] = load["ok_per_s"]
+        # End to end: from the first request sent to the last message at the subscriber.
+        span = (delivered["last_ns"] - load["first_send_ns"]) / 1e9 if delivered["last_ns"] else 0
+        out["subscriber_per_s"] = delivered["unique"] / span if span > 0 else 0
+        out["ratio"] = load["ok_per_s"] / base_rate if base_rate else None
+        out["lost"] = self.check_delivery(name, out["metrics"]["accepted_qos1"], delivered)
+        if load["ok"] != count:
+            self.problem(f"{name}: {load['ok']} of {count} requests answered 2.xx; codes {load['codes']}, "
+                         f"timeouts {load['timeouts']}, separate timeouts {load['separate_timeouts']}, unfinished {load['unfinished']}")
+        if load["server_errors"]:
+            self.problem(f"{name}: {load['server_errors']} 5.xx answers: {load['codes']}")
+        if load["retransmissions"]:
+            self.problem(f"{name}: coap-load retransmitted {load['retransmissions']} request(s) (answers slower than 2 s)")
+        target = TARGETS["coap-con"][sync]
+        self.row(name, "acked/s", round(load["ok_per_s"]), "req/s", round(base_rate), percent(out["ratio"]),
+                 f">= {target} x bare", out["ratio"] >= target)
+        self.row(name, "subscriber msg/s (first send -> last received)", round(out["subscriber_per_s"]), "msg/s")
+        self.row(name, "ack p50 / p99", latency_pair(load["latency_us"]), "ms", latency_pair(baseline["latency_us"]))
+        self.row(name, "gateway CPU per message", round(out["gateway_cpu_s"] * 1e6 / max(1, load["ok"]), 1), "us")
+        self.row(name, "2.xx / other / lost / dup",
+                 f"{load['ok']} / {load['completed'] - load['ok'] + load['unfinished']} / {out['lost']} / {delivered['duplicates']}", "",
+                 target="lost 0, no 5.xx", met=out["lost"] == 0 and load["server_errors"] == 0)
+        return out
+
+    def scenario_http_post(self):
+        result = {"duration_s": self.size["http_duration"], "connections": self.size["http_connections"],
+                  "threads": self.size["http_threads"], "load_before": self.loadavg()}
+        port = free_port("tcp")
+        bare = self.start_bare([self.tool("mhd-bare"), f"{LOOPBACK}:{port}", "2"], "mhd-bare")
+        try:
+            result["baseline"] = self.wrk(f"http://{LOOPBACK}:{port}/bench/bare")
+        finally:
+            PROCS.stop(bare)
+        base = result["baseline"]
+        if base["errors"]["status"] or base["errors"]["timeout"] or base["errors"]["connect"]:
+            self.problem(f"http-post baseline: wrk errors {base['errors']}")
+        for sync in ("normal", "full"):
+            result[sync] = self.http_run(sync, base)
+        return result
+
+    def http_run(self, sync, baseline):
+        base_rate = baseline["ok_per_s"]
+        name = f"http-post-{sync}"
+        run = f"{self.run_id}-hp-{sync}"
+        gateway = self.fresh_gateway(name, sync=sync)
+        out = {"load_before": self.loadavg()}
+        sub_timeout = 120 + self.size["http_duration"] * 10
+        try:
+            sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", timeout=sub_timeout).start()
+            cpu_before = cpu_seconds(gateway.pid)
+            with RSSSampler(gateway.pid) as sampler:
+                load = self.wrk(f"http://{LOOPBACK}:{gateway.http_port}/bench/{run}")
+                # Once all is PUBACKed the accepted count is final (the load has ended).
+                out["metrics"] = self.wait_delivered(gateway, timeout=sub_timeout).summary()
+                sub.expect(out["metrics"]["accepted_qos1"])
+                delivered = sub.finish(timeout=sub_timeout)
+            out["gateway_cpu_s"] = round((cpu_seconds(gateway.pid) or 0) - (cpu_before or 0), 2)
+            out["rss_peak_kb"] = sampler.peak_kb
+        finally:
+            gateway.stop()
+        self.check_gateway_log(gateway, name)
+        out["load"] = load
+        out["subscriber"] = delivered
+        out["ratio"] = load["ok_per_s"] / base_rate if base_rate else None
+        accepted = out["metrics"]["accepted_qos1"]
+        out["lost"] = self.check_delivery(name, accepted, delivered)
+        requests = out["metrics"]["requests"]
+        server_errors = sum(v for k, v in requests.items() if k.split(".")[1] in ("unavailable", "internal_error", "timeout"))
+        if load["errors"]["status"] or server_errors:
+            self.problem(f"{name}: {load['errors']['status']} non-2xx answers (gateway outcomes: {requests})")
+        if load["errors"]["timeout"] or load["errors"]["connect"] or load["errors"]["read"] or load["errors"]["write"]:
+            self.problem(f"{name}: wrk socket errors {load['errors']}")
+        if load["ok"] > accepted:
+            self.problem(f"{name}: wrk counted {load['ok']} 2xx but the gateway accepted {accepted}")
+        target = TARGETS["http-post"][sync]
+        self.row(name, "req/s", round(load["ok_per_s"]), "req/s", round(base_rate), percent(out["ratio"]),
+                 f">= {target} x bare", out["ratio"] >= target)
+        self.row(name, "p50 / p99", latency_pair(load["latency_us"]), "ms", latency_pair(baseline["latency_us"]))
+        self.row(name, "gateway CPU per request", round(out["gateway_cpu_s"] * 1e6 / max(1, load["requests"]), 1), "us")
+        self.row(name, "2xx / non-2xx / lost / dup",
+                 f"{load['ok']} / {load['errors']['status']} / {out['lost']} / {delivered['duplicates']}", "",
+                 target="lost 0, no 5xx", met=out["lost"] == 0 and server_errors == 0 and load["errors"]["status"] == 0)
+        return out
+
+    def scenario_coap_paced(self):
+        size = self.size
+        rate, duration = size["paced_rate"], size["paced_duration"]
+        count = int(rate * duration)
+        run = f"{self.run_id}-paced"
+        # The product default (sync: full): what a device sees out of the box.
+        gateway = self.fresh_gateway("coap-paced", sync="full")
+        out = {"rate": rate, "duration_s": duration, "count": count, "sync": "full", "window": size["paced_window"],
+               "load_before": self.loadavg()}
+        try:
+            sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", timeout=duration + 120).start()
+            load = self.coap_load(gateway.coap_port, f"/bench/{run}", count, rate=rate,
+                                  window=size["paced_window"], duration=duration + 10)
+            out["metrics"] = self.wait_delivered(gateway, timeout=60).summary()
+            sub.expect(out["metrics"]["accepted_qos1"])
+            delivered = sub.finish(timeout=duration + 120)
+        finally:
+            gateway.stop()
+        self.check_gateway_log(gateway, "coap-paced")
+        out["load"] = load
+        out["subscriber"] = delivered
+        out["lost"] = self.check_delivery("coap-paced", out["metrics"]["accepted_qos1"], delivered)
+        if load["ok"] != count:
+            self.problem(f"coap-paced: {load['ok']} of {count} answered 2.xx: {load['codes']}, timeouts {load['timeouts']}")
+        if load["late_sends"]:
+            self.problem(f"coap-paced: the load generator sent {load['late_sends']} request(s) over 1 ms late "
+                         f"(max lag {load['max_send_lag_us'] / 1000:.1f} ms; window full {load['window_full']} times)")
+        ack, e2e = load["latency_us"], delivered["latency_us"]
+        offered = load["sent"] / max(1e-9, (load["last_done_ns"] - load["first_send_ns"]) / 1e9)
+        self.row("coap-paced", "offered msg/s (sent)", round(offered), "msg/s", target=f"{rate}")
+        self.row("coap-paced", "ack p50 / p99 / max", f"{ack['p50'] / 1000:.2f} / {ack['p99'] / 1000:.2f} / {ack['max'] / 1000:.2f}", "ms",
+                 target=f"p99 < {TARGETS['paced_ack_p99_ms']:g} ms", met=ack["p99"] / 1000 < TARGETS["paced_ack_p99_ms"])
+        self.row("coap-paced", "ingress->subscriber p50 / p99 / max", f"{e2e['p50'] / 1000:.2f} / {e2e['p99'] / 1000:.2f} / {e2e['max'] / 1000:.2f}", "ms",
+                 target=f"p99 < {TARGETS['paced_e2e_p99_ms']:g} ms", met=e2e["p99"] / 1000 < TARGETS["paced_e2e_p99_ms"])
+        self.row("coap-paced", "2.xx / lost / dup", f"{load['ok']} / {out['lost']} / {delivered['duplicates']}", "")
+        return out
+
+    def scenario_drain(self):
+        size = self.size
+        count = size["drain_count"]
+        out = {"count": count, "window": size["drain_window"], "load_before": self.loadavg()}
+        sub_timeout = max(60, count / 1000)
+
+        # Baseline 1: our C publisher, window 100, straight to the broker.
+        run = f"{self.run_id}-drainbase"
+        sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", expect=count, timeout=sub_timeout).start()
+        publish = run_tool([self.tool("mqtt-pub"), "--host", "localhost", "--port", str(self.broker.port),
+                            *self.broker.tls_args(), "--id", f"bench-pub-{run}", "--topic-prefix", f"dt/bench/{run}",
+                            "--count", str(count), "--window", str(size["drain_window"]), "--timeout", str(sub_timeout)],
+                           timeout=sub_timeout + 30, what="mqtt-pub")
+        received = sub.finish(timeout=sub_timeout)
+        span = (received["last_ns"] - publish["start_ns"]) / 1e9
+        out["baseline"] = {"publisher": publish, "subscriber": received, "seconds": span,
+                           "per_s": received["unique"] / span if span > 0 else 0}
+        if received["unique"] != count:
+            self.problem(f"drain baseline (mqtt-pub): the subscriber got {received['unique']} of {count}")
+
+        # Baseline 2 (reference only): mosquitto_pub -l -M 100 from a file.
+        run = f"{self.run_id}-drainmp"
+        lines = os.path.join(self.work, "drain-lines.txt")
+        with open(lines, "w") as f:
+            for seq in range(count):
+                f.write(f'{{"seq":{seq},"v":21.5}}\n')
+        sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", expect=count, timeout=sub_timeout).start()
+        started = now_ns()
+        with open(lines) as stdin:
+            mosquitto_pub = subprocess.run(["mosquitto_pub", "-h", "localhost", "-p", str(self.broker.port),
+                                            *self.broker_tls_mosquitto(), "-i", f"bench-mp-{run}", "-q", "1",
+                                            "-M", str(size["drain_window"]), "-t", f"dt/bench/{run}/d0", "-l"],
+                                           stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                           timeout=sub_timeout + 30)
+        publisher_s = (now_ns() - started) / 1e9
+        received = sub.finish(timeout=sub_timeout)
+        span = (received["last_ns"] - started) / 1e9 if received["last_ns"] else 0
+        out["mosquitto_pub"] = {"exit": mosquitto_pub.returncode, "publisher_s": publisher_s, "subscriber": received,
+                                "seconds": span, "per_s": received["unique"] / span if span > 0 else 0}
+        if received["unique"] != count or mosquitto_pub.returncode != 0:
+            self.problem(f"drain reference (mosquitto_pub -l): exit {mosquitto_pub.returncode}, subscriber got {received['unique']} of {count}")
+
+        # The gateway: queue while the broker is down, start the broker, time the drain.
+        run = f"{self.run_id}-drain"
+        sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", expect=count, timeout=sub_timeout + 180)
+        sub.register()
+        self.broker.stop()
+        gateway = self.fresh_gateway("drain", sync="normal", connected=False)
+        try:
+            load = self.coap_load(gateway.coap_port, f"/bench/{run}", count)
+            queued = gateway.wait_metric(lambda m: m.value("iotgw_outbox_messages", qos="1") >= load["ok"], 60,
+                                         "the backlog committed").summary()
+            if "upstream connected" in gateway.marks:
+                raise BenchError("drain: the gateway connected while the broker was supposed to be down")
+            out["queued"] = queued["outbox_qos1"]
+            broker_start = now_ns()
+            self.broker.start()
+            broker_up = now_ns()
+            sub.start(wait=False)
+            received = sub.finish(timeout=sub_timeout + 180)
+            connected = gateway.marks.get("upstream connected")
+            out["metrics"] = self.wait_delivered(gateway, timeout=60).summary()
+        finally:
+            gateway.stop()
+        self.check_gateway_log(gateway, "drain", expected=BROKER_DOWN)
+        out["load"] = load
+        out["subscriber"] = received
+        out["broker_start_s"] = (broker_up - broker_start) / 1e9
+        out["reconnect_after_broker_s"] = (connected - broker_up) / 1e9 if connected else None
+        end = received["last_ns"]
+        out["broker_start_to_all_s"] = (end - broker_start) / 1e9 if end else None
+        out["connected_to_all_s"] = (end - connected) / 1e9 if end and connected else None
+        out["per_s"] = received["unique"] / out["connected_to_all_s"] if out["connected_to_all_s"] else 0
+        out["ratio"] = out["per_s"] / out["baseline"]["per_s"] if out["baseline"]["per_s"] else None
+        out["lost"] = self.check_delivery("drain", out["queued"], received)
+        if out["queued"] != count:
+            self.problem(f"drain: {out['queued']} of {count} messages were queued (coap-load: {load['codes']})")
+        self.row("drain", "gateway: connected -> subscriber has all", round(out["per_s"]), "msg/s",
+                 round(out["baseline"]["per_s"]), percent(out["ratio"]) if out["ratio"] else None,
+                 f">= {TARGETS['drain_per_s']:,} msg/s", out["per_s"] >= TARGETS["drain_per_s"])
+        self.row("drain", "broker start -> subscriber has all", f"{out['broker_start_to_all_s']:.2f}" if end else "-", "s")
+        self.row("drain", "of which reconnect backoff", f"{out['reconnect_after_broker_s']:.2f}" if connected else "-", "s")
+        self.row("drain", "mosquitto_pub -l -M 100 (reference)", round(out["mosquitto_pub"]["per_s"]), "msg/s")
+        self.row("drain", "delivered / lost / dup", f"{received['unique']} / {out['lost']} / {received['duplicates']}", "")
+        return out
+
+    def broker_tls_mosquitto(self):
+        d = self.broker.dir
+        return ["--cafile", f"{d}/ca.pem", "--cert", f"{d}/client.pem", "--key", f"{d}/client.key"]
+
+    def fill_and_restart(self):
+        """Queues restart_count messages with the broker down, kills -9, restarts with the broker up."""
+        size = self.size
+        count = size["restart_count"]
+        run = f"{self.run_id}-restart"
+        out = {"count": count, "load_before": self.loadavg()}
+        self.broker.stop()
+        gateway = self.fresh_gateway("restart", sync="normal", connected=False)
+        try:
+            with RSSSampler(gateway.pid, interval=0.25) as sampler:
+                fill_started = time.monotonic()
+                load = self.coap_load(gateway.coap_port, f"/bench/{run}", count, duration=max(60, count / 2000))
+                queued = gateway.wait_metric(lambda m: m.value("iotgw_outbox_messages", qos="1") >= load["ok"], 120,
+                                             "the backlog committed").summary()
+                out["fill_s"] = time.monotonic() - fill_started
+            status = gateway.status() or {}
+            out["rss_filled_kb"] = status.get("VmRSS")
+            out["rss_filling_peak_kb"] = max(sampler.peak_kb, status.get("VmHWM", 0))
+            out["queued"] = queued["outbox_qos1"]
+            out["fill_load"] = load
+            gateway.kill9()
+            database = os.path.join(gateway.state_dir, "outbox.sqlite")
+            out["database_mib"] = round(sum(os.path.getsize(database + suffix) for suffix in ("", "-wal", "-shm")
+                                            if os.path.exists(database + suffix)) / 1048576, 1)
+            self.broker.start()
+            gateway.start()
+            started = gateway.started_ns
+            ready = gateway.wait_ready(timeout=120)
+            out["ready_s"] = (ready - started) / 1e9
+            status = gateway.status() or {}
+            out["rss_ready_kb"] = status.get("VmRSS")
+            first = gateway.wait_metric(lambda m: m.value("iotgw_messages_delivered_total", qos="1") > 0, 120,
+                                        "the first PUBACK", interval=0.005)
+            out["first_puback_s"] = (now_ns() - started) / 1e9
+            connected = gateway.marks.get("upstream connected")
+            out["connected_s"] = (connected - started) / 1e9 if connected else None
+            with RSSSampler(gateway.pid) as sampler:
+                time.sleep(size["restart_sample_s"])
+            after = gateway.metrics().summary()
+            status = gateway.status() or {}
+            out["rss_draining_peak_kb"] = max(sampler.peak_kb, status.get("VmRSS", 0))
+            out["rss_hwm_kb"] = status.get("VmHWM")
+            out["delivered_while_sampling"] = after["delivered_qos1"]
+            del first
+        finally:
+            if gateway.child and gateway.child.poll() is None:
+                gateway.stop()
+        self.check_gateway_log(gateway, "restart", expected=BROKER_DOWN + STOPPED_WHILE_DRAINING)
+        if out["queued"] != count:
+            self.problem(f"restart: {out['queued']} of {count} messages were queued (coap-load: {load['codes']})")
+        return out
+
+    def scenario_restart(self):
+        out = self.fill_and_restart()
+        self.results["_restart_memory"] = out
+        self.row("restart", f"queued before kill -9", out["queued"], "msgs")
+        self.row("restart", "start -> gateway ready", f"{out['ready_s']:.3f}", "s",
+                 target=f"< {TARGETS['restart_ready_s']:g} s", met=out["ready_s"] < TARGETS["restart_ready_s"])
+        self.row("restart", "start -> upstream connected", f"{out['connected_s']:.3f}" if out["connected_s"] else "-", "s")
+        self.row("restart", "start -> first PUBACK (5 ms polls)", f"{out['first_puback_s']:.3f}", "s")
+        return out
+
+    def scenario_memory(self):
+        size = self.size
+        out = {"load_before": self.loadavg()}
+        gateway = self.fresh_gateway("memory-idle", sync="normal")
+        try:
+            time.sleep(size["idle_wait_s"])
+            status = gateway.status() or {}
+            out["idle_rss_kb"] = status.get("VmRSS")
+            out["idle_hwm_kb"] = status.get("VmHWM")
+            if "coap-con" not in self.results:
+                # Run alone: put the coap-con load on this gateway.
+                run = f"{self.run_id}-mem"
+                with RSSSampler(gateway.pid) as sampler:
+                    self.coap_load(gateway.coap_port, f"/bench/{run}", size["coap_count"])
+                out["load_peak_kb"] = sampler.peak_kb
+                out["load_hwm_kb"] = (gateway.status() or {}).get("VmHWM")
+                out["load_source"] = "this scenario (coap-con load, sync normal)"
+        finally:
+            gateway.stop()
+        if "coap-con" in self.results:
+            runs = [self.results["coap-con"][sync] for sync in ("normal", "full")]
+            out["load_peak_kb"] = max(r["rss_peak_kb"] for r in runs)
+            out["load_hwm_kb"] = max(r.get("rss_hwm_kb") or 0 for r in runs)
+            out["load_source"] = "coap-con (sync normal and full), sampled every 100 ms"
+        queued = self.results.get("_restart_memory") or self.fill_and_restart()
+        out["queued"] = queued["queued"]
+        out["queued_running_kb"] = queued["rss_filled_kb"]
+        out["queued_ready_kb"] = queued["rss_ready_kb"]
+        out["queued_draining_peak_kb"] = queued["rss_draining_peak_kb"]
+        mb = lambda kb: (kb or 0) / 1024
+        self.row("memory", "idle RSS", f"{mb(out['idle_rss_kb']):.1f}", "MiB",
+                 target=f"< {TARGETS['rss_idle_mb']:g} MB", met=mb(out["idle_rss_kb"]) < TARGETS["rss_idle_mb"])
+        self.row("memory", "under coap-con load: peak RSS / VmHWM", f"{mb(out['load_peak_kb']):.1f} / {mb(out['load_hwm_kb']):.1f}", "MiB")
+        worst = max(mb(out["queued_running_kb"]), mb(out["queued_ready_kb"]), mb(out["queued_draining_peak_kb"]))
+        self.row("memory", f"{out['queued']:,} queued: after fill / at ready / draining peak",
+                 f"{mb(out['queued_running_kb']):.1f} / {mb(out['queued_ready_kb']):.1f} / {mb(out['queued_draining_peak_kb']):.1f}", "MiB",
+                 target=f"< {TARGETS['rss_queued_mb']:g} MB", met=worst < TARGETS["rss_queued_mb"])
+        return out
+
+    # -- the run
+
+    def run(self):
+        started_at = datetime.datetime.now(datetime.timezone.utc)
+        self.build_tools()
+        self.build_gateway()
+        machine = self.machine()
+        versions = self.versions()
+        cpu = machine["cpu"] or platform.processor() or "unknown CPU"
+        machine_line = (f"machine: {machine['cores']} cores, {cpu}, {machine['memory_mib'] / 1024:.1f} GiB RAM, "
+                        f"{machine['os']}, Linux {machine['kernel']}, load {machine['load_average'][0]:.2f} at start")
+        print(machine_line, flush=True)
+        if machine["load_average"][0] > 0.5:
+            log(f"warning: the machine is busy (load {machine['load_average'][0]:.2f}): every figure will be lower")
+        print(f"gateway: {versions['gateway']} ({self.build} build, {versions['git']}); {versions['swift']}", flush=True)
+        self.broker = Broker(os.path.join(self.work, "broker"))
+        self.broker.start()
+        selected = [s for s in SCENARIOS if not self.options.only or s in self.options.only]
+        failed = []
+        for scenario in selected:
+            log(f"scenario {scenario} ({'smoke' if self.options.smoke else 'full'} size)")
+            began = time.monotonic()
+            try:
+                self.broker.start()  # idempotent: up for every scenario's start
+                method = getattr(self, "scenario_" + scenario.replace("-", "_"))
+                self.results[scenario] = method()
+                self.results[scenario]["seconds"] = round(time.monotonic() - began, 1)
+            except Exception as error:  # one scenario's failure must not stop the others
+                failed.append(scenario)
+                detail = str(error) if isinstance(error, BenchError) else traceback.format_exc()
+                self.problem(f"{scenario} did not complete: {detail}")
+                self.results[scenario] = {"error": detail}
+            log(f"scenario {scenario} done in {time.monotonic() - began:.1f} s")
+        self.results.pop("_restart_memory", None)
+        finished_at = datetime.datetime.now(datetime.timezone.utc)
+        report = {
+            "format": 1,
+            "started_at": started_at.isoformat(timespec="seconds"),
+            "finished_at": finished_at.isoformat(timespec="seconds"),
+            "seconds": round((finished_at - started_at).total_seconds(), 1),
+            "command": sys.argv[1:],
+            "size": "smoke" if self.options.smoke else "full",
+            "sizes": self.size,
+            "build": self.build,
+            "gateway_bin": self.gateway_bin,
+            "machine": machine,
+            "machine_line": machine_line,
+            "versions": versions,
+            "targets": TARGETS,
+            "scenarios": self.results,
+            "table": self.table,
+            "problems": self.problems,
+            "target_misses": self.misses,
+            "failed_scenarios": failed,
+        }
+        self.print_table()
+        self.write(report)
+        return 1 if failed else 0
+
+    def print_table(self):
+        headers = ["scenario", "figure", "gateway", "baseline", "ratio", "target"]
+        rows = []
+        for r in self.table:
+            value = f"{r['value']:,}" if isinstance(r["value"], int) else str(r["value"])
+            value = f"{value} {r['unit']}".strip()
+            target = r["target"] or ""
+            if r["met"] is not None:
+                target = f"{target} {'ok' if r['met'] else 'MISSED'}".strip()
+            baseline = f"{r['baseline']:,}" if isinstance(r["baseline"], int) else (r["baseline"] or "")
+            rows.append([r["scenario"], r["figure"], value, str(baseline), r["ratio"] or "", target])
+        widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows)]
+        line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+        print()
+        print(line(headers))
+        print(line(["-" * w for w in widths]))
+        previous = None
+        for cells in rows:
+            shown = list(cells)
+            if cells[0] == previous:
+                shown[0] = ""
+            previous = cells[0]
+            print(line(shown))
+        print()
+        print("baselines (same run, same machine): coap-con: bench/src/coap-bare.c (libcoap, 2.04 at once) under the same coap-load;")
+        print("  http-post: bench/src/mhd-bare.c (libmicrohttpd, 202 at once, 2 threads) under the same wrk script;")
+        print("  drain: bench/src/mqtt-pub.c (QoS 1, window 100) to the same broker and subscriber.")
+        if self.options.smoke:
+            print("smoke size: the figures and targets below say nothing about speed.")
+        if self.problems:
+            print("problems:")
+            for text in self.problems:
+                print(f"  - {text}")
+        else:
+            print("problems: none (no errors, no 5.xx, nothing lost)")
+        if self.misses:
+            print("targets missed:")
+            for text in self.misses:
+                print(f"  - {text}")
+        sys.stdout.flush()
+
+    def write(self, report):
+        text = json.dumps(report, indent=2, sort_keys=False) + "\n"
+        if self.options.output:
+            paths = [self.options.output]
+        elif self.options.smoke:
+            paths = [os.path.join(BENCH, "results", "smoke.json")]
+        else:
+            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+            paths = [os.path.join(BENCH, "results", f"{stamp}.json"), os.path.join(BENCH, "results", "latest.json")]
+        for path in paths:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            temporary = f"{path}.tmp"
+            with open(temporary, "w") as f:
+                f.write(text)
+            os.replace(temporary, path)
+        print(f"results: {', '.join(os.path.relpath(p) if p.startswith(REPO) else p for p in paths)}")
+
+
+def main():
+    parser = argparse.ArgumentParser(prog="bench/run", description="End-to-end benchmarks of iot-gateway against bare baselines.")
+    parser.add_argument("--smoke", action="store_true", help="every scenario at a tiny size (for the smoke test)")
+    parser.add_argument("--only", action="append", choices=SCENARIOS, metavar="SCENARIO",
+                        help=f"run only this scenario (repeatable): {', '.join(SCENARIOS)}")
+    parser.add_argument("--debug", action="store_true", help="debug build of the gateway instead of release")
+    parser.add_argument("--scratch-path", help="swift build --scratch-path (default: SwiftPM's .build)")
+    parser.add_argument("--output", help="write the JSON here only (default: bench/results/<time>.json and latest.json; smoke.json with --smoke)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, configs, outbox) afterwards")
+    parser.add_argument("--no-setup", action="store_true", help=argparse.SUPPRESS)  # handled by bench/run
+    options = parser.parse_args()
+
+    def on_signal(signo, frame):
+        raise SystemExit(128 + signo)
+    for signo in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signo, on_signal)
+
+    bench = Bench(options)
+    code = 1
+    try:
+        code = bench.run()
+    except BenchError as error:
+        log(f"error: {error}")
+        code = 1
+    finally:
+        PROCS.stop_all()
+        if options.keep or code != 0:
+            log(f"work directory kept: {bench.work}")
+        else:
+            shutil.rmtree(bench.work, ignore_errors=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
