@@ -3,26 +3,38 @@ import Foundation
 import GatewayCore
 
 extension CoAPEngine {
-    /// Handles one request on the CoAP thread. Called twice for requests that
-    /// wait for a commit: first when the request arrives (register async,
-    /// return without a code: libcoap sends an empty ACK for CON), then when
-    /// the async entry is triggered (set the code and return: libcoap sends
-    /// the separate response and frees the async entry itself).
+    /// Handles one request on the CoAP thread. A request that waits for its
+    /// commit gets no answer from this call (`CoAPPDU.suppress`): its answer
+    /// is sent once the commit finished, piggybacked on the ACK when that
+    /// takes less than `emptyAckDelay`, else as a separate response.
     func handle(session: OpaquePointer, request: OpaquePointer, response: OpaquePointer) {
-        let token = coap_pdu_get_token(request)
-        if let async = coap_find_async(session, token) {
-            finish(async: async, response: response)
+        let exchange = Exchange(
+            session: UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(session))),
+            messageID: coap_pdu_get_mid(request),
+            token: CoAPToken(coap_pdu_get_token(request))
+        )
+        if let ticket = ticketsByExchange[exchange], let entry = pending[ticket] {
+            // A retransmission of a request still waiting for its commit.
+            if entry.emptyAckSent { sendEmptyAck(entry) }
+            CoAPPDU.suppress(response)
             return
         }
         let peer = coap_session_get_addr_remote(session).map(CoAPAddress.describe) ?? "unknown"
         let fields = CoAPPDU.read(request)
-        let reply = admit(fields, peer: peer, session: session, request: request)
-        if let reply { send(reply, to: response) }
+        let confirmable = coap_pdu_get_type(request) == COAP_MESSAGE_CON
+        let reply = admit(fields, peer: peer, exchange: exchange, confirmable: confirmable, session: session)
+        if let reply {
+            send(reply, to: response)
+        } else {
+            CoAPPDU.suppress(response)
+        }
     }
 
     /// Decides the answer now, or returns nil when the request went to the
     /// outbox and will be answered separately.
-    private func admit(_ fields: CoAPRequestFields, peer: String, session: OpaquePointer, request: OpaquePointer) -> CoAPReply? {
+    private func admit(
+        _ fields: CoAPRequestFields, peer: String, exchange: Exchange, confirmable: Bool, session: OpaquePointer
+    ) -> CoAPReply? {
         guard accepting else {
             return CoAPReply(.unavailable(retryAfterSeconds: 5, reason: "gateway is shutting down; retry later"))
         }
@@ -68,54 +80,38 @@ extension CoAPEngine {
         )
 
         // Register first, so a commit that finishes at once still finds its entry.
-        guard let async = coap_register_async(session, request, 0) else {
-            return CoAPReply(.unavailable(retryAfterSeconds: 1, reason: "request with this token is already in progress"))
-        }
         let ticket = nextTicket
         nextTicket += 1
-        coap_async_set_app_data(async, UnsafeMutableRawPointer(bitPattern: ticket))
-        pending[ticket] = Pending(async: async, block1Echo: echo, result: nil)
+        pending[ticket] = Pending(
+            session: coap_session_reference(session), exchange: exchange, confirmable: confirmable,
+            arrivedAt: MonotonicClock.now(), block1Echo: echo
+        )
+        ticketsByExchange[exchange] = ticket
         let admission: IngressAdmission
         do {
             admission = try pipeline.accept(ingress) { [weak self] result in
                 self?.complete(ticket: ticket, result: result)
             }
         } catch {
-            pending.removeValue(forKey: ticket)
-            coap_free_async(session, async)
+            discardPending(ticket)
             return withEcho(CoAPReply(error), echo)
         }
         if case .answered(let acceptance) = admission {
             // Known at once (a QoS 0 message queued): answer piggybacked.
-            pending.removeValue(forKey: ticket)
-            coap_free_async(session, async)
+            discardPending(ticket)
             return withEcho(.changed(acceptance), echo)
         }
+        arrivals.append(ticket)
         return nil
     }
 
-    /// The second call for a request: its commit finished.
-    private func finish(async: OpaquePointer, response: OpaquePointer) {
-        let ticket = Int(bitPattern: coap_async_get_app_data(async))
-        guard let entry = pending.removeValue(forKey: ticket), let result = entry.result else {
-            send(CoAPReply(code: 500, outcome: .internalError, diagnostic: "internal error: lost request state"), to: response)
-            return
-        }
-        switch result {
-        case .success(let acceptance):
-            send(withEcho(.changed(acceptance), entry.block1Echo), to: response)
-        case .failure(let rejection):
-            send(withEcho(CoAPReply(rejection), entry.block1Echo), to: response)
-        }
-    }
-
     /// Every final answer goes through here, so metrics see each one once.
-    private func send(_ reply: CoAPReply, to response: OpaquePointer) {
+    func send(_ reply: CoAPReply, to response: OpaquePointer) {
         if let outcome = reply.outcome { observer.requestAnswered(protocol: .coap, outcome: outcome) }
         CoAPPDU.write(reply, to: response)
     }
 
-    private func withEcho(_ reply: CoAPReply, _ echo: Block1Option?) -> CoAPReply {
+    func withEcho(_ reply: CoAPReply, _ echo: Block1Option?) -> CoAPReply {
         var reply = reply
         reply.block1 = echo
         return reply

@@ -12,11 +12,25 @@ import Logging
 /// when it ends). Other threads reach the engine only through `completions`,
 /// `control` (both `Guarded`) and the eventfd `wake`.
 final class CoAPEngine: @unchecked Sendable {
-    /// A request waiting for its commit, keyed by ticket.
+    /// A request waiting for its commit, keyed by ticket. Its session is
+    /// referenced until the answer is sent, so the pointer stays valid.
     struct Pending {
-        var async: OpaquePointer
+        var session: OpaquePointer
+        var exchange: Exchange
+        var confirmable: Bool
+        var arrivedAt: Double
+        /// An empty ACK went out because the answer took too long: the answer
+        /// follows as a separate (CON) response.
+        var emptyAckSent = false
         var block1Echo: Block1Option?
-        var result: Result<Acceptance, IngressRejection>?
+    }
+
+    /// What identifies a request and its retransmissions (RFC 7252 4.5):
+    /// the session (one per peer address), the message ID and the token.
+    struct Exchange: Hashable {
+        var session: UInt
+        var messageID: Int32
+        var token: CoAPToken
     }
 
     struct Control: Sendable {
@@ -39,6 +53,9 @@ final class CoAPEngine: @unchecked Sendable {
     // CoAP thread only.
     private var context: OpaquePointer?
     var pending: [Int: Pending] = [:]
+    var ticketsByExchange: [Exchange: Int] = [:]
+    /// Tickets in arrival order, for the empty-ACK deadline.
+    var arrivals = TicketQueue()
     var nextTicket = 1
     var assembler: Block1Assembler
     var accepting = true
@@ -138,10 +155,8 @@ final class CoAPEngine: @unchecked Sendable {
                 rounds += 1
             } while rounds < 512 && Self.readable(coapDescriptor)
 
-            if triggerCompleted() > 0 {
-                // Runs the triggered handlers, which send the answers.
-                _ = coap_io_process(context, noWait)
-            }
+            answerCompleted()
+            let nextAckDue = sendDueEmptyAcks(now: MonotonicClock.now())
 
             let state = control.withLock { $0 }
             accepting = state.accepting
@@ -152,7 +167,11 @@ final class CoAPEngine: @unchecked Sendable {
 
             descriptors[0].revents = 0
             descriptors[1].revents = 0
-            _ = poll(&descriptors, 2, state.stopRequested ? 50 : 1000)
+            var timeout: Int32 = state.stopRequested ? 50 : 1000
+            if let nextAckDue {
+                timeout = min(timeout, Int32(max(1, ((nextAckDue - MonotonicClock.now()) * 1000).rounded(.up))))
+            }
+            _ = poll(&descriptors, 2, timeout)
             if descriptors[1].revents != 0 { wake.reset() }
         }
         if !pending.isEmpty || coap_can_exit(context) == 0 {
@@ -160,24 +179,30 @@ final class CoAPEngine: @unchecked Sendable {
                 "coap.pending": "\(pending.count)", "coap.unsent": "\(coap_can_exit(context) == 0)",
             ])
         }
+        // Their sessions belong to the context: release them before it goes.
+        for entry in pending.values { coap_session_release(entry.session) }
+        pending.removeAll()
+        ticketsByExchange.removeAll()
         coap_free_context(context)
         self.context = nil
         control.update { $0.finished = true }
     }
 
-    /// Marks finished requests and triggers their async entries.
-    private func triggerCompleted() -> Int {
+    /// Sends the answers of the requests whose commit finished.
+    private func answerCompleted() {
         let done = completions.withLock { queue -> [(ticket: Int, result: Result<Acceptance, IngressRejection>)] in
             defer { queue.removeAll(keepingCapacity: true) }
             return queue
         }
         for (ticket, result) in done {
-            guard var entry = pending[ticket] else { continue }
-            entry.result = result
-            pending[ticket] = entry
-            coap_async_trigger(entry.async)
+            guard let entry = takePending(ticket) else { continue }
+            let reply: CoAPReply
+            switch result {
+            case .success(let acceptance): reply = .changed(acceptance)
+            case .failure(let rejection): reply = CoAPReply(rejection)
+            }
+            answer(entry, with: withEcho(reply, entry.block1Echo))
         }
-        return done.count
     }
 
     private static func readable(_ descriptor: Int32) -> Bool {

@@ -42,6 +42,14 @@ enum CoAPPDU {
         return fields
     }
 
+    /// Makes libcoap send nothing for this request now: a response of type
+    /// NON with no code is dropped (its `no_response` check), where an ACK
+    /// with no code would go out as an empty ACK. The answer is sent later.
+    static func suppress(_ response: OpaquePointer) {
+        coap_pdu_set_type(response, COAP_MESSAGE_NON)
+        coap_pdu_set_code(response, COAP_EMPTY_CODE)
+    }
+
     /// Fills in a response PDU. Options go in ascending number order, before the payload.
     static func write(_ reply: CoAPReply, to response: OpaquePointer) {
         coap_pdu_set_code(response, iotgw_coap_response_code(reply.code))

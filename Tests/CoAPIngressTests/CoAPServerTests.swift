@@ -5,15 +5,16 @@ import Testing
 
 @Suite("CoAP server with coap-client")
 struct CoAPServerTests {
-    @Test("a CON POST is answered 2.04, separately, only after its commit")
+    @Test("a CON POST is answered 2.04 on its ACK (piggybacked), only after its commit")
     func acceptedConfirmable() throws {
-        let pipeline = FakePipeline(.complete(after: 0.3, .success(.stored)))
+        let pipeline = FakePipeline(.complete(after: 0.2, .success(.stored)))
         let server = try TestServer.start(pipeline)
         defer { server.stop() }
         let result = try coapClient(["-m", "post", "-t", "50", "-e", "{\"t\":21.5}", "coap://127.0.0.1:\(server.port)/sensors/dev-1/temperature"])
         #expect(result.code == "2.04", "\(result.stdout)\(result.stderr)")
-        #expect(result.type == "CON")  // a separate response, after the empty ACK
-        #expect(result.elapsed >= 0.3)
+        #expect(result.type == "ACK", "\(result.stdout)\(result.stderr)")  // no empty ACK before it
+        #expect(result.responses.count == 1, "\(result.responses)")
+        #expect(result.elapsed >= 0.2)
         let request = try #require(pipeline.requests.first)
         #expect(pipeline.requests.count == 1)
         #expect(request.ingress == .coap)
@@ -22,6 +23,43 @@ struct CoAPServerTests {
         #expect(request.contentType == "application/json")
         #expect(request.payload == Array("{\"t\":21.5}".utf8))
         #expect(request.peer.hasPrefix("127.0.0.1:"))
+    }
+
+    @Test("a CON POST whose commit takes longer than 0.5 s gets an empty ACK, then a separate CON 2.04")
+    func slowCommitGetsSeparateResponse() throws {
+        let pipeline = FakePipeline(.complete(after: 1.2, .success(.stored)))
+        let server = try TestServer.start(pipeline)
+        defer { server.stop() }
+        let socket = try RawCoAPSocket(port: server.port)
+        defer { socket.close() }
+        socket.send(RawCoAPSocket.post(messageID: 0x2345, token: [0xC1, 0xC2]))
+        let answers = socket.receiveAll(for: 1.6)
+        #expect(answers.count == 2, "answers: \(answers)")
+        // First an empty ACK for the request's MID, then a CON 2.04 with its token.
+        #expect(answers.first == [0x60, 0x00, 0x23, 0x45], "\(answers)")
+        let separate = try #require(answers.last)
+        #expect(separate.count >= 6 && separate[0] == 0x42 && separate[1] == 0x44, "\(separate)")
+        #expect(Array(separate.dropFirst(4).prefix(2)) == [0xC1, 0xC2], "\(separate)")
+        #expect(pipeline.requests.count == 1)
+    }
+
+    @Test("a CON retransmitted while its commit runs is taken once and answered once")
+    func retransmissionWhilePending() throws {
+        let pipeline = FakePipeline(.complete(after: 0.2, .success(.stored)))
+        let server = try TestServer.start(pipeline)
+        defer { server.stop() }
+        let socket = try RawCoAPSocket(port: server.port)
+        defer { socket.close() }
+        let request = RawCoAPSocket.post(messageID: 0x1234, token: [0xA1, 0xB2])
+        socket.send(request)
+        usleep(50_000)
+        socket.send(request)
+        let answers = socket.receiveAll(for: 1.0)
+        #expect(pipeline.requests.count == 1, "the retransmission was taken as a new message")
+        #expect(answers.count == 1, "answers: \(answers)")
+        let answer = try #require(answers.first)
+        // ACK (type 2), token length 2, code 2.04, the request's MID and token.
+        #expect(Array(answer.prefix(6)) == [0x62, 0x44, 0x12, 0x34, 0xA1, 0xB2], "\(answer)")
     }
 
     @Test("a NON POST gets a NON 2.04")
@@ -57,7 +95,7 @@ struct CoAPServerTests {
 
     @Test("a delivery timeout after the empty ACK is a separate 5.04")
     func deliveryTimeout() throws {
-        let pipeline = FakePipeline(.complete(after: 0.1, .failure(.timeout(reason: "not yet acknowledged by the broker"))))
+        let pipeline = FakePipeline(.complete(after: 0.8, .failure(.timeout(reason: "not yet acknowledged by the broker"))))
         let server = try TestServer.start(pipeline)
         defer { server.stop() }
         let result = try coapClient(["-m", "post", "-e", "x", "coap://127.0.0.1:\(server.port)/a"])

@@ -126,3 +126,51 @@ func coapClient(_ arguments: [String], timeout: Double = 10) throws -> CoAPResul
     let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     return CoAPResult(status: process.terminationStatus, stdout: stdout, stderr: stderr, elapsed: Date().timeIntervalSince(started))
 }
+
+/// A bare UDP socket on loopback, for datagrams coap-client cannot make
+/// (the same CON twice, as a retransmission).
+struct RawCoAPSocket {
+    let descriptor: Int32
+    var server: sockaddr_in
+
+    struct Failure: Error {}
+
+    init(port: UInt16) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard descriptor >= 0 else { throw Failure() }
+        server = sockaddr_in()
+        server.sin_family = sa_family_t(AF_INET)
+        server.sin_addr.s_addr = inet_addr("127.0.0.1")
+        server.sin_port = port.bigEndian
+    }
+
+    /// A CON POST to Uri-Path "a" with payload "x".
+    static func post(messageID: UInt16, token: [UInt8]) -> [UInt8] {
+        [0x40 | UInt8(token.count), 0x02, UInt8(messageID >> 8), UInt8(messageID & 0xFF)] + token + [0xB1, 0x61, 0xFF, 0x78]
+    }
+
+    func send(_ datagram: [UInt8]) {
+        var address = server
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(descriptor, datagram, datagram.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+    }
+
+    /// Every datagram that arrives within `seconds`.
+    func receiveAll(for seconds: Double) -> [[UInt8]] {
+        var received: [[UInt8]] = []
+        let deadline = Date().addingTimeInterval(seconds)
+        while case let left = deadline.timeIntervalSinceNow, left > 0 {
+            var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&entry, 1, Int32(left * 1000) + 1) > 0 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 1500)
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count > 0 { received.append(Array(buffer.prefix(count))) }
+        }
+        return received
+    }
+
+    func close() { _ = Glibc.close(descriptor) }
+}

@@ -56,7 +56,6 @@ struct BenchSmokeTests {
             ("coap-paced", ["subscriber", "unique"]),
             ("coap-paced", ["subscriber", "latency_us", "n"]),
             ("drain", ["baseline", "subscriber", "unique"]),
-            ("drain", ["mosquitto_pub", "subscriber", "unique"]),
             ("drain", ["queued"]),
             ("drain", ["subscriber", "unique"]),
             ("restart", ["queued"]),

@@ -1,0 +1,108 @@
+import CCoAP
+import GatewayCore
+
+extension CoAPEngine {
+    /// How long a CON request may wait for its commit before it gets an empty
+    /// ACK: well under ACK_TIMEOUT (2 s), so clients do not retransmit, and
+    /// far above a group commit, so answers normally ride on the ACK.
+    static let emptyAckDelay = 0.5
+
+    /// Takes a request off the books; its session reference is now the caller's.
+    func takePending(_ ticket: Int) -> Pending? {
+        guard let entry = pending.removeValue(forKey: ticket) else { return nil }
+        ticketsByExchange.removeValue(forKey: entry.exchange)
+        return entry
+    }
+
+    /// Forgets a request answered from the handler itself.
+    func discardPending(_ ticket: Int) {
+        if let entry = takePending(ticket) { coap_session_release(entry.session) }
+    }
+
+    /// Sends a finished request's answer and releases its session: on the
+    /// ACK (piggybacked) while the client still waits for one, otherwise as
+    /// a separate response of the request's own type.
+    func answer(_ entry: Pending, with reply: CoAPReply) {
+        defer { coap_session_release(entry.session) }
+        let type: coap_pdu_type_t
+        let messageID: coap_mid_t
+        if entry.confirmable && !entry.emptyAckSent {
+            type = COAP_MESSAGE_ACK
+            messageID = entry.exchange.messageID
+        } else {
+            type = entry.confirmable ? COAP_MESSAGE_CON : COAP_MESSAGE_NON
+            messageID = coap_mid_t(coap_new_message_id(entry.session))
+        }
+        guard let pdu = coap_pdu_init(type, iotgw_coap_response_code(reply.code), messageID, coap_session_max_pdu_size(entry.session)) else {
+            logger.error("coap answer not sent", metadata: ["reason": "cannot allocate a PDU"])
+            return
+        }
+        entry.exchange.token.withBytes { _ = coap_add_token(pdu, $0.count, $0.baseAddress) }
+        if let outcome = reply.outcome { observer.requestAnswered(protocol: .coap, outcome: outcome) }
+        CoAPPDU.write(reply, to: pdu)
+        if coap_send(entry.session, pdu) == COAP_INVALID_MID {
+            logger.warning("coap answer not sent", metadata: ["reason": "libcoap refused to send it"])
+        }
+    }
+
+    /// An empty ACK for a request whose answer is not ready yet.
+    func sendEmptyAck(_ entry: Pending) {
+        guard let pdu = coap_pdu_init(COAP_MESSAGE_ACK, COAP_EMPTY_CODE, entry.exchange.messageID, 0) else { return }
+        _ = coap_send(entry.session, pdu)
+    }
+
+    /// Sends an empty ACK to every CON request that waited `emptyAckDelay`;
+    /// returns when the next one falls due, if any waits.
+    func sendDueEmptyAcks(now: Double) -> Double? {
+        while let ticket = arrivals.first {
+            guard var entry = pending[ticket], entry.confirmable, !entry.emptyAckSent else {
+                arrivals.removeFirst()
+                continue
+            }
+            let due = entry.arrivedAt + Self.emptyAckDelay
+            if due > now { return due }
+            sendEmptyAck(entry)
+            entry.emptyAckSent = true
+            pending[ticket] = entry
+            arrivals.removeFirst()
+        }
+        return nil
+    }
+}
+
+/// A CoAP token (0 to 8 bytes) as a value, cheap to hash.
+struct CoAPToken: Hashable {
+    private var packed: UInt64 = 0
+    private(set) var count: Int = 0
+
+    init(_ token: coap_bin_const_t) {
+        count = min(8, token.length)
+        guard let bytes = token.s else { count = 0; return }
+        for index in 0..<count { packed |= UInt64(bytes[index]) << (8 * UInt64(index)) }
+    }
+
+    func withBytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        var bytes = [UInt8](repeating: 0, count: count)
+        for index in 0..<count { bytes[index] = UInt8(truncatingIfNeeded: packed >> (8 * UInt64(index))) }
+        return bytes.withUnsafeBufferPointer(body)
+    }
+}
+
+/// Tickets in arrival order: append at the back, take from the front.
+struct TicketQueue {
+    private var storage: [Int] = []
+    private var head = 0
+
+    var first: Int? { head < storage.count ? storage[head] : nil }
+
+    mutating func append(_ ticket: Int) { storage.append(ticket) }
+
+    mutating func removeFirst() {
+        head += 1
+        // Reclaim the consumed prefix now and then, not on every call.
+        if head >= 1024 && head * 2 >= storage.count {
+            storage.removeFirst(head)
+            head = 0
+        }
+    }
+}
