@@ -5,7 +5,7 @@ extension CoAPEngine {
     /// How long a CON request may wait for its commit before it gets an empty
     /// ACK: well under ACK_TIMEOUT (2 s), so clients do not retransmit, and
     /// far above a group commit, so answers normally ride on the ACK.
-    static let emptyAckDelay = 0.5
+    static let defaultEmptyAckDelay = 0.5
 
     /// Takes a request off the books; its session reference is now the caller's.
     func takePending(_ ticket: Int) -> Pending? {
@@ -59,7 +59,7 @@ extension CoAPEngine {
                 arrivals.removeFirst()
                 continue
             }
-            let due = entry.arrivedAt + Self.emptyAckDelay
+            let due = entry.arrivedAt + emptyAckDelay
             if due > now { return due }
             sendEmptyAck(entry)
             entry.emptyAckSent = true

@@ -42,6 +42,7 @@ final class CoAPEngine: @unchecked Sendable {
     }
 
     let settings: CoAPSettings
+    let emptyAckDelay: Double
     let pipeline: IngressPipeline
     let logger: Logger
     let observer: GatewayObserver
@@ -60,8 +61,12 @@ final class CoAPEngine: @unchecked Sendable {
     var assembler: Block1Assembler
     var accepting = true
 
-    init(settings: CoAPSettings, pipeline: IngressPipeline, logger: Logger, observer: GatewayObserver) {
+    init(
+        settings: CoAPSettings, pipeline: IngressPipeline, logger: Logger, observer: GatewayObserver,
+        emptyAckDelay: Double = CoAPEngine.defaultEmptyAckDelay
+    ) {
         self.settings = settings
+        self.emptyAckDelay = emptyAckDelay
         self.pipeline = pipeline
         self.logger = logger
         self.observer = observer
@@ -104,9 +109,7 @@ final class CoAPEngine: @unchecked Sendable {
         self.context = context
 
         control.update { $0.started = true }
-        let thread = Thread { [self] in run(wake: wake) }
-        thread.name = "coap"
-        thread.start()
+        NamedThread.start("coap") { [self] in run(wake: wake) }
         logger.info("coap listening", metadata: ["coap.listen": "\(settings.listen.map(\.description).joined(separator: ","))"])
     }
 
@@ -141,20 +144,17 @@ final class CoAPEngine: @unchecked Sendable {
 
     private func run(wake: EventSignal) {
         guard let context else { return }
-        let noWait = iotgw_coap_io_no_wait()
         let coapDescriptor = coap_context_get_coap_fd(context)
         var descriptors = [
             pollfd(fd: coapDescriptor, events: Int16(POLLIN), revents: 0),
             pollfd(fd: wake.descriptor, events: Int16(POLLIN), revents: 0),
         ]
         while true {
-            // Drain what is readable: libcoap reads about one datagram per call.
+            // Drain what is readable, then answer what committed meanwhile.
             var rounds = 0
-            repeat {
-                _ = coap_io_process(context, noWait)
+            while rounds < 512 && iotgw_coap_io_drain_once(context) > 0 {
                 rounds += 1
-            } while rounds < 512 && Self.readable(coapDescriptor)
-
+            }
             answerCompleted()
             let nextAckDue = sendDueEmptyAcks(now: MonotonicClock.now())
 
@@ -168,6 +168,8 @@ final class CoAPEngine: @unchecked Sendable {
             descriptors[0].revents = 0
             descriptors[1].revents = 0
             var timeout: Int32 = state.stopRequested ? 50 : 1000
+            let timers = iotgw_coap_io_timers(context)
+            if timers > 0 { timeout = min(timeout, Int32(clamping: timers)) }
             if let nextAckDue {
                 timeout = min(timeout, Int32(max(1, ((nextAckDue - MonotonicClock.now()) * 1000).rounded(.up))))
             }
@@ -203,11 +205,6 @@ final class CoAPEngine: @unchecked Sendable {
             }
             answer(entry, with: withEcho(reply, entry.block1Echo))
         }
-    }
-
-    private static func readable(_ descriptor: Int32) -> Bool {
-        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        return poll(&entry, 1, 0) > 0
     }
 }
 

@@ -16,13 +16,18 @@ public enum CoAPServerError: Error, Sendable, CustomStringConvertible {
 
 /// CoAP over UDP on libcoap 4.3.1. One thread owns the libcoap context and
 /// runs its I/O loop; it never waits on disk or network. Requests that wait
-/// for their commit get libcoap's separate responses (empty ACK now, the
-/// answer later), triggered from that same thread.
+/// for their commit are answered from that same thread once it finished:
+/// on the ACK (piggybacked), or after an empty ACK when it took over 0.5 s.
 public final class CoAPServer: Sendable {
     private let engine: CoAPEngine
 
     public init(settings: CoAPSettings, pipeline: IngressPipeline, logger: Logger, observer: GatewayObserver = NoObserver()) {
         engine = CoAPEngine(settings: settings, pipeline: pipeline, logger: logger, observer: observer)
+    }
+
+    /// For tests: another wait before a CON gets an empty ACK.
+    init(settings: CoAPSettings, pipeline: IngressPipeline, logger: Logger, emptyAckDelay: Double) {
+        engine = CoAPEngine(settings: settings, pipeline: pipeline, logger: logger, observer: NoObserver(), emptyAckDelay: emptyAckDelay)
     }
 
     /// Binds every listen address and starts the CoAP thread.

@@ -34,9 +34,7 @@ public final class DeliveryTracker: Sendable {
             return !state.started
         }
         if first {
-            let thread = Thread { [self] in expireLoop() }
-            thread.name = "delivery-timeouts"
-            thread.start()
+            NamedThread.start("delivery-timeouts") { [self] in expireLoop() }
         }
     }
 

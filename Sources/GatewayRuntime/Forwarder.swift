@@ -55,9 +55,7 @@ public final class Forwarder: Sendable {
         client.start { [signals] event in
             signals.update { $0.events.append(event) }
         }
-        let thread = Thread { [self] in run() }
-        thread.name = "forwarder"
-        thread.start()
+        NamedThread.start("forwarder") { [self] in run() }
     }
 
     /// New messages may be visible in the outbox.
@@ -230,9 +228,11 @@ public final class Forwarder: Sendable {
             let again = Array(session.retry.prefix(limit))
             retried = try outbox.store.fetch(ids: again)
             session.retry.removeFirst(again.count)
-            rows = try outbox.store.fetch(
-                after: session.cursor, through: outbox.visibleThrough, limit: limit - retried.count, shard: shard
-            )
+            // Lately committed rows come from memory; a backlog from disk.
+            rows = try outbox.takeCommitted(after: session.cursor, limit: limit - retried.count, shard: shard)
+                ?? outbox.store.fetch(
+                    after: session.cursor, through: outbox.visibleThrough, limit: limit - retried.count, shard: shard
+                )
         } catch {
             logger.error("outbox read failed", metadata: ["error": "\(error)"])
             Thread.sleep(forTimeInterval: 0.5)

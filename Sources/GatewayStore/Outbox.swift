@@ -44,6 +44,8 @@ public final class Outbox: Sendable {
     /// What belongs to one upstream connection.
     struct Lane: Sendable {
         var volatile = VolatileQueue()
+        /// Its latest committed rows, for the forwarder to publish from memory.
+        var recent: RecentRows
         /// Acknowledged rows whose deletion is not committed yet (queued or
         /// in the running transaction).
         var unsettled = 0
@@ -84,10 +86,11 @@ public final class Outbox: Sendable {
         self.settings = settings
         self.logger = logger
         self.observer = observer
+        let lastID = try store.lastID()
         self.state = Guarded(State(
             durable: try store.counts(),
-            lanes: Array(repeating: Lane(), count: store.shards),
-            visibleThrough: try store.lastID(),
+            lanes: Array(repeating: Lane(recent: RecentRows(coveredAfter: lastID)), count: store.shards),
+            visibleThrough: lastID,
             nextSweep: Date()
         ))
         self.onVisible = Guarded(nil)
@@ -101,9 +104,7 @@ public final class Outbox: Sendable {
 
     public func start() {
         state.update { $0.started = true }
-        let thread = Thread { [self] in run() }
-        thread.name = "outbox-writer"
-        thread.start()
+        NamedThread.start("outbox-writer") { [self] in run() }
     }
 
     // MARK: Ingress side
@@ -173,6 +174,14 @@ public final class Outbox: Sendable {
 
     /// How many upstream connections messages are sharded across.
     public var shards: Int { store.shards }
+
+    /// One connection's committed rows after `cursor`, oldest first, from
+    /// memory; nil when some may be on disk only (read them with
+    /// `store.fetch`). Only for that connection's forwarder: it forgets the
+    /// rows up to `cursor`.
+    public func takeCommitted(after cursor: Int64, limit: Int, shard: Int = 0) -> [StoredMessage]? {
+        state.withLock { $0.lanes[shard].recent.take(after: cursor, limit: limit) }
+    }
 
     /// The oldest queued QoS 0 messages of one connection, left in place.
     public func peekVolatile(limit: Int, shard: Int = 0) -> [VolatileEntry] {
@@ -338,7 +347,14 @@ public final class Outbox: Sendable {
                 pending.completion(.success(id))
             }
             if let last = commit.ids.last {
-                state.update { $0.visibleThrough = max($0.visibleThrough, last) }
+                let shards = store.shards
+                state.update { state in
+                    for (pending, id) in zip(work.group, commit.ids) {
+                        let lane = ShardHash.shard(pending.message.shardHash, of: shards)
+                        state.lanes[lane].recent.append(StoredMessage(id: id, message: pending.message))
+                    }
+                    state.visibleThrough = max(state.visibleThrough, last)
+                }
             }
             // New rows, or window room freed by settled deletions.
             if !commit.ids.isEmpty || !work.acknowledged.isEmpty {

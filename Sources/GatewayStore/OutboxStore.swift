@@ -111,9 +111,10 @@ public final class OutboxStore: Sendable {
         do {
             return try pool.read { db in
                 if let shard, shards > 1 {
-                    return try Row.fetchAll(db, sql: OutboxSchema.fetchShardSQL, arguments: [shard, id, last, limit]).map(Self.decode)
+                    return try Row.fetchAll(db.cachedStatement(sql: OutboxSchema.fetchShardSQL), arguments: [shard, id, last, limit])
+                        .map(Self.decode)
                 }
-                return try Row.fetchAll(db, sql: OutboxSchema.fetchSQL, arguments: [id, last, limit]).map(Self.decode)
+                return try Row.fetchAll(db.cachedStatement(sql: OutboxSchema.fetchSQL), arguments: [id, last, limit]).map(Self.decode)
             }
         } catch {
             throw Self.map(error)
@@ -183,21 +184,24 @@ public final class OutboxStore: Sendable {
         }
     }
 
+    /// Decodes a row of the fetch queries, whose columns come in this order:
+    /// id, topic, qos, retain, payload, received_at, mapping, expires_at,
+    /// shard_hash. By index: a name lookup costs a case-insensitive compare.
     static func decode(_ row: Row) -> StoredMessage {
-        let payload: Data = row["payload"]
-        let qos: Int = row["qos"]
-        let millis: Int64 = row["received_at"]
-        let expires: Int64? = row["expires_at"]
-        let shardHash: Int64 = row["shard_hash"]
+        let payload: Data = row[4]
+        let qos: Int = row[2]
+        let millis: Int64 = row[5]
+        let expires: Int64? = row[7]
+        let shardHash: Int64 = row[8]
         return StoredMessage(
-            id: row["id"],
+            id: row[0],
             message: OutboundMessage(
-                topic: row["topic"],
+                topic: row[1],
                 qos: QoS(rawValue: qos) ?? .atLeastOnce,
-                retain: row["retain"],
+                retain: row[3],
                 payload: [UInt8](payload),
                 receivedAt: Date(timeIntervalSince1970: Double(millis) / 1000),
-                mapping: row["mapping"],
+                mapping: row[6],
                 expiresAt: expires.map { Date(timeIntervalSince1970: Double($0) / 1000) },
                 shardHash: UInt64(bitPattern: shardHash)
             )

@@ -39,9 +39,7 @@ final class NetworkLoop: @unchecked Sendable {
 
     func start() {
         control.update { $0.finished = false }
-        let thread = Thread { [self] in run() }
-        thread.name = "mqtt"
-        thread.start()
+        NamedThread.start("mqtt") { [self] in run() }
     }
 
     /// Disconnects cleanly if connected and waits for the thread to end.

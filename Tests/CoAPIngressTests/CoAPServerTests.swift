@@ -8,7 +8,8 @@ struct CoAPServerTests {
     @Test("a CON POST is answered 2.04 on its ACK (piggybacked), only after its commit")
     func acceptedConfirmable() throws {
         let pipeline = FakePipeline(.complete(after: 0.2, .success(.stored)))
-        let server = try TestServer.start(pipeline)
+        // A long empty-ACK delay, so a busy machine cannot make it separate.
+        let server = try TestServer.start(pipeline, emptyAckDelay: 3)
         defer { server.stop() }
         let result = try coapClient(["-m", "post", "-t", "50", "-e", "{\"t\":21.5}", "coap://127.0.0.1:\(server.port)/sensors/dev-1/temperature"])
         #expect(result.code == "2.04", "\(result.stdout)\(result.stderr)")
@@ -25,10 +26,10 @@ struct CoAPServerTests {
         #expect(request.peer.hasPrefix("127.0.0.1:"))
     }
 
-    @Test("a CON POST whose commit takes longer than 0.5 s gets an empty ACK, then a separate CON 2.04")
+    @Test("a CON POST whose commit takes longer than the empty-ACK delay gets an empty ACK, then a separate CON 2.04")
     func slowCommitGetsSeparateResponse() throws {
         let pipeline = FakePipeline(.complete(after: 1.2, .success(.stored)))
-        let server = try TestServer.start(pipeline)
+        let server = try TestServer.start(pipeline, emptyAckDelay: 0.3)
         defer { server.stop() }
         let socket = try RawCoAPSocket(port: server.port)
         defer { socket.close() }
@@ -46,7 +47,8 @@ struct CoAPServerTests {
     @Test("a CON retransmitted while its commit runs is taken once and answered once")
     func retransmissionWhilePending() throws {
         let pipeline = FakePipeline(.complete(after: 0.2, .success(.stored)))
-        let server = try TestServer.start(pipeline)
+        // A long empty-ACK delay, so a busy machine cannot make it separate.
+        let server = try TestServer.start(pipeline, emptyAckDelay: 3)
         defer { server.stop() }
         let socket = try RawCoAPSocket(port: server.port)
         defer { socket.close() }

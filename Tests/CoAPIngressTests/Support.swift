@@ -63,13 +63,13 @@ struct TestServer {
     let server: CoAPServer
     let port: UInt16
 
-    static func start(_ pipeline: FakePipeline, maxBody: Int = 1024) throws -> TestServer {
+    static func start(_ pipeline: FakePipeline, maxBody: Int = 1024, emptyAckDelay: Double = 0.5) throws -> TestServer {
         let port = freeUDPPort()
         var logger = Logger(label: "coap-test")
         logger.logLevel = .warning
         let server = CoAPServer(
             settings: CoAPSettings(listen: [ListenAddress(host: "127.0.0.1", port: port)], maxBody: maxBody),
-            pipeline: pipeline, logger: logger
+            pipeline: pipeline, logger: logger, emptyAckDelay: emptyAckDelay
         )
         try server.start()
         return TestServer(server: server, port: port)

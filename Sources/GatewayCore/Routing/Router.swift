@@ -50,7 +50,7 @@ public struct Router: Sendable {
     private func build(_ rule: MappingRule, _ matched: [(name: String, segments: ArraySlice<String>)]) -> Result<Route, IngressRejection> {
         var values: [String: String] = ["gateway": gatewayName]
         var variables: [(name: String, value: String)] = []
-        let used = Set(rule.topic.variables)
+        let used = rule.topic.usedVariables
         for (name, segments) in matched {
             if used.contains(name) {
                 for segment in segments {

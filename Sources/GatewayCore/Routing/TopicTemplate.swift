@@ -7,6 +7,14 @@ public struct TopicTemplate: Sendable, Hashable, CustomStringConvertible {
 
     public let parts: [Part]
     public let text: String
+    /// The variables it uses, kept so routing does not rebuild the set per request.
+    public let usedVariables: Set<String>
+
+    init(parts: [Part], text: String) {
+        self.parts = parts
+        self.text = text
+        self.usedVariables = Set(parts.compactMap { if case .variable(let name) = $0 { return name } else { return nil } })
+    }
 
     public var description: String { text }
 

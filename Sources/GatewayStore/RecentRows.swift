@@ -1,0 +1,57 @@
+import GatewayCore
+
+/// The rows one connection committed lately, kept in memory so the
+/// forwarder publishes them without reading them back from SQLite.
+///
+/// It holds every row of its shard with an ID above `coveredAfter`, in ID
+/// order, up to a bound; past the bound the oldest are dropped and
+/// `coveredAfter` moves up, so the forwarder reads those from disk instead.
+/// Nothing is ever only here: every row is committed before it is added.
+struct RecentRows: Sendable {
+    static let maxMessages = 8192
+    static let maxBytes = 8 << 20
+
+    private var rows: [StoredMessage] = []
+    private var head = 0
+    private var bytes = 0
+    /// Every row of this shard with a higher ID is held.
+    private(set) var coveredAfter: Int64
+
+    init(coveredAfter: Int64) {
+        self.coveredAfter = coveredAfter
+    }
+
+    var count: Int { rows.count - head }
+
+    mutating func append(_ row: StoredMessage) {
+        rows.append(row)
+        bytes += row.message.storedSize
+        while count > Self.maxMessages || (bytes > Self.maxBytes && count > 1) {
+            coveredAfter = rows[head].id
+            dropFirst()
+        }
+    }
+
+    /// Up to `limit` rows with IDs above `cursor`, oldest first; nil when
+    /// some of them may be on disk only. Rows up to `cursor` are forgotten:
+    /// the forwarder's cursor never moves back.
+    mutating func take(after cursor: Int64, limit: Int) -> [StoredMessage]? {
+        guard cursor >= coveredAfter else { return nil }
+        while head < rows.count && rows[head].id <= cursor { dropFirst() }
+        let end = min(rows.count, head + limit)
+        return Array(rows[head..<end])
+    }
+
+    private mutating func dropFirst() {
+        bytes -= rows[head].message.storedSize
+        head += 1
+        // Reclaim the consumed prefix now and then, not on every call.
+        if head == rows.count {
+            rows.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 1024 && head * 2 >= rows.count {
+            rows.removeFirst(head)
+            head = 0
+        }
+    }
+}
