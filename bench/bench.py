@@ -199,7 +199,7 @@ def run_tool(args, timeout, what):
 
 
 def proc_status(pid):
-    """VmRSS and VmHWM in KiB (None when the process is gone)."""
+    """VmRSS, VmHWM, RssAnon and RssFile in KiB (None when the process is gone)."""
     try:
         text = open(f"/proc/{pid}/status").read()
     except OSError:
@@ -207,7 +207,7 @@ def proc_status(pid):
     values = {}
     for line in text.splitlines():
         key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
+        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
             values[key] = int(rest.split()[0])
     return values
 
@@ -1052,6 +1052,9 @@ class Bench:
             status = gateway.status() or {}
             out["idle_rss_kb"] = status.get("VmRSS")
             out["idle_hwm_kb"] = status.get("VmHWM")
+            # What the gateway allocated, apart from the shared libraries' pages.
+            out["idle_anon_kb"] = status.get("RssAnon")
+            out["idle_file_kb"] = status.get("RssFile")
             if "coap-con" not in self.results:
                 # Run alone: put the coap-con load on this gateway.
                 run = f"{self.run_id}-mem"
@@ -1075,6 +1078,8 @@ class Bench:
         mb = lambda kb: (kb or 0) / 1024
         self.row("memory", "idle RSS", f"{mb(out['idle_rss_kb']):.1f}", "MiB",
                  target=f"< {TARGETS['rss_idle_mb']:g} MB", met=mb(out["idle_rss_kb"]) < TARGETS["rss_idle_mb"])
+        self.row("memory", "idle RSS: anonymous / shared-library pages",
+                 f"{mb(out['idle_anon_kb']):.1f} / {mb(out['idle_file_kb']):.1f}", "MiB")
         self.row("memory", "under coap-con load: peak RSS / VmHWM", f"{mb(out['load_peak_kb']):.1f} / {mb(out['load_hwm_kb']):.1f}", "MiB")
         worst = max(mb(out["queued_running_kb"]), mb(out["queued_ready_kb"]), mb(out["queued_draining_peak_kb"]))
         self.row("memory", f"{out['queued']:,} queued: after fill / at ready / draining peak",
