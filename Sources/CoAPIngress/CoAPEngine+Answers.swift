@@ -76,9 +76,12 @@ struct CoAPToken: Hashable {
     private(set) var count: Int = 0
 
     init(_ token: coap_bin_const_t) {
-        count = min(8, token.length)
-        guard let bytes = token.s else { count = 0; return }
-        for index in 0..<count { packed |= UInt64(bytes[index]) << (8 * UInt64(index)) }
+        self.init(bytes: UnsafeBufferPointer(start: token.s, count: token.s == nil ? 0 : min(8, token.length)))
+    }
+
+    init<Bytes: Collection<UInt8>>(bytes: Bytes) {
+        for (index, byte) in bytes.prefix(8).enumerated() { packed |= UInt64(byte) << (8 * UInt64(index)) }
+        count = min(8, bytes.count)
     }
 
     func withBytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {

@@ -20,8 +20,15 @@ extension CoAPEngine {
             return
         }
         let peer = coap_session_get_addr_remote(session).map(CoAPAddress.describe) ?? "unknown"
-        let fields = CoAPPDU.read(request)
         let confirmable = coap_pdu_get_type(request) == COAP_MESSAGE_CON
+        if confirmable, !answered.isEmpty,
+           let reply = answered.reply(for: .init(peer: peer, messageID: exchange.messageID, token: exchange.token), now: MonotonicClock.now()) {
+            // A retransmission of a request already answered: the same
+            // answer again, on this ACK; the message is not taken twice.
+            CoAPPDU.write(reply, to: response)
+            return
+        }
+        let fields = CoAPPDU.read(request)
         let reply = admit(fields, peer: peer, exchange: exchange, confirmable: confirmable, session: session)
         if let reply {
             send(reply, to: response)
@@ -83,7 +90,7 @@ extension CoAPEngine {
         let ticket = nextTicket
         nextTicket += 1
         pending[ticket] = Pending(
-            session: coap_session_reference(session), exchange: exchange, confirmable: confirmable,
+            session: coap_session_reference(session), exchange: exchange, peer: peer, confirmable: confirmable,
             arrivedAt: MonotonicClock.now(), block1Echo: echo
         )
         ticketsByExchange[exchange] = ticket
@@ -99,7 +106,11 @@ extension CoAPEngine {
         if case .answered(let acceptance) = admission {
             // Known at once (a QoS 0 message queued): answer piggybacked.
             discardPending(ticket)
-            return withEcho(.changed(acceptance), echo)
+            let reply = withEcho(.changed(acceptance), echo)
+            if confirmable {
+                answered.record(.init(peer: peer, messageID: exchange.messageID, token: exchange.token), reply, now: MonotonicClock.now())
+            }
+            return reply
         }
         arrivals.append(ticket)
         return nil

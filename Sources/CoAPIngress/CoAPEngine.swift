@@ -17,6 +17,7 @@ final class CoAPEngine: @unchecked Sendable {
     struct Pending {
         var session: OpaquePointer
         var exchange: Exchange
+        var peer: String
         var confirmable: Bool
         var arrivedAt: Double
         /// An empty ACK went out because the answer took too long: the answer
@@ -57,6 +58,7 @@ final class CoAPEngine: @unchecked Sendable {
     var ticketsByExchange: [Exchange: Int] = [:]
     /// Tickets in arrival order, for the empty-ACK deadline.
     var arrivals = TicketQueue()
+    var answered = AnsweredExchanges()
     var nextTicket = 1
     var assembler: Block1Assembler
     var accepting = true
@@ -203,7 +205,11 @@ final class CoAPEngine: @unchecked Sendable {
             case .success(let acceptance): reply = .changed(acceptance)
             case .failure(let rejection): reply = CoAPReply(rejection)
             }
-            answer(entry, with: withEcho(reply, entry.block1Echo))
+            let final = withEcho(reply, entry.block1Echo)
+            answer(entry, with: final)
+            if entry.confirmable {
+                answered.record(AnsweredExchanges.Key(entry), final, now: MonotonicClock.now())
+            }
         }
     }
 }

@@ -34,7 +34,7 @@ struct CoAPServerTests {
         let socket = try RawCoAPSocket(port: server.port)
         defer { socket.close() }
         socket.send(RawCoAPSocket.post(messageID: 0x2345, token: [0xC1, 0xC2]))
-        let answers = socket.receiveAll(for: 1.6)
+        let answers = socket.receive(2)
         #expect(answers.count == 2, "answers: \(answers)")
         // First an empty ACK for the request's MID, then a CON 2.04 with its token.
         #expect(answers.first == [0x60, 0x00, 0x23, 0x45], "\(answers)")
@@ -56,12 +56,36 @@ struct CoAPServerTests {
         socket.send(request)
         usleep(50_000)
         socket.send(request)
-        let answers = socket.receiveAll(for: 1.0)
+        let answers = socket.receive(1)
         #expect(pipeline.requests.count == 1, "the retransmission was taken as a new message")
         #expect(answers.count == 1, "answers: \(answers)")
         let answer = try #require(answers.first)
         // ACK (type 2), token length 2, code 2.04, the request's MID and token.
         #expect(Array(answer.prefix(6)) == [0x62, 0x44, 0x12, 0x34, 0xA1, 0xB2], "\(answer)")
+    }
+
+    @Test("a CON retransmitted after its answer (the ACK was lost) gets the same answer and is not taken again")
+    func retransmissionAfterAnswer() throws {
+        let pipeline = FakePipeline(.complete(after: 0.05, .success(.stored)))
+        let server = try TestServer.start(pipeline, emptyAckDelay: 3)
+        defer { server.stop() }
+        let socket = try RawCoAPSocket(port: server.port)
+        defer { socket.close() }
+        let request = RawCoAPSocket.post(messageID: 0x3456, token: [0xD1, 0xD2, 0xD3])
+        socket.send(request)
+        let first = socket.receive(1)
+        socket.send(request)
+        let second = socket.receive(1)
+        #expect(pipeline.requests.count == 1, "the retransmission was stored again")
+        #expect(first.count == 1 && second.count == 1, "first: \(first), second: \(second)")
+        // ACK, 2.04, the request's MID and token, both times.
+        #expect(first.first.map { Array($0.prefix(7)) } == [0x63, 0x44, 0x34, 0x56, 0xD1, 0xD2, 0xD3], "\(first)")
+        #expect(second.first == first.first, "the repeated answer differs: \(second) vs \(first)")
+
+        // Another message ID from the same peer is a new message.
+        socket.send(RawCoAPSocket.post(messageID: 0x3457, token: [0xD1, 0xD2, 0xD3]))
+        #expect(socket.receive(1).count == 1)
+        #expect(pipeline.requests.count == 2)
     }
 
     @Test("a NON POST gets a NON 2.04")

@@ -158,11 +158,20 @@ struct RawCoAPSocket {
         }
     }
 
-    /// Every datagram that arrives within `seconds`.
-    func receiveAll(for seconds: Double) -> [[UInt8]] {
+    /// Datagrams until `count` arrived (or `within` seconds passed), and any
+    /// more that follow within `settle` seconds: a busy test machine may be
+    /// slow to answer, but extra answers must still be seen.
+    func receive(_ count: Int, within: Double = 5, settle: Double = 0.3) -> [[UInt8]] {
+        var received = receiveAll(for: within, stopAt: count)
+        if received.count >= count { received += receiveAll(for: settle) }
+        return received
+    }
+
+    /// Every datagram that arrives within `seconds` (up to `stopAt`).
+    func receiveAll(for seconds: Double, stopAt: Int = .max) -> [[UInt8]] {
         var received: [[UInt8]] = []
         let deadline = Date().addingTimeInterval(seconds)
-        while case let left = deadline.timeIntervalSinceNow, left > 0 {
+        while received.count < stopAt, case let left = deadline.timeIntervalSinceNow, left > 0 {
             var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
             guard poll(&entry, 1, Int32(left * 1000) + 1) > 0 else { continue }
             var buffer = [UInt8](repeating: 0, count: 1500)

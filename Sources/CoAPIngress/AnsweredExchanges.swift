@@ -1,0 +1,62 @@
+/// Answers recently sent to CON requests that reached the outbox, so a
+/// retransmission (the device did not get our ACK) is answered again instead
+/// of stored twice: RFC 7252 4.5's duplicate detection, which libcoap 4.3.1
+/// leaves to the application. Bounded in count and in age.
+struct AnsweredExchanges {
+    struct Key: Hashable {
+        var peer: String
+        var messageID: Int32
+        var token: CoAPToken
+    }
+
+    /// EXCHANGE_LIFETIME (RFC 7252 4.8.2): after that a device must not
+    /// retransmit, and may reuse the message ID.
+    static let lifetime = 247.0
+    /// About 1.5 MiB at most; at a few hundred requests per second it covers
+    /// the whole lifetime, under heavy load the last fraction of a second.
+    static let maxEntries = 16_384
+
+    private var replies: [Key: CoAPReply] = [:]
+    private var order: [(key: Key, at: Double)] = []
+    private var head = 0
+
+    var isEmpty: Bool { replies.isEmpty }
+
+    mutating func record(_ key: Key, _ reply: CoAPReply, now: Double) {
+        expire(now: now)
+        if replies.updateValue(reply, forKey: key) == nil {
+            order.append((key, now))
+        }
+        while replies.count > Self.maxEntries { dropOldest() }
+    }
+
+    /// The answer sent to this exchange, if it is recent enough to repeat.
+    mutating func reply(for key: Key, now: Double) -> CoAPReply? {
+        expire(now: now)
+        return replies[key]
+    }
+
+    private mutating func expire(now: Double) {
+        while head < order.count && now - order[head].at > Self.lifetime { dropOldest() }
+    }
+
+    private mutating func dropOldest() {
+        guard head < order.count else { return }
+        replies.removeValue(forKey: order[head].key)
+        head += 1
+        // Reclaim the consumed prefix now and then, not on every call.
+        if head == order.count {
+            order.removeAll(keepingCapacity: order.count <= 4096)
+            head = 0
+        } else if head >= 1024 && head * 2 >= order.count {
+            order.removeFirst(head)
+            head = 0
+        }
+    }
+}
+
+extension AnsweredExchanges.Key {
+    init(_ entry: CoAPEngine.Pending) {
+        self.init(peer: entry.peer, messageID: entry.exchange.messageID, token: entry.exchange.token)
+    }
+}
