@@ -1195,7 +1195,10 @@ class Bench:
             paths = [os.path.join(BENCH, "results", "smoke.json")]
         else:
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-            paths = [os.path.join(BENCH, "results", f"{stamp}.json"), os.path.join(BENCH, "results", "latest.json")]
+            paths = [os.path.join(BENCH, "results", f"{stamp}.json")]
+            # latest.json is what docs/performance.md cites: complete runs only.
+            if not self.options.only:
+                paths.append(os.path.join(BENCH, "results", "latest.json"))
         for path in paths:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             temporary = f"{path}.tmp"
