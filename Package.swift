@@ -50,6 +50,8 @@ let package = Package(
             dependencies: [
                 "GatewayCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The SQLite C API, for the two statements run per message.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 logging,
             ]
         ),

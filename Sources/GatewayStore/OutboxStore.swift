@@ -65,22 +65,14 @@ public final class OutboxStore: Sendable {
                     let insert = try db.cachedStatement(sql: OutboxSchema.insertSQL)
                     var addedBytes = 0
                     for message in inserting {
-                        try insert.execute(arguments: [
-                            message.topic, message.qos.rawValue, message.retain,
-                            Data(message.payload), Self.millis(message.receivedAt), message.mapping,
-                            message.expiresAt.map(Self.millis),
-                            Int64(bitPattern: message.shardHash), ShardHash.shard(message.shardHash, of: shards),
-                        ])
+                        try HotStatements.insert(message, shard: ShardHash.shard(message.shardHash, of: shards), with: insert, in: db)
                         ids.append(db.lastInsertedRowID)
                         addedBytes += message.storedSize
                     }
                     let delete = try db.cachedStatement(sql: "DELETE FROM message WHERE id = ?")
-                    for row in deleting {
-                        try delete.execute(arguments: [row.id])
-                        if db.changesCount > 0 {
-                            removed += 1
-                            removedBytes += row.size
-                        }
+                    for row in deleting where try HotStatements.delete(id: row.id, with: delete, in: db) {
+                        removed += 1
+                        removedBytes += row.size
                     }
                     if let expireBefore {
                         let sizes = try Int.fetchAll(db.cachedStatement(sql: OutboxSchema.expireSQL), arguments: [Self.millis(expireBefore)])
