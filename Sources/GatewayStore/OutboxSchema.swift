@@ -40,6 +40,16 @@ enum OutboxSchema {
                 INSERT INTO outbox_meta (name, value) VALUES ('shards', 1);
                 """)
         }
+        migrator.registerMigration("v4-partial-shard-index") { db in
+            // Only rows of connections other than the first need the index;
+            // a single-connection gateway (the common case) then maintains no
+            // second index per message: less work and fewer pages written per
+            // commit. The first connection's rows are found along the row IDs.
+            try db.execute(sql: """
+                DROP INDEX message_shard;
+                CREATE INDEX message_shard ON message(shard, id) WHERE shard <> 0;
+                """)
+        }
         return migrator
     }
 
@@ -52,9 +62,17 @@ enum OutboxSchema {
         UPDATE outbox_stats SET messages = messages + ?, bytes = bytes + ? WHERE id = 1
         """
 
+    /// One connection's rows, for connections after the first: the literal
+    /// `shard <> 0` lets SQLite use the partial index.
     static let fetchShardSQL = """
         SELECT id, topic, qos, retain, payload, received_at, mapping, expires_at, shard_hash
-        FROM message WHERE shard = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?
+        FROM message WHERE shard = ? AND shard <> 0 AND id > ? AND id <= ? ORDER BY id LIMIT ?
+        """
+
+    /// The first connection's rows, along the row IDs.
+    static let fetchFirstShardSQL = """
+        SELECT id, topic, qos, retain, payload, received_at, mapping, expires_at, shard_hash
+        FROM message WHERE shard = 0 AND id > ? AND id <= ? ORDER BY id LIMIT ?
         """
 
     static let fetchByIDSQL = """

@@ -103,6 +103,10 @@ public final class OutboxStore: Sendable {
         do {
             return try pool.read { db in
                 if let shard, shards > 1 {
+                    if shard == 0 {
+                        return try Row.fetchAll(db.cachedStatement(sql: OutboxSchema.fetchFirstShardSQL), arguments: [id, last, limit])
+                            .map(Self.decode)
+                    }
                     return try Row.fetchAll(db.cachedStatement(sql: OutboxSchema.fetchShardSQL), arguments: [shard, id, last, limit])
                         .map(Self.decode)
                 }

@@ -17,7 +17,7 @@ final class InspectionFixture {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         paths = StatePaths(directory: directory)
         if lockFile {
-            FileManager.default.createFile(atPath: paths.lock, contents: nil)
+            _ = FileManager.default.createFile(atPath: paths.lock, contents: nil)
         }
         if database {
             let pool = try DatabasePool(path: paths.database)

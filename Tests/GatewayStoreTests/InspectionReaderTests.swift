@@ -166,7 +166,7 @@ struct InspectionReaderTests {
     @Test("a file that is not an outbox is named as such")
     func notAnOutbox() throws {
         let fixture = try InspectionFixture(database: false)
-        FileManager.default.createFile(atPath: fixture.paths.database, contents: Data("hello, not sqlite at all, really not".utf8))
+        _ = FileManager.default.createFile(atPath: fixture.paths.database, contents: Data("hello, not sqlite at all, really not".utf8))
         #expect(throws: InspectionError.notAnOutbox(path: fixture.paths.database, reason: "not a SQLite database")) {
             try OutboxReader(paths: fixture.paths)
         }
