@@ -48,6 +48,10 @@ public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
         let v5 = settings.upstream.protocolVersion == .mqtt5
         try check(mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311), "protocol_version")
         try check(mosquitto_max_inflight_messages_set(handle, UInt32(settings.maxInflight)), "max_inflight")
+        // Each publish leaves at once: with Nagle's algorithm a small PUBLISH
+        // behind an unacknowledged one waits for the broker's (delayed) ACK,
+        // up to 40 ms on Linux.
+        try check(mosquitto_int_option(handle, MOSQ_OPT_TCP_NODELAY, 1), "tcp_nodelay")
         // Our own thread runs mosquitto_loop; this makes mosquitto_publish from
         // the forwarder's thread wake it instead of writing inline.
         try check(mosquitto_threaded_set(handle, true), "threaded")
