@@ -102,7 +102,10 @@ struct Parts: Sendable {
         do {
             state = try StateDirectory(path: config.gateway.stateDirectory)
             let store = try OutboxStore(path: state.databasePath, sync: config.outbox.sync, shards: upstream.connections)
-            outbox = try Outbox(store: store, settings: config.outbox, logger: logger, observer: observer)
+            var outboxSettings = config.outbox
+            // Half a window at most, so waiting deletions never stall publishing.
+            outboxSettings.settleBatch = max(1, min(8, upstream.maxInflight / 2))
+            outbox = try Outbox(store: store, settings: outboxSettings, logger: logger, observer: observer)
         } catch {
             throw .storage(error.description)
         }

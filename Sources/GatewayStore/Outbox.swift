@@ -55,6 +55,8 @@ public final class Outbox: Sendable {
     struct State: Sendable {
         var pending: [Pending] = []
         var acknowledged: [(id: Int64, size: Int, shard: Int)] = []
+        /// When the oldest deletion in `acknowledged` came (monotonic seconds).
+        var acknowledgedSince: Double?
         /// QoS 1 stored plus pending.
         var durable: OutboxCounts
         var lanes: [Lane]
@@ -197,6 +199,7 @@ public final class Outbox: Sendable {
     public func acknowledge(_ rows: [(id: Int64, size: Int)], shard: Int = 0) {
         guard !rows.isEmpty else { return }
         state.update {
+            if $0.acknowledged.isEmpty { $0.acknowledgedSince = MonotonicClock.now() }
             $0.acknowledged.append(contentsOf: rows.map { ($0.id, $0.size, shard) })
             $0.lanes[shard].unsettled += rows.count
         }
@@ -288,25 +291,49 @@ public final class Outbox: Sendable {
     }
 
     /// Waits for work or the next sweep; nil once stopping with nothing left.
+    /// Deletions alone wait a little (`settleBatch`, `settleLinger`) for an
+    /// insert to share its commit: under `sync: full` every commit is an
+    /// fsync, and at a steady trickle the PUBACKs would otherwise double the
+    /// commits (and the pages written).
     private func nextWork() -> Work? {
-        let deadline = state.withLock { $0.nextSweep }
+        let (sweepAt, knownSince) = state.withLock { ($0.nextSweep, $0.acknowledgedSince) }
+        var deadline = sweepAt
+        if let knownSince {
+            deadline = min(deadline, Date().addingTimeInterval(knownSince + settings.settleLinger - MonotonicClock.now()))
+        }
         return state.wait(
-            until: { !$0.pending.isEmpty || !$0.acknowledged.isEmpty || $0.stopRequested || Date() >= $0.nextSweep },
+            until: {
+                !$0.pending.isEmpty || $0.stopRequested || Date() >= $0.nextSweep
+                    || $0.acknowledgedSince != knownSince || self.deletionsDue($0)
+            },
             deadline: deadline
         ) { state -> Work? in
             let now = Date()
             let sweep = now >= state.nextSweep
             if sweep { state.nextSweep = now.addingTimeInterval(Self.sweepInterval) }
-            if state.pending.isEmpty && state.acknowledged.isEmpty && !sweep {
-                return state.stopRequested ? nil : Work(group: [], acknowledged: [], sweep: false)
+            let deletions = deletionsDue(state) || (!state.pending.isEmpty && !state.acknowledged.isEmpty)
+            if state.pending.isEmpty && !deletions && !sweep {
+                // Nothing due yet: the caller comes back with a new deadline.
+                return state.stopRequested && state.acknowledged.isEmpty ? nil : Work(group: [], acknowledged: [], sweep: false)
             }
             let count = min(state.pending.count, Self.maxGroup)
             let group = Array(state.pending.prefix(count))
             state.pending.removeFirst(count)
-            let acknowledged = state.acknowledged
-            state.acknowledged.removeAll(keepingCapacity: true)
+            var acknowledged: [(id: Int64, size: Int, shard: Int)] = []
+            if deletions || sweep {
+                acknowledged = state.acknowledged
+                state.acknowledged.removeAll(keepingCapacity: true)
+                state.acknowledgedSince = nil
+            }
             return Work(group: group, acknowledged: acknowledged, sweep: sweep)
         }
+    }
+
+    /// Whether the waiting deletions should be committed on their own now.
+    private func deletionsDue(_ state: State) -> Bool {
+        guard let since = state.acknowledgedSince, !state.acknowledged.isEmpty else { return false }
+        return state.stopRequested || state.acknowledged.count >= settings.settleBatch
+            || MonotonicClock.now() >= since + settings.settleLinger
     }
 
     private func commit(_ work: Work) {
@@ -374,6 +401,7 @@ public final class Outbox: Sendable {
                 // Deletions are retried with the next group; delivered rows
                 // left behind would only be sent again, never lost.
                 $0.acknowledged.insert(contentsOf: work.acknowledged, at: 0)
+                if !work.acknowledged.isEmpty && $0.acknowledgedSince == nil { $0.acknowledgedSince = MonotonicClock.now() }
             }
             for pending in work.group {
                 pending.completion(.failure(error))

@@ -25,11 +25,13 @@ public final class OutboxStore: Sendable {
         configuration.label = "outbox"
         // The CLI's queue commands may read while the gateway writes.
         configuration.busyMode = .timeout(5)
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(sync == .full ? "FULL" : "NORMAL")")
-        }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+            // After the pool is open: opening it puts the writer into WAL mode
+            // and sets synchronous = NORMAL, over anything set before.
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = \(sync == .full ? "FULL" : "NORMAL")")
+            }
             try OutboxSchema.migrator.migrate(pool)
             try Self.reshard(pool, to: self.shards)
         } catch {
@@ -166,6 +168,11 @@ public final class OutboxStore: Sendable {
         } catch {
             throw Self.map(error)
         }
+    }
+
+    /// The writer's `PRAGMA synchronous`: 2 under `sync: full`, 1 under `normal`.
+    func synchronousLevel() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     /// Messages and bytes queued, from the counters kept with every commit.

@@ -46,3 +46,18 @@ struct OutboxMigrationTests {
         #expect(indexSQL?.contains("WHERE shard <> 0") == true, "\(indexSQL ?? "no index")")
     }
 }
+
+@Suite("Outbox durability settings")
+struct OutboxSyncTests {
+    /// GRDB's pool sets synchronous = NORMAL when it opens; `sync: full` must
+    /// still end up FULL on the connection that commits, or "power-loss-safe"
+    /// would be a word only.
+    @Test(arguments: [(SyncMode.full, 2), (SyncMode.normal, 1)])
+    func theWriterCommitsWithTheConfiguredSync(sync: SyncMode, level: Int) throws {
+        let state = TemporaryState()
+        defer { state.remove() }
+        try FileManager.default.createDirectory(atPath: state.path, withIntermediateDirectories: true)
+        let store = try OutboxStore(path: state.path + "/outbox.sqlite", sync: sync)
+        #expect(try store.synchronousLevel() == level)
+    }
+}

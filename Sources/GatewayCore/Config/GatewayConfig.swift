@@ -138,6 +138,12 @@ public struct OutboxSettings: Sendable {
     /// Bounds of the in-memory QoS 0 queue; the oldest is shed past them.
     public var qos0MaxMessages: Int = 10_000
     public var qos0MaxBytes: Int = 8 << 20
+    /// Deletions of delivered rows wait for the next insert to share its
+    /// commit; on their own they are committed once this many wait or
+    /// `settleLinger` passed. Each waiting deletion holds a slot of its
+    /// connection's window, so keep it well below `upstream.max_inflight`.
+    public var settleBatch: Int = 8
+    public var settleLinger: Double = 0.002
 
     public init(maxMessages: Int, maxBytes: Int, sync: SyncMode) {
         self.maxMessages = maxMessages
