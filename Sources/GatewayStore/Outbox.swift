@@ -57,6 +57,10 @@ public final class Outbox: Sendable {
         var acknowledged: [(id: Int64, size: Int, shard: Int)] = []
         /// When the oldest deletion in `acknowledged` came (monotonic seconds).
         var acknowledgedSince: Double?
+        /// When the oldest message in `pending` came (monotonic seconds).
+        var pendingSince: Double?
+        /// When the last commit ended (monotonic seconds).
+        var lastCommitEnd = 0.0
         /// QoS 1 stored plus pending.
         var durable: OutboxCounts
         var lanes: [Lane]
@@ -142,6 +146,7 @@ public final class Outbox: Sendable {
             if message.qos.isDurable {
                 state.durable.messages += 1
                 state.durable.bytes += size
+                if state.pending.isEmpty { state.pendingSince = MonotonicClock.now() }
                 state.pending.append(Pending(message: message, completion: completion))
                 return .success(.pending)
             } else {
@@ -296,29 +301,39 @@ public final class Outbox: Sendable {
     /// fsync, and at a steady trickle the PUBACKs would otherwise double the
     /// commits (and the pages written).
     private func nextWork() -> Work? {
-        let (sweepAt, knownSince) = state.withLock { ($0.nextSweep, $0.acknowledgedSince) }
+        let (sweepAt, knownSince, knownPendingSince) = state.withLock { ($0.nextSweep, $0.acknowledgedSince, $0.pendingSince) }
         var deadline = sweepAt
+        let now = MonotonicClock.now()
         if let knownSince {
-            deadline = min(deadline, Date().addingTimeInterval(knownSince + settings.settleLinger - MonotonicClock.now()))
+            deadline = min(deadline, Date().addingTimeInterval(knownSince + settings.settleLinger - now))
+        }
+        if let knownPendingSince {
+            deadline = min(deadline, Date().addingTimeInterval(knownPendingSince + Self.commitLinger - now))
         }
         return state.wait(
             until: {
-                !$0.pending.isEmpty || $0.stopRequested || Date() >= $0.nextSweep
-                    || $0.acknowledgedSince != knownSince || self.deletionsDue($0)
+                self.insertsDue($0) || $0.stopRequested || Date() >= $0.nextSweep
+                    || $0.acknowledgedSince != knownSince || $0.pendingSince != knownPendingSince || self.deletionsDue($0)
             },
             deadline: deadline
         ) { state -> Work? in
             let now = Date()
             let sweep = now >= state.nextSweep
             if sweep { state.nextSweep = now.addingTimeInterval(Self.sweepInterval) }
-            let deletions = deletionsDue(state) || (!state.pending.isEmpty && !state.acknowledged.isEmpty)
-            if state.pending.isEmpty && !deletions && !sweep {
+            let inserts = insertsDue(state) || (state.stopRequested && !state.pending.isEmpty)
+            let deletions = deletionsDue(state) || (inserts && !state.acknowledged.isEmpty)
+            if !inserts && !deletions && !sweep {
                 // Nothing due yet: the caller comes back with a new deadline.
-                return state.stopRequested && state.acknowledged.isEmpty ? nil : Work(group: [], acknowledged: [], sweep: false)
+                let idle = state.pending.isEmpty && state.acknowledged.isEmpty
+                return state.stopRequested && idle ? nil : Work(group: [], acknowledged: [], sweep: false)
             }
-            let count = min(state.pending.count, Self.maxGroup)
-            let group = Array(state.pending.prefix(count))
-            state.pending.removeFirst(count)
+            var group: [Pending] = []
+            if inserts || sweep {
+                let count = min(state.pending.count, Self.maxGroup)
+                group = Array(state.pending.prefix(count))
+                state.pending.removeFirst(count)
+                state.pendingSince = state.pending.isEmpty ? nil : MonotonicClock.now()
+            }
             var acknowledged: [(id: Int64, size: Int, shard: Int)] = []
             if deletions || sweep {
                 acknowledged = state.acknowledged
@@ -327,6 +342,22 @@ public final class Outbox: Sendable {
             }
             return Work(group: group, acknowledged: acknowledged, sweep: sweep)
         }
+    }
+
+    /// Under `sync: full` while commits follow each other closely, new
+    /// messages wait up to `commitLinger` for company, so one fsync serves
+    /// more of them; a message after a quiet spell is committed at once.
+    static let commitLinger = 0.001
+    static let lingerGroup = 32
+
+    /// Whether the pending messages should be committed now.
+    private func insertsDue(_ state: State) -> Bool {
+        guard !state.pending.isEmpty, let since = state.pendingSince else { return false }
+        guard settings.sync == .full, state.pending.count < Self.lingerGroup else { return true }
+        let now = MonotonicClock.now()
+        // Busy: the last commit ended after these messages started waiting.
+        let busy = state.lastCommitEnd >= since - Self.commitLinger
+        return !busy || now >= since + Self.commitLinger
     }
 
     /// Whether the waiting deletions should be committed on their own now.
@@ -360,6 +391,7 @@ public final class Outbox: Sendable {
         case .success(let commit):
             observer.commitFinished(messages: work.group.count, deletions: work.acknowledged.count, seconds: MonotonicClock.now() - started)
             state.update {
+                $0.lastCommitEnd = MonotonicClock.now()
                 $0.durable.messages -= commit.removed.messages + commit.expired.messages
                 $0.durable.bytes -= commit.removed.bytes + commit.expired.bytes
                 $0.writable = true
