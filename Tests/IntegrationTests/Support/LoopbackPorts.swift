@@ -4,8 +4,8 @@ import Synchronization
 import Glibc
 #endif
 
-/// Free ports on 127.0.0.1, found by binding port 0 and reading what the
-/// kernel chose. A port is handed out at most once per test process, so two
+/// Free ports on 127.0.0.1 below the kernel's ephemeral range (see
+/// `bindAny`). A port is handed out at most once per test process, so two
 /// tests running in parallel never get the same one, and the harness's own
 /// CoAP clients bind ports from here too (`bindClientUDP`, coap-client's
 /// `-p`) so they never take a gateway's.
@@ -56,23 +56,38 @@ enum LoopbackPorts {
         throw HarnessError("no free \(kind) port on 127.0.0.1")
     }
 
+    /// A port below the kernel's ephemeral range that binds now. Ports from
+    /// the ephemeral range (what binding port 0 gives) can be taken at any
+    /// moment as the local port of some process's outgoing connection, and a
+    /// long-lived one (an MQTT session, wrk) then keeps a broker that is
+    /// started later from binding it; below the range only explicit binds
+    /// compete, and those go through here.
     private static func bindAny(type: Int32) throws -> UInt16 {
+        let upper = min(ephemeralLow - 1, 32_767)
+        for _ in 0..<200 {
+            let port = UInt16.random(in: 10_000...UInt16(max(10_001, upper)))
+            if try bindable(port, type: type) { return port }
+        }
+        throw HarnessError("no bindable port on 127.0.0.1 between 10000 and \(upper)")
+    }
+
+    /// The first port of /proc/sys/net/ipv4/ip_local_port_range (32768 by default).
+    private static let ephemeralLow: Int = {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        return text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) } ?? 32_768
+    }()
+
+    private static func bindable(_ port: UInt16, type: Int32) throws -> Bool {
         let fd = socket(AF_INET, type, 0)
         guard fd >= 0 else { throw HarnessError("socket(): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var address = loopback(port: 0)
+        var address = loopback(port: port)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard bound == 0 else { throw HarnessError("bind(127.0.0.1:0): \(String(cString: strerror(errno)))") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else { throw HarnessError("getsockname(): \(String(cString: strerror(errno)))") }
-        return UInt16(bigEndian: address.sin_port)
+        return bound == 0
     }
 
     static func loopback(port: UInt16) -> sockaddr_in {
