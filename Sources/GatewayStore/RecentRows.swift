@@ -8,8 +8,10 @@ import GatewayCore
 /// `coveredAfter` moves up, so the forwarder reads those from disk instead.
 /// Nothing is ever only here: every row is committed before it is added.
 struct RecentRows: Sendable {
-    static let maxMessages = 8192
-    static let maxBytes = 8 << 20
+    // A forwarder that keeps up needs little more than its window ahead;
+    // the bound only matters when it falls behind, and then per connection.
+    static let maxMessages = 4096
+    static let maxBytes = 2 << 20
 
     private var rows: [StoredMessage] = []
     private var head = 0
