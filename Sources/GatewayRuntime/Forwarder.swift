@@ -89,6 +89,8 @@ public final class Forwarder: Sendable {
         var everConnected = false
         var inFlight: [Int32: InFlight] = [:]
         var cursor: Int64 = 0
+        /// Backlog rows read from SQLite ahead of the window (see `backlog`).
+        var readAhead = ReadAhead()
         var maybeMore = true
         var limiter: PublishLimiter
         /// When the rate limits allow the next publish; nil: now.
@@ -230,9 +232,7 @@ public final class Forwarder: Sendable {
             session.retry.removeFirst(again.count)
             // Lately committed rows come from memory; a backlog from disk.
             rows = try outbox.takeCommitted(after: session.cursor, limit: limit - retried.count, shard: shard)
-                ?? outbox.store.fetch(
-                    after: session.cursor, through: outbox.visibleThrough, limit: limit - retried.count, shard: shard
-                )
+                ?? backlog(after: session.cursor, limit: limit - retried.count, &session.readAhead)
         } catch {
             logger.error("outbox read failed", metadata: ["error": "\(error)"])
             Thread.sleep(forTimeInterval: 0.5)
@@ -310,6 +310,24 @@ public final class Forwarder: Sendable {
         if expiredVolatile > 0 { observer.messagesExpired(qos: .atMostOnce, count: expiredVolatile) }
     }
 
+    /// Rows after `cursor` from a backlog on disk. A window refills a few
+    /// slots at a time as PUBACKs come back; reading those few from SQLite
+    /// each time (a read transaction and a query) cost more than the rows.
+    /// So rows are read `ReadAhead.batch` at a time and kept here; they are
+    /// committed and change only by being deleted after delivery or expiry,
+    /// both of which the publishing path copes with.
+    private func backlog(after cursor: Int64, limit: Int, _ readAhead: inout ReadAhead) throws(OutboxError) -> [StoredMessage] {
+        readAhead.drop(through: cursor)
+        if readAhead.count < limit {
+            let from = max(cursor, readAhead.lastID ?? cursor)
+            let more = try outbox.store.fetch(
+                after: from, through: outbox.visibleThrough, limit: max(limit, ReadAhead.batch), shard: shard
+            )
+            readAhead.append(more)
+        }
+        return readAhead.prefix(limit)
+    }
+
     /// Oldest first by receipt time; on a tie the durable row goes first.
     static func merge(_ rows: [StoredMessage], _ volatile: [VolatileEntry], limit: Int) -> [(MessageKey, OutboundMessage)] {
         var result: [(MessageKey, OutboundMessage)] = []
@@ -333,5 +351,36 @@ public final class Forwarder: Sendable {
             }
         }
         return result
+    }
+}
+
+/// Backlog rows read ahead of the forwarder's window, oldest first.
+struct ReadAhead {
+    static let batch = 512
+
+    private var rows: [StoredMessage] = []
+    private var head = 0
+
+    var count: Int { rows.count - head }
+    var lastID: Int64? { rows.last?.id }
+
+    mutating func drop(through cursor: Int64) {
+        while head < rows.count && rows[head].id <= cursor { head += 1 }
+        if head == rows.count {
+            rows.removeAll(keepingCapacity: true)
+            head = 0
+        }
+    }
+
+    mutating func append(_ more: [StoredMessage]) {
+        if head > 0 {
+            rows.removeFirst(head)
+            head = 0
+        }
+        rows.append(contentsOf: more)
+    }
+
+    func prefix(_ limit: Int) -> [StoredMessage] {
+        Array(rows[head..<min(rows.count, head + limit)])
     }
 }
