@@ -2,6 +2,8 @@
 import PackageDescription
 
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+/// The FIFOs of the outbox, the CoAP engine and the forwarder.
+let deque: Target.Dependency = .product(name: "DequeModule", package: "swift-collections")
 
 let package = Package(
     name: "iot-gateway",
@@ -17,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // C libraries from Debian 12, reached through pkg-config.
@@ -52,13 +55,14 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API, for the two statements run per message.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                deque,
                 logging,
             ]
         ),
         // One adapter per C library; no C type leaves these targets.
         .target(
             name: "CoAPIngress",
-            dependencies: ["GatewayCore", "CCoAP", logging]
+            dependencies: ["GatewayCore", "CCoAP", deque, logging]
         ),
         .target(
             name: "HTTPIngress",
@@ -73,6 +77,7 @@ let package = Package(
             name: "GatewayRuntime",
             dependencies: [
                 "GatewayCore", "GatewayStore", "CoAPIngress", "HTTPIngress", "MQTTEgress",
+                deque,
                 logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -1,3 +1,5 @@
+import DequeModule
+
 /// Answers recently sent to CON requests that reached the outbox, so a
 /// retransmission (the device did not get our ACK) is answered again instead
 /// of stored twice: RFC 7252 4.5's duplicate detection, which libcoap 4.3.1
@@ -12,13 +14,12 @@ struct AnsweredExchanges {
     /// EXCHANGE_LIFETIME (RFC 7252 4.8.2): after that a device must not
     /// retransmit, and may reuse the message ID.
     static let lifetime = 247.0
-    /// About 1.5 MiB at most; at a few hundred requests per second it covers
+    /// About 1.5 MiB at most; up to about 66 requests per second it covers
     /// the whole lifetime, under heavy load the last fraction of a second.
     static let maxEntries = 16_384
 
     private var replies: [Key: CoAPReply] = [:]
-    private var order: [(key: Key, at: Double)] = []
-    private var head = 0
+    private var order = Deque<(key: Key, at: Double)>()
 
     var isEmpty: Bool { replies.isEmpty }
 
@@ -37,21 +38,12 @@ struct AnsweredExchanges {
     }
 
     private mutating func expire(now: Double) {
-        while head < order.count && now - order[head].at > Self.lifetime { dropOldest() }
+        while let oldest = order.first, now - oldest.at > Self.lifetime { dropOldest() }
     }
 
     private mutating func dropOldest() {
-        guard head < order.count else { return }
-        replies.removeValue(forKey: order[head].key)
-        head += 1
-        // Reclaim the consumed prefix now and then, not on every call.
-        if head == order.count {
-            order.removeAll(keepingCapacity: order.count <= 4096)
-            head = 0
-        } else if head >= 1024 && head * 2 >= order.count {
-            order.removeFirst(head)
-            head = 0
-        }
+        guard let oldest = order.popFirst() else { return }
+        replies.removeValue(forKey: oldest.key)
     }
 }
 

@@ -84,28 +84,11 @@ struct CoAPToken: Hashable {
         count = min(8, bytes.count)
     }
 
+    /// The token's bytes, read straight from `packed` (no allocation: this
+    /// runs for every answer).
     func withBytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-        var bytes = [UInt8](repeating: 0, count: count)
-        for index in 0..<count { bytes[index] = UInt8(truncatingIfNeeded: packed >> (8 * UInt64(index))) }
-        return bytes.withUnsafeBufferPointer(body)
-    }
-}
-
-/// Tickets in arrival order: append at the back, take from the front.
-struct TicketQueue {
-    private var storage: [Int] = []
-    private var head = 0
-
-    var first: Int? { head < storage.count ? storage[head] : nil }
-
-    mutating func append(_ ticket: Int) { storage.append(ticket) }
-
-    mutating func removeFirst() {
-        head += 1
-        // Reclaim the consumed prefix now and then, not on every call.
-        if head >= 1024 && head * 2 >= storage.count {
-            storage.removeFirst(head)
-            head = 0
+        withUnsafeBytes(of: packed.littleEndian) { raw in
+            body(UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self).prefix(count)))
         }
     }
 }

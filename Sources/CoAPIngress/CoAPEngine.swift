@@ -1,4 +1,5 @@
 import CCoAP
+import DequeModule
 import Foundation
 import GatewayCore
 import Glibc
@@ -57,7 +58,7 @@ final class CoAPEngine: @unchecked Sendable {
     var pending: [Int: Pending] = [:]
     var ticketsByExchange: [Exchange: Int] = [:]
     /// Tickets in arrival order, for the empty-ACK deadline.
-    var arrivals = TicketQueue()
+    var arrivals = Deque<Int>()
     var answered = AnsweredExchanges()
     var nextTicket = 1
     var assembler: Block1Assembler

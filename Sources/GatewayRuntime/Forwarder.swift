@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 import GatewayCore
 import GatewayStore
@@ -358,29 +359,20 @@ public final class Forwarder: Sendable {
 struct ReadAhead {
     static let batch = 512
 
-    private var rows: [StoredMessage] = []
-    private var head = 0
+    private var rows = Deque<StoredMessage>()
 
-    var count: Int { rows.count - head }
+    var count: Int { rows.count }
     var lastID: Int64? { rows.last?.id }
 
     mutating func drop(through cursor: Int64) {
-        while head < rows.count && rows[head].id <= cursor { head += 1 }
-        if head == rows.count {
-            rows.removeAll(keepingCapacity: true)
-            head = 0
-        }
+        while let first = rows.first, first.id <= cursor { rows.removeFirst() }
     }
 
     mutating func append(_ more: [StoredMessage]) {
-        if head > 0 {
-            rows.removeFirst(head)
-            head = 0
-        }
         rows.append(contentsOf: more)
     }
 
     func prefix(_ limit: Int) -> [StoredMessage] {
-        Array(rows[head..<min(rows.count, head + limit)])
+        Array(rows.prefix(limit))
     }
 }

@@ -192,7 +192,7 @@ public final class Outbox: Sendable {
 
     /// The oldest queued QoS 0 messages of one connection, left in place.
     public func peekVolatile(limit: Int, shard: Int = 0) -> [VolatileEntry] {
-        state.withLock { Array($0.lanes[shard].volatile.prefix(limit)) }
+        state.withLock { $0.lanes[shard].volatile.prefix(limit) }
     }
 
     /// Takes one connection's QoS 0 messages up to and including `sequence` off its queue.

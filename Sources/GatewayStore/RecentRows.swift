@@ -1,3 +1,4 @@
+import DequeModule
 import GatewayCore
 
 /// The rows one connection committed lately, kept in memory so the
@@ -13,8 +14,7 @@ struct RecentRows: Sendable {
     static let maxMessages = 4096
     static let maxBytes = 2 << 20
 
-    private var rows: [StoredMessage] = []
-    private var head = 0
+    private var rows = Deque<StoredMessage>()
     private var bytes = 0
     /// Every row of this shard with a higher ID is held.
     private(set) var coveredAfter: Int64
@@ -23,14 +23,13 @@ struct RecentRows: Sendable {
         self.coveredAfter = coveredAfter
     }
 
-    var count: Int { rows.count - head }
+    var count: Int { rows.count }
 
     mutating func append(_ row: StoredMessage) {
         rows.append(row)
         bytes += row.message.storedSize
         while count > Self.maxMessages || (bytes > Self.maxBytes && count > 1) {
-            coveredAfter = rows[head].id
-            dropFirst()
+            coveredAfter = dropFirst().id
         }
     }
 
@@ -39,21 +38,14 @@ struct RecentRows: Sendable {
     /// the forwarder's cursor never moves back.
     mutating func take(after cursor: Int64, limit: Int) -> [StoredMessage]? {
         guard cursor >= coveredAfter else { return nil }
-        while head < rows.count && rows[head].id <= cursor { dropFirst() }
-        let end = min(rows.count, head + limit)
-        return Array(rows[head..<end])
+        while let first = rows.first, first.id <= cursor { dropFirst() }
+        return Array(rows.prefix(limit))
     }
 
-    private mutating func dropFirst() {
-        bytes -= rows[head].message.storedSize
-        head += 1
-        // Reclaim the consumed prefix now and then, not on every call.
-        if head == rows.count {
-            rows.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head >= 1024 && head * 2 >= rows.count {
-            rows.removeFirst(head)
-            head = 0
-        }
+    @discardableResult
+    private mutating func dropFirst() -> StoredMessage {
+        let row = rows.removeFirst()
+        bytes -= row.message.storedSize
+        return row
     }
 }

@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 import GatewayCore
 
@@ -10,13 +11,12 @@ public struct VolatileEntry: Sendable, Equatable {
 /// The in-memory FIFO for QoS 0 messages. Not thread-safe: `Outbox` keeps it
 /// inside its guarded state.
 struct VolatileQueue {
-    private var entries: [VolatileEntry] = []
-    private var head = 0
+    private var entries = Deque<VolatileEntry>()
     private(set) var bytes = 0
 
-    var count: Int { entries.count - head }
-    var isEmpty: Bool { head == entries.count }
-    var first: VolatileEntry? { isEmpty ? nil : entries[head] }
+    var count: Int { entries.count }
+    var isEmpty: Bool { entries.isEmpty }
+    var first: VolatileEntry? { entries.first }
 
     mutating func append(_ entry: VolatileEntry) {
         entries.append(entry)
@@ -25,17 +25,14 @@ struct VolatileQueue {
 
     @discardableResult
     mutating func removeFirst() -> VolatileEntry? {
-        guard !isEmpty else { return nil }
-        let entry = entries[head]
-        head += 1
+        guard let entry = entries.popFirst() else { return nil }
         bytes -= entry.message.storedSize
-        compactIfWorthIt()
         return entry
     }
 
     /// The first `limit` entries, without removing them.
-    func prefix(_ limit: Int) -> ArraySlice<VolatileEntry> {
-        entries[head..<min(entries.count, head + limit)]
+    func prefix(_ limit: Int) -> [VolatileEntry] {
+        Array(entries.prefix(limit))
     }
 
     /// Removes entries from the front up to and including `sequence`.
@@ -49,9 +46,8 @@ struct VolatileQueue {
     }
 
     mutating func removeAll() -> [VolatileEntry] {
-        let removed = Array(entries[head...])
-        entries.removeAll(keepingCapacity: false)
-        head = 0
+        let removed = Array(entries)
+        entries.removeAll()
         bytes = 0
         return removed
     }
@@ -59,18 +55,8 @@ struct VolatileQueue {
     /// Removes every expired entry, wherever it is.
     mutating func removeExpired(at now: Date) -> Int {
         let before = count
-        let kept = entries[head...].filter { !$0.message.isExpired(at: now) }
-        entries = Array(kept)
-        head = 0
-        bytes = kept.reduce(0) { $0 + $1.message.storedSize }
+        entries.removeAll { $0.message.isExpired(at: now) }
+        bytes = entries.reduce(0) { $0 + $1.message.storedSize }
         return before - count
-    }
-
-    /// Keeps the array from growing forever as the head advances.
-    private mutating func compactIfWorthIt() {
-        if head > 1024 && head * 2 > entries.count {
-            entries.removeFirst(head)
-            head = 0
-        }
     }
 }
