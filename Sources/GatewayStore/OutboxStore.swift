@@ -46,7 +46,7 @@ public final class OutboxStore: Sendable {
         /// Rows and bytes actually deleted as delivered.
         var removed: OutboxCounts
         /// Rows and bytes deleted because they expired.
-        var expired = OutboxCounts(messages: 0, bytes: 0)
+        var expired = OutboxCounts.zero
     }
 
     /// Inserts, deletes delivered rows and, when `expireBefore` is given,
@@ -61,7 +61,7 @@ public final class OutboxStore: Sendable {
                 var ids: [Int64] = []
                 var removed = 0
                 var removedBytes = 0
-                var expired = OutboxCounts(messages: 0, bytes: 0)
+                var expired = OutboxCounts.zero
                 ids.reserveCapacity(inserting.count)
                 try db.inTransaction(.immediate) {
                     let insert = try db.cachedStatement(sql: OutboxSchema.insertSQL)

@@ -32,7 +32,8 @@ public enum OutboxError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Depth of the outbox.
+/// A number of messages and the bytes they count against `outbox.max_bytes`
+/// (topic plus payload): the outbox's depth, or a part of it.
 public struct OutboxCounts: Sendable, Equatable {
     public var messages: Int
     public var bytes: Int
@@ -41,6 +42,8 @@ public struct OutboxCounts: Sendable, Equatable {
         self.messages = messages
         self.bytes = bytes
     }
+
+    public static let zero = OutboxCounts(messages: 0, bytes: 0)
 }
 
 /// Names a queued message: a QoS 1 row, or a QoS 0 entry in memory.

@@ -41,7 +41,7 @@ extension QueueCommand {
 /// `queue peek` output, as text or JSON.
 struct PeekReport {
     let database: String
-    let stored: MessageCount
+    let stored: OutboxCounts
     let messages: [InspectedMessage]
     let now: EpochMillis
 

@@ -53,7 +53,7 @@ enum QueueText {
     static let qos0Note = "QoS 0 messages wait in the running gateway's memory and are not in this database"
 
     /// `12 messages (345 B)`.
-    static func count(_ count: MessageCount) -> String {
+    static func count(_ count: OutboxCounts) -> String {
         "\(count.messages) message\(count.messages == 1 ? "" : "s") (\(InspectionFormat.bytes(count.bytes)))"
     }
 

@@ -15,7 +15,7 @@ struct InspectionPurgerTests {
         try InspectionReaderTests.sample(fixture)
         try fixture.stopWriting()
         let purged = try OutboxPurger.purge(fixture.paths, matching: TopicFilter("dt/sensors/+/temperature"))
-        #expect(purged == MessageCount(messages: 4, bytes: 3 * 24 + 12 + 24 + 4))
+        #expect(purged == OutboxCounts(messages: 4, bytes: 3 * 24 + 12 + 24 + 4))
         #expect(try fixture.scalar("SELECT count(*) FROM message WHERE topic LIKE 'dt/sensors/%/temperature'") == 0)
         #expect(try fixture.scalar("SELECT count(*) FROM message") == 2)
         #expect(try fixture.scalar("SELECT messages FROM outbox_stats") == 2)
@@ -32,7 +32,7 @@ struct InspectionPurgerTests {
         try InspectionReaderTests.sample(fixture)
         try fixture.stopWriting()
         let before = try fixture.scalar("SELECT bytes FROM outbox_stats")
-        #expect(try OutboxPurger.purge(fixture.paths, matching: nil) == MessageCount(messages: 6, bytes: before))
+        #expect(try OutboxPurger.purge(fixture.paths, matching: nil) == OutboxCounts(messages: 6, bytes: before))
         #expect(try fixture.scalar("SELECT count(*) FROM message") == 0)
         #expect(try fixture.scalar("SELECT messages FROM outbox_stats") == 0)
         #expect(try fixture.scalar("SELECT bytes FROM outbox_stats") == 0)
@@ -113,9 +113,9 @@ struct InspectionPurgerTests {
         let peekTime = try clock.measure { oldest = try reader.oldest(10) }
         #expect(oldest.map(\.id) == Array(1...10))
         let filter = try TopicFilter("dt/sensors/+/temperature")
-        var wouldPurge = MessageCount.zero
+        var wouldPurge = OutboxCounts.zero
         let dryRunTime = try clock.measure { wouldPurge = try reader.count(matching: filter) }
-        var purged = MessageCount.zero
+        var purged = OutboxCounts.zero
         let purgeTime = try clock.measure { purged = try OutboxPurger.purge(fixture.paths, matching: filter) }
 
         let result = try #require(stats)

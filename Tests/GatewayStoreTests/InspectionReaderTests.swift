@@ -29,11 +29,11 @@ struct InspectionReaderTests {
         let stats = try OutboxReader(paths: fixture.paths).statistics(now: EpochMillis(Self.t0 + 10_000))
 
         let bytes = try fixture.scalar("SELECT sum(length(CAST(topic AS BLOB)) + length(payload)) FROM message")
-        #expect(stats.counters == MessageCount(messages: 6, bytes: bytes))
+        #expect(stats.counters == OutboxCounts(messages: 6, bytes: bytes))
         #expect(stats.counted == stats.counters)
         #expect(stats.byQoS.map(\.qos) == [0, 1])
         let qos0 = try #require(stats.byQoS.first)
-        #expect(qos0.count == MessageCount(messages: 1, bytes: "dt/sensors/a/humidity".utf8.count + 3))
+        #expect(qos0.count == OutboxCounts(messages: 1, bytes: "dt/sensors/a/humidity".utf8.count + 3))
         #expect(qos0.oldestReceivedAt == EpochMillis(Self.t0 + 3000))
         let qos1 = try #require(stats.byQoS.last)
         #expect(qos1.count.messages == 5)
@@ -47,7 +47,7 @@ struct InspectionReaderTests {
         #expect(stats.distinctTopics == 4)
         #expect(stats.topTopics.first == TopicDepth(
             topic: "dt/sensors/a/temperature",
-            count: MessageCount(messages: 3, bytes: 3 * "dt/sensors/a/temperature".utf8.count + 12)
+            count: OutboxCounts(messages: 3, bytes: 3 * "dt/sensors/a/temperature".utf8.count + 12)
         ))
         let accented = try #require(stats.topTopics.first { $0.topic.hasPrefix("dt/capteurs") })
         #expect(accented.count.bytes == "dt/capteurs/é/température".utf8.count + 1)
@@ -101,7 +101,7 @@ struct InspectionReaderTests {
         #expect(all.last?.retain == true)
         #expect(all.last?.mapping == "temp")
         #expect(all[3].payload == [0, 1, 2])
-        #expect(try reader.counters() == MessageCount(messages: 6, bytes: all.reduce(0) { $0 + $1.storedSize }))
+        #expect(try reader.counters() == OutboxCounts(messages: 6, bytes: all.reduce(0) { $0 + $1.storedSize }))
     }
 
     @Test("count(matching:) is what a purge would remove")

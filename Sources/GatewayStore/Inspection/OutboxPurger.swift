@@ -14,7 +14,7 @@ public enum OutboxPurger {
     ///
     /// One transaction, not batches: a purge is all or nothing, and SQLite
     /// removes 500,000 of 1,000,000 rows by filter in about a second here.
-    public static func purge(_ paths: StatePaths, matching filter: TopicFilter?) throws(InspectionError) -> MessageCount {
+    public static func purge(_ paths: StatePaths, matching filter: TopicFilter?) throws(InspectionError) -> OutboxCounts {
         guard FileManager.default.fileExists(atPath: paths.database) else {
             throw .noOutbox(path: paths.database)
         }
@@ -26,7 +26,7 @@ public enum OutboxPurger {
         let selection = PurgeSelection(filter)
         do {
             return try database.writeWithoutTransaction { db in
-                var purged = MessageCount.zero
+                var purged = OutboxCounts.zero
                 try db.inTransaction(.immediate) {
                     let (topics, count) = try selection.tally(db)
                     purged = count

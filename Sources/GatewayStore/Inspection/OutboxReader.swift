@@ -27,7 +27,7 @@ public final class OutboxReader: Sendable {
                 let byQoS = try Row.fetchAll(db, sql: InspectionSQL.byQoS, arguments: ["now": now.value]).map { row in
                     QoSDepth(
                         qos: row["qos"],
-                        count: MessageCount(messages: row["messages"], bytes: row["bytes"]),
+                        count: OutboxCounts(messages: row["messages"], bytes: row["bytes"]),
                         oldestReceivedAt: EpochMillis(row["oldest"] as Int64),
                         newestReceivedAt: EpochMillis(row["newest"] as Int64),
                         withExpiry: row["with_expiry"],
@@ -36,9 +36,9 @@ public final class OutboxReader: Sendable {
                 }
                 let topics = try Row.fetchAll(db, sql: InspectionSQL.topTopics, arguments: ["limit": limit])
                 return OutboxStatistics(
-                    counters: MessageCount(messages: counters?["messages"] ?? 0, bytes: counters?["bytes"] ?? 0),
+                    counters: OutboxCounts(messages: counters?["messages"] ?? 0, bytes: counters?["bytes"] ?? 0),
                     byQoS: byQoS,
-                    topTopics: topics.map { TopicDepth(topic: $0["topic"], count: MessageCount(messages: $0["messages"], bytes: $0["bytes"])) },
+                    topTopics: topics.map { TopicDepth(topic: $0["topic"], count: OutboxCounts(messages: $0["messages"], bytes: $0["bytes"])) },
                     distinctTopics: topics.first?["topics"] ?? 0
                 )
             }
@@ -67,11 +67,11 @@ public final class OutboxReader: Sendable {
     }
 
     /// The `outbox_stats` row alone: no scan, so instant at any depth.
-    public func counters() throws(InspectionError) -> MessageCount {
+    public func counters() throws(InspectionError) -> OutboxCounts {
         do {
             return try database.read { db in
                 let row = try Row.fetchOne(db, sql: InspectionSQL.counters)
-                return MessageCount(messages: row?["messages"] ?? 0, bytes: row?["bytes"] ?? 0)
+                return OutboxCounts(messages: row?["messages"] ?? 0, bytes: row?["bytes"] ?? 0)
             }
         } catch {
             throw InspectionDatabase.map(error, path: paths.database)
@@ -79,7 +79,7 @@ public final class OutboxReader: Sendable {
     }
 
     /// What `purge` would remove now (all messages when `filter` is nil).
-    public func count(matching filter: TopicFilter?) throws(InspectionError) -> MessageCount {
+    public func count(matching filter: TopicFilter?) throws(InspectionError) -> OutboxCounts {
         let selection = PurgeSelection(filter)
         do {
             return try database.read { db in try selection.tally(db).count }

@@ -1,21 +1,7 @@
-/// A number of messages and the bytes they count against `outbox.max_bytes`
-/// (topic plus payload, in bytes).
-public struct MessageCount: Sendable, Equatable {
-    public var messages: Int
-    public var bytes: Int
-
-    public init(messages: Int, bytes: Int) {
-        self.messages = messages
-        self.bytes = bytes
-    }
-
-    public static let zero = MessageCount(messages: 0, bytes: 0)
-}
-
 /// The stored messages of one QoS.
 public struct QoSDepth: Sendable, Equatable {
     public var qos: Int
-    public var count: MessageCount
+    public var count: OutboxCounts
     public var oldestReceivedAt: EpochMillis
     public var newestReceivedAt: EpochMillis
     /// Messages whose mapping set an `expiry`.
@@ -23,7 +9,7 @@ public struct QoSDepth: Sendable, Equatable {
     /// Of those, the ones already past it (the gateway drops them before sending).
     public var expired: Int
 
-    public init(qos: Int, count: MessageCount, oldestReceivedAt: EpochMillis, newestReceivedAt: EpochMillis, withExpiry: Int, expired: Int) {
+    public init(qos: Int, count: OutboxCounts, oldestReceivedAt: EpochMillis, newestReceivedAt: EpochMillis, withExpiry: Int, expired: Int) {
         self.qos = qos
         self.count = count
         self.oldestReceivedAt = oldestReceivedAt
@@ -36,9 +22,9 @@ public struct QoSDepth: Sendable, Equatable {
 /// The stored messages of one topic.
 public struct TopicDepth: Sendable, Equatable {
     public var topic: String
-    public var count: MessageCount
+    public var count: OutboxCounts
 
-    public init(topic: String, count: MessageCount) {
+    public init(topic: String, count: OutboxCounts) {
         self.topic = topic
         self.count = count
     }
@@ -48,7 +34,7 @@ public struct TopicDepth: Sendable, Equatable {
 public struct OutboxStatistics: Sendable, Equatable {
     /// The `outbox_stats` row the gateway keeps in step with every commit
     /// (what its capacity checks use).
-    public var counters: MessageCount
+    public var counters: OutboxCounts
     /// Counted from the rows, by QoS, ascending.
     public var byQoS: [QoSDepth]
     /// The topics with the most messages (ties by name), at most the limit asked for.
@@ -56,7 +42,7 @@ public struct OutboxStatistics: Sendable, Equatable {
     /// How many different topics have messages stored.
     public var distinctTopics: Int
 
-    public init(counters: MessageCount, byQoS: [QoSDepth], topTopics: [TopicDepth], distinctTopics: Int) {
+    public init(counters: OutboxCounts, byQoS: [QoSDepth], topTopics: [TopicDepth], distinctTopics: Int) {
         self.counters = counters
         self.byQoS = byQoS
         self.topTopics = topTopics
@@ -64,8 +50,8 @@ public struct OutboxStatistics: Sendable, Equatable {
     }
 
     /// Counted from the rows; equal to `counters` unless they drifted.
-    public var counted: MessageCount {
-        byQoS.reduce(.zero) { MessageCount(messages: $0.messages + $1.count.messages, bytes: $0.bytes + $1.count.bytes) }
+    public var counted: OutboxCounts {
+        byQoS.reduce(.zero) { OutboxCounts(messages: $0.messages + $1.count.messages, bytes: $0.bytes + $1.count.bytes) }
     }
 
     public var oldestReceivedAt: EpochMillis? { byQoS.map(\.oldestReceivedAt).min() }

@@ -15,13 +15,13 @@ struct PurgeSelection {
 
     /// The topics that match, with their messages and bytes (empty list and
     /// a plain total when there is no filter).
-    func tally(_ db: Database) throws -> (topics: [String], count: MessageCount) {
+    func tally(_ db: Database) throws -> (topics: [String], count: OutboxCounts) {
         guard let filter else {
             let row = try Row.fetchOne(db, sql: InspectionSQL.total)
-            return ([], MessageCount(messages: row?["messages"] ?? 0, bytes: row?["bytes"] ?? 0))
+            return ([], OutboxCounts(messages: row?["messages"] ?? 0, bytes: row?["bytes"] ?? 0))
         }
         var topics: [String] = []
-        var count = MessageCount.zero
+        var count = OutboxCounts.zero
         let rows = try Row.fetchCursor(db, sql: InspectionSQL.byTopic)
         while let row = try rows.next() {
             let topic: String = row["topic"]
