@@ -39,6 +39,7 @@ struct iotgw_mhd_limits {
 static inline struct MHD_Daemon *iotgw_mhd_start(
     unsigned int flags,
     const struct sockaddr *address,
+    MHD_AcceptPolicyCallback accept_policy, void *accept_policy_cls,
     MHD_AccessHandlerCallback handler, void *handler_cls,
     MHD_RequestCompletedCallback completed, void *completed_cls,
     iotgw_mhd_unescape_fn unescape, void *unescape_cls,
@@ -46,7 +47,7 @@ static inline struct MHD_Daemon *iotgw_mhd_start(
     struct iotgw_mhd_limits limits)
 {
     return MHD_start_daemon(
-        flags, 0, NULL, NULL, handler, handler_cls,
+        flags, 0, accept_policy, accept_policy_cls, handler, handler_cls,
         /* First: MHD warns otherwise, and sends earlier messages to stderr. */
         MHD_OPTION_EXTERNAL_LOGGER, iotgw_mhd_log_trampoline, (void *)logger,
         MHD_OPTION_SOCK_ADDR, address,

@@ -15,6 +15,10 @@ struct LifecycleTests {
         let client = try Curl(["--data-binary", "x", "\(base)/a"])
         #expect(pipeline.waitForRequests(1))
         server.stopAccepting()
+        // A new connection is closed at once, without a request reaching
+        // the pipeline.
+        #expect(throws: CurlError.self) { try Curl.run(["--data-binary", "y", "\(base)/b"]) }
+        #expect(pipeline.requests.count == 1)
 
         let stopped = DispatchSemaphore(value: 0)
         Thread { server.stop(); stopped.signal() }.start()

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 internal import CMicroHTTPD
+import Synchronization
 
 /// One call of MHD's access handler, its pointers checked for NULL.
 struct AccessCall {
@@ -42,6 +43,11 @@ final class DaemonCallbacks: Sendable {
     /// nil: no completion callback is registered, for a server that
     /// allocates nothing per request.
     let completion: (any CompletionHandler)?
+    /// Cleared when the server stops accepting: MHD then closes each new
+    /// connection as soon as it is accepted. (Not `MHD_quiesce_daemon`: in
+    /// libmicrohttpd 0.9.75 it races the epoll thread, which can abort the
+    /// process with "Failed to remove listen FD from epoll set".)
+    let accepting = Atomic(true)
 
     init(access: any AccessHandler, completion: (any CompletionHandler)?) {
         self.access = access
@@ -55,6 +61,16 @@ final class DaemonCallbacks: Sendable {
 // The C entry points MHD calls. Each context pointer is the daemons'
 // `DaemonCallbacks` or `DaemonLogSink`, passed unretained (see their owner
 // comments).
+
+func acceptPolicyTrampoline(
+    cls: UnsafeMutableRawPointer?,
+    address: UnsafePointer<sockaddr>?,
+    length: socklen_t
+) -> MHD_Result {
+    guard let cls else { return .NO }
+    return Unmanaged<DaemonCallbacks>.fromOpaque(cls).takeUnretainedValue()
+        .accepting.load(ordering: .relaxed) ? .YES : .NO
+}
 
 func accessTrampoline(
     cls: UnsafeMutableRawPointer?,

@@ -45,6 +45,7 @@ extension DaemonSet {
                 // MHD binds during this call; the address need not outlive it.
                 iotgw_mhd_start(
                     flags(for: address), sockaddr,
+                    acceptPolicyTrampoline, context,
                     accessTrampoline, context,
                     completed, completed == nil ? nil : context,
                     keepEscapes, nil,

@@ -19,15 +19,12 @@ final class DaemonSet<Listener: NamedListener>: Sendable {
     /// A started MHD daemon.
     ///
     /// `@unchecked Sendable`: the handle is only used for MHD's daemon-level
-    /// calls (bound port, quiesce, stop), which MHD allows from any thread.
+    /// calls (bound port, stop), which MHD allows from any thread.
     /// It is used under the state lock while in `state`, and by one thread
     /// only once `stop()` (or a failed `start()`) has taken it out, which
     /// happens once; after `MHD_stop_daemon` the handle is dropped.
     struct Daemon: @unchecked Sendable {
         let pointer: OpaquePointer
-        /// The listen socket MHD hands back on quiesce; ours to close, but
-        /// only after `MHD_stop_daemon`.
-        var quiescedSocket: Int32?
     }
 
     private enum Lifecycle {
@@ -104,15 +101,11 @@ final class DaemonSet<Listener: NamedListener>: Sendable {
         state.withLock { $0.ports }
     }
 
-    /// Stops accepting new connections (`MHD_quiesce_daemon`), for a set
-    /// with a drain step; a set without one is never quiesced, it stops at
-    /// once.
+    /// Closes every connection accepted from now on, for a set with a
+    /// drain step; a set without one stops at once.
     func stopAccepting() {
         guard drain != nil else { return }
-        state.withLock { state in
-            guard state.lifecycle == .running else { return }
-            Self.quiesce(&state.daemons)
-        }
+        callbacks.accepting.store(false, ordering: .relaxed)
     }
 
     /// Stops every daemon, after the drain step if the set has one.
@@ -130,23 +123,14 @@ final class DaemonSet<Listener: NamedListener>: Sendable {
     }
 
     /// Stops daemons that no longer appear in `state`: with a drain step,
-    /// quiesces them so no new connection arrives, drains, then stops them.
+    /// stops accepting, drains, then stops them.
     private func shutDown(_ daemons: [Daemon], drainTimeout: Duration) {
-        var daemons = daemons
         if let drain {
-            Self.quiesce(&daemons)
+            callbacks.accepting.store(false, ordering: .relaxed)
             drain.run(drainTimeout)
         }
         for daemon in daemons {
             MHD_stop_daemon(daemon.pointer)
-            if let socket = daemon.quiescedSocket { close(socket) }
-        }
-    }
-
-    private static func quiesce(_ daemons: inout [Daemon]) {
-        for index in daemons.indices where daemons[index].quiescedSocket == nil {
-            let socket = MHD_quiesce_daemon(daemons[index].pointer)
-            if socket >= 0 { daemons[index].quiescedSocket = socket }
         }
     }
 }

@@ -51,7 +51,7 @@ public final class HTTPServer: Sendable {
         daemons.boundPorts
     }
 
-    /// Stops accepting new connections (`MHD_quiesce_daemon`). Requests
+    /// Stops accepting new connections (each is closed once accepted). Requests
     /// already waiting for their commit still get answered, and answers from
     /// now on carry `Connection: close`.
     public func stopAccepting() {
