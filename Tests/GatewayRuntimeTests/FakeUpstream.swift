@@ -70,9 +70,9 @@ final class FakeUpstream: UpstreamClient {
     var published: [Published] { state.withLock { $0.published } }
     var stopped: Bool { state.withLock { $0.stopped } }
 
-    /// Polls until `condition` holds or five seconds pass.
+    /// Polls until `condition` holds or 20 seconds pass (a loaded machine).
     func waitUntil(_ condition: (FakeUpstream) -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if condition(self) { return true }
             Thread.sleep(forTimeInterval: 0.005)

@@ -51,7 +51,7 @@ final class ForwarderHarness {
     var outboxConnected: Bool { outbox.upstreamConnected }
 
     func waitForDepth(_ expected: Int) -> Bool {
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if (try? depth()) == expected { return true }
             Thread.sleep(forTimeInterval: 0.005)
@@ -216,7 +216,7 @@ struct ForwarderTests {
             done.enter()
             _ = try harness.outbox.submit(OutboundMessage(topic: topic, qos: .atLeastOnce, retain: false, payload: [1], receivedAt: Date(), mapping: "m")) {
                 [tracker = harness.tracker] result in
-                tracker.register(.row(try! result.get()), timeout: 0.3) { delivered in
+                tracker.register(.row(try! result.get()), timeout: 2) { delivered in
                     results.withLock { $0[topic] = delivered }
                     done.leave()
                 }
@@ -225,7 +225,7 @@ struct ForwarderTests {
         harness.upstream.connect()
         #expect(harness.upstream.waitUntil { $0.published.count == 2 })
         harness.upstream.acknowledge(harness.upstream.published.first { $0.topic == "acked" }!.messageID)
-        #expect(done.wait(timeout: .now() + 5) == .success)
+        #expect(done.wait(timeout: .now() + 30) == .success)
         #expect(results.withLock { $0 } == ["acked": true, "never": false])
         // The timed-out message is still queued and goes out once acknowledged.
         #expect(try harness.depth() == 1)

@@ -71,7 +71,7 @@ struct OutboxQueueTests {
         #expect(ids.count == 50 && ids == ids.sorted())
         // While completions run, their rows are not yet visible to the forwarder.
         #expect(visibleAtCompletion.withLock { $0 }.allSatisfy { $0 < ids[0] })
-        let deadline = Date().addingTimeInterval(2)
+        let deadline = Date().addingTimeInterval(20)
         while fixture.outbox.visibleThrough != ids.last! && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
         #expect(fixture.outbox.visibleThrough == ids.last!)
         #expect(fixture.observer.value.commits == 1)
@@ -154,7 +154,7 @@ struct OutboxQueueTests {
         let ids = completions.wait(for: 2).compactMap { try? $0.get() }
         #expect(throws: OutboxRefusal.full) { _ = try fixture.outbox.submit(message(), completion: completions.record) }
         fixture.outbox.acknowledge([(ids[0], message("t/0").storedSize)])
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(20)
         while fixture.outbox.durableCounts.messages != 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
         _ = try fixture.outbox.submit(message(), completion: completions.record)
     }
