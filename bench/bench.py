@@ -30,7 +30,7 @@ import urllib.request
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
-SCENARIOS = ["coap-con", "http-post", "coap-paced", "drain", "restart", "memory"]
+SCENARIOS = ["coap-con", "http-post", "ingress-only", "coap-paced", "drain", "restart", "memory"]
 LOOPBACK = "127.0.0.1"
 
 # Gateway log lines a scenario causes on purpose (the broker is down while
@@ -58,6 +58,15 @@ SIZES = {
         "idle_wait_s": 0.5,
     },
 }
+
+# The subscriber is measuring apparatus sharing the 2 cores with the gateway
+# and the broker, so where it is connected before the load starts it takes
+# QoS 0: the broker then sends each message once and reads no PUBACK back.
+# (The gateway's own leg stays QoS 1 with a PUBACK per message; every
+# message still carries a unique seq, so loss and duplicates are counted.)
+# The drain scenario keeps QoS 1: its subscriber's session must hold what
+# arrives while it reconnects.
+LIVE_SUB_QOS = 0
 
 TARGETS = {
     "coap-con": {"normal": 0.35, "full": 0.25},
@@ -472,7 +481,7 @@ class Metrics:
 class Subscriber:
     """bench/src/mqtt-sub in the background, with a persistent session."""
 
-    def __init__(self, bench, client_id, topic, expect=0, timeout=120):
+    def __init__(self, bench, client_id, topic, expect=0, timeout=120, qos=1):
         self.bench = bench
         self.ready_file = os.path.join(bench.work, f"{client_id}.ready")
         if os.path.exists(self.ready_file):
@@ -482,6 +491,7 @@ class Subscriber:
                      "--timeout", str(timeout), "--ready-file", self.ready_file]
         if expect:
             self.args += ["--expect", str(expect)]
+        self.args += ["--qos", str(qos)]
         self.timeout = timeout
         self.child = None
 
@@ -545,6 +555,7 @@ class Bench:
         self.tools_dir = os.path.join(BENCH, ".build", "tools")
         self.results = {}
         self.table = []
+        self.baselines = {}
         self.problems = []
         self.misses = []
         self.broker = None
@@ -757,15 +768,7 @@ class Bench:
         size = self.size
         count = size["coap_count"]
         result = {"count": count, "sockets": size["coap_sockets"], "window": size["coap_window"], "load_before": self.loadavg()}
-        port = free_port("udp")
-        bare = self.start_bare([self.tool("coap-bare"), f"{LOOPBACK}:{port}"], "coap-bare")
-        try:
-            result["baseline"] = self.coap_load(port, "/bench/bare", count)
-        finally:
-            PROCS.stop(bare)
-        base_rate = result["baseline"]["ok_per_s"]
-        if result["baseline"]["ok"] != count:
-            self.problem(f"coap-con baseline: only {result['baseline']['ok']} of {count} answered 2.04: {result['baseline']['codes']}")
+        result["baseline"] = self.coap_baseline()
         for sync in ("normal", "full"):
             result[sync] = self.coap_con_run(sync, count, result["baseline"])
         return result
@@ -778,7 +781,7 @@ class Bench:
         out = {"load_before": self.loadavg()}
         try:
             sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", expect=count,
-                             timeout=max(60, count / 500)).start()
+                             timeout=max(60, count / 500), qos=LIVE_SUB_QOS).start()
             cpu_before = cpu_seconds(gateway.pid)
             broker_cpu_before = cpu_seconds(self.broker.pid)
             with RSSSampler(gateway.pid) as sampler:
@@ -822,15 +825,7 @@ class Bench:
     def scenario_http_post(self):
         result = {"duration_s": self.size["http_duration"], "connections": self.size["http_connections"],
                   "threads": self.size["http_threads"], "load_before": self.loadavg()}
-        port = free_port("tcp")
-        bare = self.start_bare([self.tool("mhd-bare"), f"{LOOPBACK}:{port}", "2"], "mhd-bare")
-        try:
-            result["baseline"] = self.wrk(f"http://{LOOPBACK}:{port}/bench/bare")
-        finally:
-            PROCS.stop(bare)
-        base = result["baseline"]
-        if base["errors"]["status"] or base["errors"]["timeout"] or base["errors"]["connect"]:
-            self.problem(f"http-post baseline: wrk errors {base['errors']}")
+        result["baseline"] = base = self.http_baseline()
         for sync in ("normal", "full"):
             result[sync] = self.http_run(sync, base)
         return result
@@ -843,7 +838,7 @@ class Bench:
         out = {"load_before": self.loadavg()}
         sub_timeout = 120 + self.size["http_duration"] * 10
         try:
-            sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", timeout=sub_timeout).start()
+            sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", timeout=sub_timeout, qos=LIVE_SUB_QOS).start()
             cpu_before = cpu_seconds(gateway.pid)
             with RSSSampler(gateway.pid) as sampler:
                 load = self.wrk(f"http://{LOOPBACK}:{gateway.http_port}/bench/{run}")
@@ -879,6 +874,73 @@ class Bench:
                  target="lost 0, no 5xx", met=out["lost"] == 0 and server_errors == 0 and load["errors"]["status"] == 0)
         return out
 
+    def coap_baseline(self):
+        """The bare libcoap server under the coap-con load; measured once per run."""
+        if "coap" not in self.baselines:
+            count = self.size["coap_count"]
+            port = free_port("udp")
+            bare = self.start_bare([self.tool("coap-bare"), f"{LOOPBACK}:{port}"], "coap-bare")
+            try:
+                base = self.coap_load(port, "/bench/bare", count)
+            finally:
+                PROCS.stop(bare)
+            if base["ok"] != count:
+                self.problem(f"coap baseline: only {base['ok']} of {count} answered 2.04: {base['codes']}")
+            self.baselines["coap"] = base
+        return self.baselines["coap"]
+
+    def http_baseline(self):
+        """The bare libmicrohttpd server under the http-post load; measured once per run."""
+        if "http" not in self.baselines:
+            port = free_port("tcp")
+            bare = self.start_bare([self.tool("mhd-bare"), f"{LOOPBACK}:{port}", "2"], "mhd-bare")
+            try:
+                base = self.wrk(f"http://{LOOPBACK}:{port}/bench/bare")
+            finally:
+                PROCS.stop(bare)
+            if base["errors"]["status"] or base["errors"]["timeout"] or base["errors"]["connect"]:
+                self.problem(f"http baseline: wrk errors {base['errors']}")
+            self.baselines["http"] = base
+        return self.baselines["http"]
+
+    def scenario_ingress_only(self):
+        """coap-con's and http-post's loads with the broker down: what the
+        ingress and the outbox cost alone, without the MQTT side (ours and
+        the broker's) sharing the cores. Informational, no target."""
+        size = self.size
+        count = size["coap_count"]
+        coap_base, http_base = self.coap_baseline(), self.http_baseline()
+        out = {"count": count, "duration_s": size["http_duration"], "load_before": self.loadavg()}
+        self.broker.stop()
+        for sync in ("normal", "full"):
+            name = f"ingress-only-{sync}"
+            run = f"{self.run_id}-io-{sync}"
+            gateway = self.fresh_gateway(name, sync=sync, connected=False)
+            try:
+                coap = self.coap_load(gateway.coap_port, f"/bench/{run}-c", count)
+                http = self.wrk(f"http://{LOOPBACK}:{gateway.http_port}/bench/{run}-h")
+                metrics = gateway.wait_metric(
+                    lambda m: m.value("iotgw_outbox_messages", qos="1") >= coap["ok"] + http["ok"], 60,
+                    "the backlog committed").summary()
+                if "upstream connected" in gateway.marks:
+                    raise BenchError("ingress-only: the gateway connected while the broker was supposed to be down")
+            finally:
+                gateway.stop()
+            self.check_gateway_log(gateway, name, expected=BROKER_DOWN)
+            coap_ratio = coap["ok_per_s"] / coap_base["ok_per_s"] if coap_base["ok_per_s"] else None
+            http_ratio = http["ok_per_s"] / http_base["ok_per_s"] if http_base["ok_per_s"] else None
+            out[sync] = {"coap": coap, "http": http, "metrics": metrics, "coap_ratio": coap_ratio, "http_ratio": http_ratio}
+            if coap["ok"] != count or coap["server_errors"]:
+                self.problem(f"{name}: {coap['ok']} of {count} CoAP requests answered 2.xx; codes {coap['codes']}")
+            if http["errors"]["status"]:
+                self.problem(f"{name}: {http['errors']['status']} non-2xx HTTP answers")
+            self.row(name, "CoAP acked/s (broker down)", round(coap["ok_per_s"]), "req/s",
+                     round(coap_base["ok_per_s"]), percent(coap_ratio))
+            self.row(name, "HTTP req/s (broker down)", round(http["ok_per_s"]), "req/s",
+                     round(http_base["ok_per_s"]), percent(http_ratio))
+        self.broker.start()
+        return out
+
     def scenario_coap_paced(self):
         size = self.size
         rate, duration = size["paced_rate"], size["paced_duration"]
@@ -889,7 +951,7 @@ class Bench:
         out = {"rate": rate, "duration_s": duration, "count": count, "sync": "full", "window": size["paced_window"],
                "load_before": self.loadavg()}
         try:
-            sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", timeout=duration + 120).start()
+            sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", timeout=duration + 120, qos=LIVE_SUB_QOS).start()
             load = self.coap_load(gateway.coap_port, f"/bench/{run}", count, rate=rate,
                                   window=size["paced_window"], duration=duration + 10)
             out["metrics"] = self.wait_delivered(gateway, timeout=60).summary()

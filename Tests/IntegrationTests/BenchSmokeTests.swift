@@ -11,7 +11,7 @@ import Testing
 /// JSON where we say, never to bench/results/latest.json.
 @Suite("bench/run --smoke")
 struct BenchSmokeTests {
-    static let scenarios = ["coap-con", "http-post", "coap-paced", "drain", "restart", "memory"]
+    static let scenarios = ["coap-con", "http-post", "ingress-only", "coap-paced", "drain", "restart", "memory"]
 
     @Test("every scenario runs at a tiny size and reports non-zero counts")
     func smoke() async throws {
@@ -52,6 +52,10 @@ struct BenchSmokeTests {
             ("http-post", ["normal", "subscriber", "unique"]),
             ("http-post", ["full", "load", "ok"]),
             ("http-post", ["full", "subscriber", "unique"]),
+            ("ingress-only", ["normal", "coap", "ok"]),
+            ("ingress-only", ["normal", "http", "ok"]),
+            ("ingress-only", ["full", "coap", "ok"]),
+            ("ingress-only", ["full", "http", "ok"]),
             ("coap-paced", ["load", "ok"]),
             ("coap-paced", ["subscriber", "unique"]),
             ("coap-paced", ["subscriber", "latency_us", "n"]),
