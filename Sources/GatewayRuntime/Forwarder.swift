@@ -17,6 +17,11 @@ import Logging
 public final class Forwarder: Sendable {
     struct Signals: Sendable {
         var events: [UpstreamEvent] = []
+        /// How many of `events` are PUBACKs (`.published`).
+        var acks = 0
+        /// How many PUBACKs wake the forwarder; above 1 only while its
+        /// window is full (see `ackWakeThreshold`).
+        var ackWakeAt = 1
         var newData = false
         var stopRequested = false
         var drainDeadline: Date?
@@ -54,7 +59,12 @@ public final class Forwarder: Sendable {
 
     public func start() {
         client.start { [signals] event in
-            signals.update { $0.events.append(event) }
+            signals.updateWakingIf { signals in
+                signals.events.append(event)
+                guard case .published = event else { return true }
+                signals.acks += 1
+                return signals.acks >= signals.ackWakeAt
+            }
         }
         NamedThread.start("forwarder") { [self] in run() }
     }
@@ -118,14 +128,24 @@ public final class Forwarder: Sendable {
             if !throttled { session.throttledUntil = nil }
             let canPublish = session.connected && freeSlots(session) > 0 && session.maybeMore && !throttled
             // Over the rate limits: sleep until the window lets the next one go.
-            let deadline = session.throttledUntil.map { Date().addingTimeInterval(max(0, $0 - MonotonicClock.now())) }
+            var deadline = session.throttledUntil.map { Date().addingTimeInterval(max(0, $0 - MonotonicClock.now())) }
+            let ackWakeAt = ackWakeThreshold(session)
+            if ackWakeAt > 1 {
+                let linger = Date().addingTimeInterval(Self.ackLinger)
+                deadline = min(deadline ?? linger, linger)
+            }
+            signals.withLock { $0.ackWakeAt = ackWakeAt }
             let wake = signals.wait(
-                until: { !$0.events.isEmpty || $0.newData || $0.stopRequested || canPublish },
+                until: {
+                    $0.events.count > $0.acks || $0.acks >= $0.ackWakeAt
+                        || $0.newData || $0.stopRequested || canPublish
+                },
                 deadline: deadline
             ) {
                 signals -> (events: [UpstreamEvent], newData: Bool, stopping: Bool, deadline: Date?) in
                 defer {
                     signals.events.removeAll(keepingCapacity: true)
+                    signals.acks = 0
                     signals.newData = false
                 }
                 return (signals.events, signals.newData, signals.stopRequested, signals.drainDeadline)
@@ -135,7 +155,9 @@ public final class Forwarder: Sendable {
 
             if wake.stopping {
                 if session.inFlight.isEmpty || !session.connected || Date() >= (wake.deadline ?? .distantPast) { break }
-                // Wait for acknowledgements without publishing more.
+                // Wait for acknowledgements without publishing more; each one
+                // counts now.
+                signals.withLock { $0.ackWakeAt = 1 }
                 signals.wait(until: { !$0.events.isEmpty }, deadline: wake.deadline) { _ in }
                 continue
             }
@@ -151,6 +173,20 @@ public final class Forwarder: Sendable {
         }
         signals.update { $0.finished = true }
     }
+
+    /// While the window is full a PUBACK frees no slot (the row holds it
+    /// until its deletion is committed, and that commit wakes the forwarder
+    /// anyway), so waking for each one would only hand it on: then the
+    /// forwarder sleeps until `ackBatch` of them (or all in flight) are in,
+    /// or `ackLinger` passes, whichever is first. Otherwise every PUBACK
+    /// wakes it, so `ack: delivered` answers never wait.
+    private func ackWakeThreshold(_ session: Session) -> Int {
+        guard session.connected, freeSlots(session) <= 0 else { return 1 }
+        return max(1, min(Self.ackBatch, session.inFlight.count))
+    }
+
+    static let ackBatch = 8
+    static let ackLinger = 0.002
 
     private func handle(_ events: [UpstreamEvent], _ session: inout Session) {
         var delivered: [InFlight] = []

@@ -35,6 +35,15 @@ public final class Guarded<State>: @unchecked Sendable {
         return try body(&state)
     }
 
+    /// Changes the state and wakes the waiters only when `body` returns
+    /// true: for a change a waiter may not need yet, which then costs no
+    /// wake-up (a futex call and a context switch) at all.
+    public func updateWakingIf(_ body: (inout State) throws -> Bool) rethrows {
+        condition.lock()
+        defer { condition.unlock() }
+        if try body(&state) { condition.broadcast() }
+    }
+
     /// Sleeps until `ready` holds (or `deadline` passes), then runs `body`
     /// under the same lock.
     public func wait<R>(
