@@ -36,7 +36,8 @@ let package = Package(
         .systemLibrary(
             name: "CMosquitto",
             pkgConfig: "libmosquitto",
-            providers: [.apt(["libmosquitto-dev"])]
+            // OpenSSL's headers for the write coalescing in its shim.
+            providers: [.apt(["libmosquitto-dev", "libssl-dev"])]
         ),
 
         // The pure core: message model, configuration, routing.

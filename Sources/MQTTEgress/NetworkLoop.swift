@@ -30,6 +30,10 @@ final class NetworkLoop: @unchecked Sendable {
     /// How long one `mosquitto_loop` call may wait for I/O, in milliseconds.
     static let loopTimeout: Int32 = 250
 
+    /// The TLS write buffer (see `iotgw_mosq_buffer_writes`): big enough for
+    /// a window of 100 small publishes, small next to a TLS record's 16 KiB.
+    static let writeBuffer: Int32 = 16 * 1024
+
     init(handle: OpaquePointer, settings: MQTTClientSettings, callbacks: MosquittoCallbacks, logger: Logger) {
         self.handle = handle
         self.settings = settings
@@ -56,6 +60,7 @@ final class NetworkLoop: @unchecked Sendable {
         var socketOpen = false
         var attemptStarted = 0.0
         var wasConnected = false
+        var writesPending = false
 
         while !stopRequested {
             if !socketOpen {
@@ -85,15 +90,35 @@ final class NetworkLoop: @unchecked Sendable {
                 continue
             }
 
-            let code = mosquitto_loop(handle, Self.loopTimeout, 1)
+            if writesPending {
+                // The last flush would have blocked: wait until the socket
+                // takes more (or the broker has something for us).
+                var entry = pollfd(fd: mosquitto_socket(handle), events: Int16(POLLOUT | POLLIN), revents: 0)
+                _ = poll(&entry, 1, Self.loopTimeout)
+                writesPending = iotgw_mosq_flush_writes(handle) == 0
+            }
+            var code = mosquitto_loop(handle, Self.loopTimeout, 1)
+            // Read-ahead may have left whole packets in OpenSSL's buffer,
+            // where select() does not see them (a PINGRESP left there would
+            // end the connection at the next keep-alive check). Once per
+            // turn: a partial record stays there until its rest arrives.
+            if code == MOSQ_ERR_SUCCESS.rawValue && iotgw_mosq_unread_records(handle) != 0 {
+                code = mosquitto_loop_read(handle, 1)
+            }
+            // What this call wrote leaves in one send().
+            if code == MOSQ_ERR_SUCCESS.rawValue { writesPending = iotgw_mosq_flush_writes(handle) == 0 }
             callbacks.flushConnected()
             let connected = callbacks.isConnected
+            if connected && iotgw_mosq_buffer_writes(handle, Self.writeBuffer) < 0 {
+                logger.debug("could not buffer TLS writes; sending each packet on its own")
+            }
             if connected && !wasConnected { backoff.didConnect(at: MonotonicClock.now()) }
             if !connected && wasConnected { backoff.didDisconnect(at: MonotonicClock.now()) }
             wasConnected = connected
 
             if code != MOSQ_ERR_SUCCESS.rawValue {
                 socketOpen = false
+                writesPending = false
                 if !connected && !callbacks.reportedLoss { attemptFailed(code) }
                 callbacks.markDisconnected()
             } else if !connected && MonotonicClock.now() - attemptStarted > settings.connectTimeout {
@@ -110,6 +135,7 @@ final class NetworkLoop: @unchecked Sendable {
             let deadline = MonotonicClock.now() + 1
             while callbacks.isConnected && MonotonicClock.now() < deadline {
                 if mosquitto_loop(handle, 100, 1) != MOSQ_ERR_SUCCESS.rawValue { break }
+                _ = iotgw_mosq_flush_writes(handle)
             }
         }
         control.update { $0.finished = true }
