@@ -63,7 +63,7 @@ final class GatewayProcess {
     /// as its local port for a moment. The gateway then exits with "Address
     /// already in use"; it is started again, on the same ports (clients and
     /// the configuration name them), until `timeout`.
-    func start(timeout: Duration = .seconds(20), interval: Duration = .milliseconds(50)) async throws {
+    func start(timeout: Duration = .seconds(60), interval: Duration = .milliseconds(50)) async throws {
         guard !isRunning else { return }
         let deadline = ContinuousClock.now.advanced(by: timeout)
         var child: ChildProcess?
@@ -99,7 +99,7 @@ final class GatewayProcess {
     }
 
     /// Waits until the current run has logged its upstream connection.
-    func waitUntilConnected(timeout: Duration = .seconds(20)) async throws {
+    func waitUntilConnected(timeout: Duration = .seconds(60)) async throws {
         try await eventually(timeout: timeout, "'upstream connected' in the gateway log") {
             currentLog.contains("upstream connected") ? true : nil
         }

@@ -24,7 +24,11 @@ func readText(_ path: String) -> String {
 }
 
 /// Polls `probe` until it returns a value or `timeout` passes. Every wait in
-/// the harness goes through this, so no test can hang.
+/// the harness goes through this, so no test can hang. The readiness waits
+/// (broker, gateway, subscriber) allow 60 s: at the start of a run the unit
+/// tests' blocking waits can hold Swift's cooperative pool (one thread per
+/// core) for many seconds on a loaded 2-core machine, and a poll that is
+/// not scheduled still spends its time.
 @discardableResult
 func eventually<T>(
     timeout: Duration,

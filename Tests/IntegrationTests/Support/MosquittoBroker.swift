@@ -74,7 +74,7 @@ final class MosquittoBroker {
     /// outgoing connection may hold it as its local port for a while (or in
     /// TIME_WAIT). mosquitto then cannot bind and exits; it is started again
     /// until `timeout`, since the gateway's configuration names this port.
-    func start(timeout: Duration = .seconds(15)) async throws {
+    func start(timeout: Duration = .seconds(60)) async throws {
         guard !isRunning else { return }
         let deadline = ContinuousClock.now.advanced(by: timeout)
         var child: ChildProcess?
@@ -147,7 +147,7 @@ final class MosquittoBroker {
         defer { try? FileManager.default.removeItem(atPath: file) }
         var arguments = clientArguments + ["-q", String(qos), "-t", topic, "-f", file]
         if let clientID { arguments += ["-i", clientID] }
-        let result = try await ProcessRunner.run(Tools.mosquittoPub, arguments, timeout: .seconds(15))
+        let result = try await ProcessRunner.run(Tools.mosquittoPub, arguments, timeout: .seconds(60))
         guard result.succeeded else { throw HarnessError("mosquitto_pub failed\n\(result.summary)\n--- broker log ---\n\(tail(log))") }
     }
 }

@@ -72,7 +72,7 @@ final class Subscriber {
 
     deinit { child = nil }
 
-    func start(timeout: Duration = .seconds(15)) async throws {
+    func start(timeout: Duration = .seconds(60)) async throws {
         stopped = false
         let child = try launch()
         starts += 1
