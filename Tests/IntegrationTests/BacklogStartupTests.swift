@@ -92,7 +92,7 @@ struct BacklogStartupTests {
                     payload: Array("{\"seq\":\(index),\"t\":21.5}".utf8), receivedAt: received, mapping: "temperature"
                 )
             }
-            try store.append(batch)
+            _ = try store.append(batch)
             next += batch.count
         }
     }
