@@ -30,8 +30,9 @@ final class NetworkLoop: @unchecked Sendable {
     /// How long one `mosquitto_loop` call may wait for I/O, in milliseconds.
     static let loopTimeout: Int32 = 250
 
-    /// The TLS write buffer (see `iotgw_mosq_buffer_writes`): big enough for
-    /// a window of 100 small publishes, small next to a TLS record's 16 KiB.
+    /// The TLS write buffer (see `iotgw_mosq_buffer_writes`): about a
+    /// window of 100 short readings (one PUBLISH in its TLS record is some
+    /// 150–200 bytes); when it fills, it is sent and filling starts again.
     static let writeBuffer: Int32 = 16 * 1024
 
     init(handle: OpaquePointer, settings: MQTTClientSettings, callbacks: MosquittoCallbacks, logger: Logger) {
