@@ -11,11 +11,6 @@ static inline coap_pdu_code_t iotgw_coap_response_code(unsigned int n) {
     return (coap_pdu_code_t)COAP_RESPONSE_CODE(n);
 }
 
-/* COAP_IO_NO_WAIT is a cast macro that Swift does not import. */
-static inline uint32_t iotgw_coap_io_no_wait(void) {
-    return COAP_IO_NO_WAIT;
-}
-
 /* The CoAP loop drives libcoap's epoll set itself (coap_io_process would
  * re-arm libcoap's timer and wait once per datagram). epoll_event is a
  * packed struct, so it stays on this side. */

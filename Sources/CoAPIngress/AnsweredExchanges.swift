@@ -48,7 +48,11 @@ struct AnsweredExchanges {
 }
 
 extension AnsweredExchanges.Key {
+    init(peer: String, _ exchange: CoAPEngine.Exchange) {
+        self.init(peer: peer, messageID: exchange.messageID, token: exchange.token)
+    }
+
     init(_ entry: CoAPEngine.Pending) {
-        self.init(peer: entry.peer, messageID: entry.exchange.messageID, token: entry.exchange.token)
+        self.init(peer: entry.peer, entry.exchange)
     }
 }

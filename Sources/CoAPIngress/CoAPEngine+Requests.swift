@@ -22,7 +22,7 @@ extension CoAPEngine {
         let peer = coap_session_get_addr_remote(session).map(CoAPAddress.describe) ?? "unknown"
         let confirmable = coap_pdu_get_type(request) == COAP_MESSAGE_CON
         if confirmable, !answered.isEmpty,
-           let reply = answered.reply(for: .init(peer: peer, messageID: exchange.messageID, token: exchange.token), now: MonotonicClock.now()) {
+           let reply = answered.reply(for: .init(peer: peer, exchange), now: MonotonicClock.now()) {
             // A retransmission of a request already answered: the same
             // answer again, on this ACK; the message is not taken twice.
             CoAPPDU.write(reply, to: response)
@@ -108,7 +108,7 @@ extension CoAPEngine {
             discardPending(ticket)
             let reply = withEcho(.changed(acceptance), echo)
             if confirmable {
-                answered.record(.init(peer: peer, messageID: exchange.messageID, token: exchange.token), reply, now: MonotonicClock.now())
+                answered.record(.init(peer: peer, exchange), reply, now: MonotonicClock.now())
             }
             return reply
         }
