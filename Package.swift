@@ -20,6 +20,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        // SHA-256 for device tokens and certificate fingerprints; X.509 parsing
+        // for device certificates' names.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
     ],
     targets: [
         // C libraries from Debian 12, reached through pkg-config.
@@ -46,6 +50,8 @@ let package = Package(
             dependencies: [
                 "Yams",
                 logging,
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
             ]
         ),
         // The durable outbox (SQLite through GRDB) and its group-commit writer.

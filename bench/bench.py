@@ -339,6 +339,7 @@ log:
 mappings:
   - name: bench
     resource: /bench/{{run}}/{{device}}
+    auth: anonymous
     topic: dt/bench/{{run}}/{{device}}
     qos: 1
     ack: stored

@@ -48,6 +48,13 @@ struct CoAPReply: Equatable {
             self.init(code: 500, outcome: rejection.outcome, diagnostic: reason)
         case .timeout(let reason):
             self.init(code: 504, outcome: rejection.outcome, diagnostic: reason)
+        case .unauthorized(let reason, _):
+            self.init(code: 401, outcome: rejection.outcome, diagnostic: reason)
+        case .forbidden(let reason):
+            self.init(code: 403, outcome: rejection.outcome, diagnostic: reason)
+        case .tooManyRequests(let retryAfter, let reason):
+            // RFC 8516: Max-Age says when a retry may succeed.
+            self.init(code: 429, outcome: rejection.outcome, diagnostic: reason, maxAge: UInt32(clamping: retryAfter))
         }
     }
 }

@@ -130,7 +130,8 @@ struct Parts: Sendable {
         }
 
         let router = Router(rules: config.mappings, gatewayName: config.gateway.name, limits: upstream.limits)
-        let intake = Intake(router: router, outbox: outbox, tracker: tracker, logger: logger)
+        let security = DeviceSecurity(registry: config.registry, limit: config.devices.failureLimit)
+        let intake = Intake(router: router, outbox: outbox, tracker: tracker, security: security, logger: logger)
 
         outbox.start()
         for forwarder in forwarders { forwarder.start() }

@@ -13,12 +13,14 @@ public final class Intake: IngressPipeline {
     private let router: Router
     private let outbox: Outbox
     private let tracker: DeliveryTracker
+    private let security: DeviceSecurity
     private let logger: Logger
 
-    public init(router: Router, outbox: Outbox, tracker: DeliveryTracker, logger: Logger) {
+    public init(router: Router, outbox: Outbox, tracker: DeliveryTracker, security: DeviceSecurity, logger: Logger) {
         self.router = router
         self.outbox = outbox
         self.tracker = tracker
+        self.security = security
         self.logger = logger
     }
 
@@ -26,11 +28,7 @@ public final class Intake: IngressPipeline {
         _ request: IngressRequest,
         completion: @escaping @Sendable (Result<Acceptance, IngressRejection>) -> Void
     ) throws(IngressRejection) -> IngressAdmission {
-        let route: Route
-        switch router.route(request) {
-        case .success(let found): route = found
-        case .failure(let rejection): throw rejection
-        }
+        let route = try authorizedRoute(request)
         let rule = route.rule
         let payload: [UInt8]
         switch rule.payload {
@@ -96,6 +94,45 @@ public final class Intake: IngressPipeline {
                 throw .timeout(reason: "upstream is offline and QoS 0 messages are not kept")
             }
             return .answered(.stored)
+        }
+    }
+
+    /// Routes the request and checks who sent it: 4.04 / 4.05 first (the
+    /// mapping table is not a secret), then a lockout (4.29), then 4.01 /
+    /// 4.03. Refusals for who sent it count towards a lockout; nothing of a
+    /// refused request is queued.
+    private func authorizedRoute(_ request: IngressRequest) throws(IngressRejection) -> Route {
+        let found: RouteMatch
+        switch router.match(request) {
+        case .success(let match): found = match
+        case .failure(let rejection): throw rejection
+        }
+        let needsIdentity = found.rule.auth == .device || (request.transport == .secure && request.credential != .none)
+        if needsIdentity, let wait = security.lockout(request) {
+            let seconds = max(1, Int(wait.rounded(.up)))
+            throw .tooManyRequests(retryAfterSeconds: seconds, reason: "too many failed attempts; retry in \(seconds) s")
+        }
+        let authentication = security.authenticate(request)
+        let device: Device?
+        switch router.authorize(found, authentication: authentication, transport: request.transport) {
+        case .success(let authorized):
+            device = authorized
+        case .failure(let rejection):
+            var authenticated: String?
+            if case .device(let who) = authentication { authenticated = who.id }
+            security.recordFailure(request, device: authenticated)
+            logger.info("device request refused", metadata: [
+                "device.id": "\(authenticated ?? request.credential.claimedIdentity ?? "-")",
+                "ingress.peer": "\(request.peer)",
+                "ingress.protocol": "\(request.ingress.rawValue)",
+                "mapping": "\(found.rule.name)",
+                "reason": "\(rejection.reason)",
+            ])
+            throw rejection
+        }
+        switch router.build(found, device: device) {
+        case .success(let route): return route
+        case .failure(let rejection): throw rejection
         }
     }
 }

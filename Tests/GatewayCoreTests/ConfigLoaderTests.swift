@@ -62,9 +62,13 @@ struct ConfigLoaderTests {
         #expect(config.upstream.keepAlive == 60)
         #expect(config.upstream.maxInflight == 20)
         #expect(config.upstream.tls.caFile == fixture.directory.appendingPathComponent("ca.pem").path)
-        #expect(config.coap.listen == [ListenAddress(host: "0.0.0.0", port: 5683)])
+        // Plain listeners stay on this machine unless told otherwise; DTLS
+        // is off without a device registry.
+        #expect(config.coap.listen == [ListenAddress(host: "127.0.0.1", port: 5683)])
+        #expect(config.coap.dtls.listen.isEmpty)
+        #expect(config.http.tls == nil)
         #expect(config.coap.maxBody == 131_072)
-        #expect(config.http.listen == [ListenAddress(host: "0.0.0.0", port: 8080)])
+        #expect(config.http.listen == [ListenAddress(host: "127.0.0.1", port: 8080)])
         #expect(config.http.maxBody == 131_072)
         #expect(config.outbox.maxMessages == 1_000_000)
         #expect(config.outbox.maxBytes == 536_870_912)

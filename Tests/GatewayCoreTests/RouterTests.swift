@@ -5,14 +5,14 @@ import Testing
 private func rule(
     _ name: String, _ resource: String, _ topic: String,
     methods: [RequestMethod] = [.post, .put], protocols: Set<IngressProtocol> = [.coap, .http],
-    qos: QoS = .atLeastOnce
+    qos: QoS = .atLeastOnce, auth: MappingAuth = .anonymous
 ) -> MappingRule {
     MappingRule(
         name: name,
         resource: try! ResourcePattern.parse(resource).get(),
         methods: methods, protocols: protocols,
         topic: try! TopicTemplate.parse(topic).get(),
-        qos: qos,
+        qos: qos, auth: auth,
         location: SourceLocation(file: "test.yaml", line: 1, column: 1)
     )
 }

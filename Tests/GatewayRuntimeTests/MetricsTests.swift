@@ -236,10 +236,10 @@ struct MetricsTests {
         #expect(Set(parsed.help.keys) == Set(parsed.types.keys))
         // Labels only from small fixed sets; never a device, path or topic.
         #expect(parsed.labelNames.isSubset(of: ["protocol", "outcome", "qos", "reason", "reason_code", "le"]))
-        // 18 request series, 6 outbox gauges, 2+2+2 qos counters, 4 dropped,
-        // 2 refused, 8 broker refusal codes, 4 plain, 3 histograms with
-        // 13+15+16 lines.
-        #expect(parsed.samples.count == 18 + 6 + 6 + 4 + 2 + 8 + 4 + (12 + 3) + (14 + 3) + (15 + 3))
+        // 24 request series (2 protocols x 12 outcomes), 6 outbox gauges,
+        // 2+2+2 qos counters, 4 dropped, 2 refused, 8 broker refusal codes,
+        // 4 plain, 3 histograms with 13+15+16 lines.
+        #expect(parsed.samples.count == 24 + 6 + 6 + 4 + 2 + 8 + 4 + (12 + 3) + (14 + 3) + (15 + 3))
         // Families in name order, so scrapes diff line by line.
         #expect(parsed.familyOrder == parsed.familyOrder.sorted())
         #expect(Self.text(observer) == text)

@@ -39,6 +39,7 @@ struct AWSConfigTests {
         static let plainMapping = """
             - name: plain
               resource: /sensors/{device}
+              auth: anonymous
               topic: dt/sensors/{device}
 
             """
@@ -48,6 +49,7 @@ struct AWSConfigTests {
             var text = """
                 - name: m
                   resource: \(resource)
+                  auth: anonymous
                   topic: \(topic)\(mark == "topic" ? "  # <- HERE" : "")
 
                 """
@@ -120,15 +122,19 @@ struct AWSConfigTests {
              mappings: """
                  - name: update
                    resource: /u/{thing}
+                   auth: anonymous
                    topic: $aws/things/{thing}/shadow/update
                  - name: get
                    resource: /g/{thing}
+                   auth: anonymous
                    topic: $aws/things/{thing}/shadow/get
                  - name: delete
                    resource: /d/{thing}
+                   auth: anonymous
                    topic: $aws/things/{thing}/shadow/delete
                  - name: named
                    resource: /n/{thing}/{shadow}
+                   auth: anonymous
                    topic: $aws/things/{thing}/shadow/name/{shadow}/update
 
                  """,

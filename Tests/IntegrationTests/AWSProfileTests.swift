@@ -21,34 +21,42 @@ struct AWSProfileTests {
     static let mappings = """
         - name: long
           resource: /long/{device}
+          auth: anonymous
           topic: \(longPrefix){device}/\(padding)
           qos: 1
         - name: seven
           resource: /seven/{device}
+          auth: anonymous
           topic: dt/a/b/c/d/e/{device}/t
           qos: 1
         - name: deep
           resource: /deep/{path*}
+          auth: anonymous
           topic: dt/deep/{path*}
           qos: 1
         - name: ingest
           resource: /ingest/{device}
+          auth: anonymous
           topic: $aws/rules/\(rule)/a/b/c/d/e/f/{device}/t
           qos: 1
         - name: ingest-any
           resource: /ingest-any/{rest*}
+          auth: anonymous
           topic: $aws/rules/\(rule)/{rest*}
           qos: 0
         - name: shadow
           resource: /shadow/{thing}
+          auth: anonymous
           topic: $aws/things/{thing}/shadow/update
           qos: 1
         - name: named-shadow
           resource: /shadow/{thing}/{shadow}
+          auth: anonymous
           topic: $aws/things/{thing}/shadow/name/{shadow}/update
           qos: 1
         - name: envelope
           resource: /env/{device}
+          auth: anonymous
           topic: dt/env/{device}
           qos: 1
           payload: envelope

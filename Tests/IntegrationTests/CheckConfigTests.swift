@@ -132,6 +132,7 @@ struct CheckConfigTests {
         """
         - name: temperature
           resource: /sensors/{device}/temperature
+          auth: anonymous
           topic: it/{device}
           \(line)  # <- ERROR
 
@@ -150,15 +151,18 @@ struct CheckConfigTests {
         Broken(label: "duplicate mapping name", mappings: """
             - name: temperature
               resource: /sensors/{device}/temperature
+              auth: anonymous
               topic: it/{device}/t
             - name: temperature  # <- ERROR
               resource: /other/{device}/temperature
+              auth: anonymous
               topic: it/{device}/o
 
             """),
         Broken(label: "topic uses a variable the resource does not define", mappings: """
             - name: temperature
               resource: /sensors/{device}/temperature
+              auth: anonymous
               topic: it/{room}/temperature  # <- ERROR
 
             """),
@@ -167,6 +171,7 @@ struct CheckConfigTests {
             mappings:
               - name: from-file
                 resource: /file/{device}
+                auth: anonymous
                 topic: it/file/{device}
                 qos: 2  # <- ERROR
 
@@ -174,12 +179,14 @@ struct CheckConfigTests {
         Broken(label: "duplicate name across inline and file", mappings: """
             - name: shared
               resource: /a/{device}
+              auth: anonymous
               topic: it/a/{device}
 
             """, mappingFile: """
             mappings:
               - name: shared  # <- ERROR
                 resource: /b/{device}
+                auth: anonymous
                 topic: it/b/{device}
 
             """),

@@ -118,6 +118,7 @@ struct DeliveryTests {
         settings.mappings = """
             - name: heartbeat
               resource: /devices/{device}/heartbeat
+              auth: anonymous
               topic: it/status/{gateway}/{device}/heartbeat
               qos: 1
               retain: true

@@ -8,16 +8,19 @@ struct ExpiryAndAckTests {
     static let expiryMappings = """
         - name: expiring
           resource: /exp/{device}
+          auth: anonymous
           topic: it/exp/{device}
           qos: 1
           expiry: 1s
         - name: expiring-qos0
           resource: /exp0/{device}
+          auth: anonymous
           topic: it/exp0/{device}
           qos: 0
           expiry: 1s
         - name: durable
           resource: /keep/{device}
+          auth: anonymous
           topic: it/keep/{device}
           qos: 1
 
@@ -90,18 +93,21 @@ struct ExpiryAndAckTests {
     static let ackMappings = """
         - name: confirmed
           resource: /confirmed/{device}
+          auth: anonymous
           topic: it/confirmed/{device}
           qos: 1
           ack: delivered
           ack_timeout: 10s
         - name: confirmed-fast
           resource: /confirmed-fast/{device}
+          auth: anonymous
           topic: it/confirmed-fast/{device}
           qos: 1
           ack: delivered
           ack_timeout: 1s
         - name: confirmed-qos0
           resource: /confirmed-qos0/{device}
+          auth: anonymous
           topic: it/confirmed-qos0/{device}
           qos: 0
           ack: delivered

@@ -10,10 +10,12 @@ struct QueueCommandTests {
     static let mappings = """
         - name: temperature
           resource: /sensors/{device}/temperature
+          auth: anonymous
           topic: dt/sensors/{device}/temperature
           qos: 1
         - name: humidity
           resource: /sensors/{device}/humidity
+          auth: anonymous
           topic: dt/sensors/{device}/humidity
           qos: 1
 

@@ -28,6 +28,7 @@ struct RateLimitTests {
         settings.mappings = """
             - name: rate
               resource: /rate/{device}
+              auth: anonymous
               topic: dt/rate/{device}
               qos: 1
               shard_key: "{device}"

@@ -5,7 +5,7 @@ import Yams
 /// validated `GatewayConfig`, or every problem found, each with its
 /// `FILE:LINE:COLUMN`.
 public enum ConfigLoader {
-    static let topLevelKeys = ["gateway", "upstream", "coap", "http", "outbox", "admin", "log", "mapping_files", "mappings"]
+    static let topLevelKeys = ["gateway", "upstream", "devices", "coap", "http", "outbox", "admin", "log", "mapping_files", "mappings"]
 
     public static func load(path: String) throws(ConfigError) -> GatewayConfig {
         let issues = IssueList()
@@ -26,8 +26,9 @@ public enum ConfigLoader {
 
         let gateway = sections.gateway(top.required("gateway", in: "the configuration"))
         let upstream = sections.upstream(top.required("upstream", in: "the configuration"), gatewayName: gateway?.name)
-        let coap = sections.coap(top["coap"])
-        let http = sections.http(top["http"])
+        let devices = sections.devices(top["devices"])
+        let coap = sections.coap(top["coap"], devices: devices ?? DeviceSettings())
+        let http = sections.http(top["http"], devices: devices ?? DeviceSettings())
         let outbox = sections.outbox(top["outbox"])
         let admin = sections.admin(top["admin"])
         let log = sections.log(top["log"])
@@ -44,10 +45,16 @@ public enum ConfigLoader {
             }
         }
 
-        guard issues.isEmpty, let gateway, let upstream, let coap, let http, let outbox, let admin, let log else {
+        var registry = DeviceRegistry.empty
+        if let devices, let node = top["devices"] {
+            registry = sections.registry(devices, section: node)
+        }
+
+        guard issues.isEmpty, let gateway, let upstream, let devices, let coap, let http, let outbox, let admin, let log else {
             throw ConfigError(issues: issues.issues)
         }
-        return GatewayConfig(
+        SecurityChecks(issues: issues).check(mappings: compiler.rules, devices: devices, coap: coap, http: http)
+        var config = GatewayConfig(
             file: absolute,
             gateway: gateway,
             upstream: upstream,
@@ -57,8 +64,12 @@ public enum ConfigLoader {
             admin: admin,
             log: log,
             mappings: compiler.rules,
-            warnings: issues.warnings
+            warnings: []
         )
+        config.devices = devices
+        config.registry = registry
+        config.warnings = issues.warnings
+        return config
     }
 }
 
@@ -90,8 +101,8 @@ enum MappingFiles {
         var files: Set<String> = []
         for (pattern, node) in patterns {
             let absolute = FilePaths.resolve(pattern, against: baseDirectory)
-            let hasWildcard = pattern.contains(where: { "*?[".contains($0) })
-            let matches = glob(absolute)
+            let hasWildcard = Glob.hasWildcard(pattern)
+            let matches = Glob.paths(absolute)
             if matches.isEmpty && !hasWildcard {
                 reader.fail("mapping file '\(pattern)' does not exist", at: node)
             }
@@ -100,12 +111,21 @@ enum MappingFiles {
         return files.sorted()
     }
 
-    private static func glob(_ pattern: String) -> [String] {
+}
+
+/// File name patterns, through the C library's glob(3).
+enum Glob {
+    static func hasWildcard(_ pattern: String) -> Bool {
+        pattern.contains(where: { "*?[".contains($0) })
+    }
+
+    /// The existing paths that match, sorted.
+    static func paths(_ pattern: String) -> [String] {
         var result = glob_t()
         defer { globfree(&result) }
         guard Glibc.glob(pattern, 0, nil, &result) == 0 else { return [] }
         return (0..<Int(result.gl_pathc)).compactMap { index in
             result.gl_pathv[index].map { String(cString: $0) }
-        }
+        }.sorted()
     }
 }

@@ -9,6 +9,11 @@ public struct GatewayConfig: Sendable {
     public var outbox: OutboxSettings
     public var admin: AdminSettings
     public var log: LogSettings
+    /// Where the device registry lives, and the failure lockout.
+    public var devices: DeviceSettings = DeviceSettings()
+    /// The registry as loaded with the configuration (a reload replaces it
+    /// in the running gateway, not here).
+    public var registry: DeviceRegistry = .empty
     /// Inline mappings first, then those of each mapping file in sorted order.
     public var mappings: [MappingRule]
     /// Things that are allowed but probably not what was meant, or that the
@@ -85,14 +90,42 @@ public struct TLSFiles: Sendable {
 }
 
 public struct CoAPSettings: Sendable {
+    /// Plain CoAP (UDP): no credentials, so only `auth: anonymous` mappings answer.
     public var listen: [ListenAddress]
     /// Largest request body, reassembled from Block1 transfers if needed.
     public var maxBody: Int
+    /// CoAP over DTLS; no listen address turns it off.
+    public var dtls: DTLSSettings = DTLSSettings()
 
     public init(listen: [ListenAddress], maxBody: Int) {
         self.listen = listen
         self.maxBody = maxBody
     }
+
+    /// Plain and DTLS listeners together, for checks that span both.
+    public var allListeners: [ListenAddress] { listen + dtls.listen }
+}
+
+/// CoAP over DTLS (RFC 7252 section 9): devices authenticate with a
+/// pre-shared key (identity = device id) or a certificate under the device CA.
+public struct DTLSSettings: Sendable {
+    public var listen: [ListenAddress] = []
+    /// The gateway's own certificate and key, which X.509 devices need; a
+    /// PSK-only deployment can go without.
+    public var certFile: String?
+    public var keyFile: String?
+    /// CA of the device certificates (`devices.ca_file`); nil: PSK only.
+    public var caFile: String?
+    /// DTLS handshakes in progress at most; more ClientHellos are ignored
+    /// until one finishes or is given up (libcoap drops an incomplete
+    /// handshake after 30 s).
+    public var maxHandshakes: Int = 64
+    /// Idle sessions kept at most (the least recently used goes first).
+    public var maxSessions: Int = 2048
+    /// Seconds an idle session is kept.
+    public var idleTimeout: Int = 300
+
+    public init() {}
 }
 
 public struct HTTPSettings: Sendable {
@@ -104,6 +137,8 @@ public struct HTTPSettings: Sendable {
     public var idleTimeout: Int
     /// libmicrohttpd worker threads (each runs its own epoll loop).
     public var threads: Int
+    /// HTTPS; nil: off.
+    public var tls: HTTPTLSSettings?
 
     public init(listen: [ListenAddress], maxBody: Int, maxConnections: Int, maxConnectionsPerIP: Int, idleTimeout: Int, threads: Int) {
         self.listen = listen
@@ -112,6 +147,23 @@ public struct HTTPSettings: Sendable {
         self.maxConnectionsPerIP = maxConnectionsPerIP
         self.idleTimeout = idleTimeout
         self.threads = threads
+    }
+}
+
+/// HTTPS through libmicrohttpd (GnuTLS): devices authenticate with a bearer
+/// token, Basic id:token, or a client certificate under the device CA.
+public struct HTTPTLSSettings: Sendable {
+    public var listen: [ListenAddress]
+    public var certFile: String
+    public var keyFile: String
+    /// CA of device certificates (`devices.ca_file`); nil: no client certificates.
+    public var caFile: String?
+
+    public init(listen: [ListenAddress], certFile: String, keyFile: String, caFile: String? = nil) {
+        self.listen = listen
+        self.certFile = certFile
+        self.keyFile = keyFile
+        self.caFile = caFile
     }
 }
 
@@ -184,6 +236,9 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var isIPv6: Bool { host.contains(":") }
+
+    /// 127.0.0.0/8 or ::1: reachable from this machine only.
+    public var isLoopback: Bool { host.hasPrefix("127.") || host == "::1" }
 
     public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
 

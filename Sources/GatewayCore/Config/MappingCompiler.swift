@@ -6,6 +6,7 @@ import Yams
 struct MappingCompiler {
     static let keys = [
         "name", "resource", "methods", "protocols", "topic", "qos", "retain", "payload", "expiry", "ack", "ack_timeout", "shard_key",
+        "auth", "identity", "allow",
     ]
 
     let issues: IssueList
@@ -43,16 +44,6 @@ struct MappingCompiler {
         }
     }
 
-    /// A duration such as `30m`; reports a located issue when it is not one.
-    private func duration(_ node: Node, what: String, reader: NodeReader) -> Double? {
-        guard let text = reader.string(node, what: what) else { return nil }
-        guard let seconds = DurationText.parse(text) else {
-            reader.fail("\(what) must be a duration such as 30s, 5m, 2h or 1d, got '\(text)'", at: node)
-            return nil
-        }
-        return seconds
-    }
-
     private mutating func compile(_ node: Node, reader: NodeReader) -> MappingRule? {
         guard let entries = reader.mapping(node, what: "a mapping", allowed: Self.keys) else { return nil }
         let location = reader.location(node)
@@ -79,6 +70,51 @@ struct MappingCompiler {
             }
         }
 
+        // Who may use it comes first: it decides whether {device_id} exists.
+        var auth = MappingAuth.device
+        if let value = entries["auth"], let text = reader.string(value, what: "auth") {
+            if let mode = MappingAuth(rawValue: text) {
+                auth = mode
+            } else {
+                reader.fail("auth must be 'device' or 'anonymous', got '\(text)'", at: value)
+                ok = false
+            }
+        }
+        var identity: String?
+        if let value = entries["identity"], let text = reader.string(value, what: "identity") {
+            if auth == .anonymous {
+                reader.fail("identity needs an authenticated device; it cannot be used with auth: anonymous", at: value)
+                ok = false
+            } else if let resource, !resource.variables.contains(text) {
+                let known = resource.variables.map { "{\($0)}" }.joined(separator: ", ")
+                reader.fail("identity '\(text)' is not a variable of resource '\(resource.text)'\(known.isEmpty ? "" : " (it has \(known))")", at: value)
+                ok = false
+            } else {
+                identity = text
+            }
+        }
+        var allow: [String] = []
+        if let value = entries["allow"], let list = reader.stringList(value, what: "allow") {
+            if auth == .anonymous {
+                reader.fail("allow lists devices and groups; it cannot be used with auth: anonymous", at: value)
+                ok = false
+            }
+            for (text, item) in list {
+                if let problem = DeviceID.problem(text) {
+                    reader.fail("allow: '\(Router.shorten(text))' is not a device id or group: it \(problem)", at: item)
+                    ok = false
+                } else if !allow.contains(text) {
+                    allow.append(text)
+                }
+            }
+            if list.isEmpty {
+                reader.fail("allow must list at least one device or group (leave it out to allow every device)", at: value)
+                ok = false
+            }
+        }
+        var builtIn: Set<String> = [MappingVariables.gateway]
+        if auth == .device { builtIn.insert(MappingVariables.deviceID) }
+
         var topic: TopicTemplate?
         if let value = entries.required("topic", in: "mapping '\(name ?? "?")'"),
            let text = reader.string(value, what: "topic") {
@@ -86,9 +122,13 @@ struct MappingCompiler {
             case .success(let template):
                 topic = template
                 if let resource {
-                    let known = Set(resource.variables).union(["gateway"])
+                    let known = Set(resource.variables).union(builtIn)
                     for variable in template.variables where !known.contains(variable) {
-                        reader.fail("topic uses {\(variable)}, which is not a variable of resource '\(resource.text)'", at: value)
+                        if variable == MappingVariables.deviceID {
+                            reader.fail("topic uses {device_id}, which only an auth: device mapping has", at: value)
+                        } else {
+                            reader.fail("topic uses {\(variable)}, which is not a variable of resource '\(resource.text)'", at: value)
+                        }
                         topic = nil
                     }
                 }
@@ -151,7 +191,7 @@ struct MappingCompiler {
         if let value = entries["shard_key"], let text = reader.string(value, what: "shard_key") {
             switch TopicTemplate.parse(text, allowingWildcards: true) {
             case .success(let template):
-                let known = Set(resource?.variables ?? []).union(["gateway"])
+                let known = Set(resource?.variables ?? []).union(builtIn)
                 if let unknown = template.variables.first(where: { !known.contains($0) }) {
                     reader.fail("shard_key uses {\(unknown)}, which is not a variable of the resource", at: value)
                     ok = false
@@ -181,7 +221,7 @@ struct MappingCompiler {
 
         var expiry: Double?
         if let value = entries["expiry"] {
-            if let seconds = duration(value, what: "expiry", reader: reader) {
+            if let seconds = reader.duration(value, what: "expiry") {
                 if seconds > 0 {
                     expiry = seconds
                 } else {
@@ -203,7 +243,7 @@ struct MappingCompiler {
 
         var ackTimeout = 5.0
         if let value = entries["ack_timeout"] {
-            if let seconds = duration(value, what: "ack_timeout", reader: reader) {
+            if let seconds = reader.duration(value, what: "ack_timeout") {
                 if (0.1...300).contains(seconds) {
                     ackTimeout = seconds
                 } else {
@@ -217,7 +257,7 @@ struct MappingCompiler {
         return MappingRule(
             name: name, resource: resource, methods: methods, protocols: protocols, topic: topic,
             qos: qos, retain: retain, payload: payload, expiry: expiry, ack: ack, ackTimeout: ackTimeout,
-            shardKey: shardKey, location: location
+            shardKey: shardKey, auth: auth, identity: identity, allow: allow, location: location
         )
     }
 }

@@ -29,23 +29,37 @@ struct SectionParser {
         return GatewaySettings(name: name, stateDirectory: stateDirectory)
     }
 
-    func coap(_ node: Node?) -> CoAPSettings? {
-        var settings = CoAPSettings(listen: [ListenAddress(host: "0.0.0.0", port: 5683)], maxBody: 131_072)
-        guard let node else { return settings }
-        guard let entries = reader.mapping(node, what: "coap", allowed: ["listen", "max_body"]) else { return nil }
+    /// Plain listeners carry no credentials: they stay on this machine
+    /// unless the configuration names another address.
+    static let defaultCoAPListen = ListenAddress(host: "127.0.0.1", port: 5683)
+    static let defaultHTTPListen = ListenAddress(host: "127.0.0.1", port: 8080)
+
+    func coap(_ node: Node?, devices: DeviceSettings) -> CoAPSettings? {
+        var settings = CoAPSettings(listen: [Self.defaultCoAPListen], maxBody: 131_072)
+        guard let node else {
+            settings.dtls = dtls(nil, devices: devices) ?? DTLSSettings()
+            return settings
+        }
+        guard let entries = reader.mapping(node, what: "coap", allowed: ["listen", "max_body", "dtls"]) else { return nil }
         var ok = true
         if let value = entries["listen"] {
             if let list = listen(value, what: "coap.listen") { settings.listen = list } else { ok = false }
         }
+        if let dtls = dtls(entries["dtls"], devices: devices) { settings.dtls = dtls } else { ok = false }
+        if let clash = settings.dtls.listen.first(where: settings.listen.contains) {
+            reader.fail("\(clash) is both a plain CoAP (coap.listen) and a DTLS (coap.dtls.listen) address", at: entries["dtls"] ?? node)
+            ok = false
+        }
+        warnIfExposed(settings.listen, node: entries["listen"], what: "coap.listen", kind: "plain CoAP", secure: "coap.dtls")
         if let value = entries["max_body"] {
             if let size = reader.byteSize(value, what: "coap.max_body", range: 16...16 << 20) { settings.maxBody = size } else { ok = false }
         }
         return ok ? settings : nil
     }
 
-    func http(_ node: Node?) -> HTTPSettings? {
+    func http(_ node: Node?, devices: DeviceSettings) -> HTTPSettings? {
         var settings = HTTPSettings(
-            listen: [ListenAddress(host: "0.0.0.0", port: 8080)],
+            listen: [Self.defaultHTTPListen],
             maxBody: 131_072,
             maxConnections: 1024,
             maxConnectionsPerIP: 64,
@@ -55,12 +69,20 @@ struct SectionParser {
         guard let node else { return settings }
         guard let entries = reader.mapping(
             node, what: "http",
-            allowed: ["listen", "max_body", "max_connections", "max_connections_per_ip", "idle_timeout", "threads"]
+            allowed: ["listen", "max_body", "max_connections", "max_connections_per_ip", "idle_timeout", "threads", "tls"]
         ) else { return nil }
         var ok = true
         if let value = entries["listen"] {
             if let list = listen(value, what: "http.listen") { settings.listen = list } else { ok = false }
         }
+        if let value = entries["tls"] {
+            if let tls = httpTLS(value, devices: devices) { settings.tls = tls } else { ok = false }
+            if let clash = settings.tls?.listen.first(where: settings.listen.contains) {
+                reader.fail("\(clash) is both a plain HTTP (http.listen) and an HTTPS (http.tls.listen) address", at: value)
+                ok = false
+            }
+        }
+        warnIfExposed(settings.listen, node: entries["listen"], what: "http.listen", kind: "plain HTTP", secure: "http.tls")
         if let value = entries["max_body"] {
             if let size = reader.byteSize(value, what: "http.max_body", range: 0...64 << 20) { settings.maxBody = size } else { ok = false }
         }
@@ -152,7 +174,17 @@ struct SectionParser {
         return settings
     }
 
-    private func listen(_ node: Node, what: String) -> [ListenAddress]? {
+    /// A plain listener on a non-loopback address is allowed (trusted
+    /// networks of constrained devices) but worth saying out loud.
+    private func warnIfExposed(_ addresses: [ListenAddress], node: Node?, what: String, kind: String, secure: String) {
+        guard let node, let exposed = addresses.first(where: { !$0.isLoopback }) else { return }
+        reader.warn(
+            "\(what) \(exposed) takes \(kind) from the network: it carries no credentials, so only auth: anonymous mappings answer there; devices that authenticate use \(secure)",
+            at: node
+        )
+    }
+
+    func listen(_ node: Node, what: String) -> [ListenAddress]? {
         guard let list = reader.stringList(node, what: what) else { return nil }
         var result: [ListenAddress] = []
         var ok = true

@@ -163,6 +163,16 @@ struct NodeReader {
         }
     }
 
+    /// A duration such as `30m`; reports a located issue when it is not one.
+    func duration(_ node: Node, what: String) -> Double? {
+        guard let text = string(node, what: what) else { return nil }
+        guard let seconds = DurationText.parse(text) else {
+            fail("\(what) must be a duration such as 30s, 5m, 2h or 1d, got '\(text)'", at: node)
+            return nil
+        }
+        return seconds
+    }
+
     /// A byte count: an integer, or a number with KiB/MiB/GiB (or KB/MB/GB).
     func byteSize(_ node: Node, what: String, range: ClosedRange<Int>) -> Int? {
         guard case .scalar(let scalar) = node, let value = ByteSize.parse(scalar.string) else {

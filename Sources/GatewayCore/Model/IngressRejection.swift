@@ -17,13 +17,33 @@ public enum IngressRejection: Error, Sendable, Equatable {
     /// `ack: delivered` waited longer than `ack_timeout` (5.04 / 504); the
     /// message stays queued and will still be delivered.
     case timeout(reason: String)
+    /// No credentials where a device must authenticate, or credentials that
+    /// prove nothing (4.01 / 401 with `WWW-Authenticate`). `invalidCredentials`:
+    /// some were presented (HTTP then says `error="invalid_token"`).
+    case unauthorized(reason: String, invalidCredentials: Bool)
+    /// An authenticated device that may not do this: disabled, not in the
+    /// mapping's `allow`, or publishing as another device (4.03 / 403).
+    case forbidden(reason: String)
+    /// Too many failed attempts from this source or device (4.29 / 429 with
+    /// Max-Age / Retry-After, RFC 8516).
+    case tooManyRequests(retryAfterSeconds: Int, reason: String)
 
     public var reason: String {
         switch self {
-        case .notFound(let reason), .badRequest(let reason), .internalError(let reason), .timeout(let reason):
+        case .notFound(let reason), .badRequest(let reason), .internalError(let reason), .timeout(let reason),
+             .forbidden(let reason):
             return reason
-        case .methodNotAllowed(_, let reason), .payloadTooLarge(_, let reason), .unavailable(_, let reason):
+        case .methodNotAllowed(_, let reason), .payloadTooLarge(_, let reason), .unavailable(_, let reason),
+             .unauthorized(let reason, _), .tooManyRequests(_, let reason):
             return reason
+        }
+    }
+
+    /// A refusal for who sent the request, which counts towards a lockout.
+    public var isAuthenticationFailure: Bool {
+        switch self {
+        case .unauthorized, .forbidden: return true
+        default: return false
         }
     }
 
@@ -37,6 +57,9 @@ public enum IngressRejection: Error, Sendable, Equatable {
         case .unavailable: return .unavailable
         case .internalError: return .internalError
         case .timeout: return .timeout
+        case .unauthorized: return .unauthorized
+        case .forbidden: return .forbidden
+        case .tooManyRequests: return .tooManyRequests
         }
     }
 }
@@ -53,6 +76,9 @@ public enum RequestOutcome: String, Sendable, CaseIterable {
     case unavailable
     case timeout
     case internalError = "internal_error"
+    case unauthorized
+    case forbidden
+    case tooManyRequests = "too_many_requests"
 
     public init(_ acceptance: Acceptance) {
         self = acceptance == .delivered ? .delivered : .accepted

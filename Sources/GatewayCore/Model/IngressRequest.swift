@@ -13,9 +13,13 @@ public struct IngressRequest: Sendable {
     /// Content-Format translated to a media type), nil when absent.
     public var contentType: String?
     public var payload: [UInt8]
-    /// Remote address as `host:port`, for logs.
+    /// Remote address as `host:port` (`[v6]:port`), for logs and lockouts.
     public var peer: String
     public var receivedAt: Date
+    /// Plain or secure (DTLS, TLS): only a secure transport carries credentials.
+    public var transport: Transport
+    /// What the request brought to prove who sent it.
+    public var credential: PresentedCredential
 
     public init(
         ingress: IngressProtocol,
@@ -24,7 +28,9 @@ public struct IngressRequest: Sendable {
         contentType: String?,
         payload: [UInt8],
         peer: String,
-        receivedAt: Date = Date()
+        receivedAt: Date = Date(),
+        transport: Transport = .plain,
+        credential: PresentedCredential = .none
     ) {
         self.ingress = ingress
         self.method = method
@@ -33,8 +39,27 @@ public struct IngressRequest: Sendable {
         self.payload = payload
         self.peer = peer
         self.receivedAt = receivedAt
+        self.transport = transport
+        self.credential = credential
     }
 
     /// The path as `/a/b`, for envelopes and diagnostics.
     public var resource: String { "/" + path.joined(separator: "/") }
+
+    /// The peer's address without its port: what a lockout is keyed by
+    /// (a device retrying from new source ports is still one source).
+    public var source: String { PeerAddress.host(of: peer) }
+}
+
+/// Peer strings as the adapters write them: `1.2.3.4:5683`, `[::1]:5683`.
+public enum PeerAddress {
+    public static func host(of peer: String) -> String {
+        if peer.hasPrefix("["), let close = peer.firstIndex(of: "]") {
+            return String(peer[peer.index(after: peer.startIndex)..<close])
+        }
+        if let colon = peer.lastIndex(of: ":"), peer.firstIndex(of: ":") == colon {
+            return String(peer[..<colon])
+        }
+        return peer
+    }
 }

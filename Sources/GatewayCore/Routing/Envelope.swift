@@ -1,7 +1,7 @@
 import Foundation
 
 /// Builds the `payload: envelope` JSON object:
-/// `{"gateway","protocol","method","resource","vars","received_at",
+/// `{"gateway","protocol","method","device","resource","vars","received_at",
 ///   "content_type","payload"[,"payload_encoding"]}`.
 ///
 /// The body goes in as the JSON value itself when it is JSON (declared JSON or
@@ -14,6 +14,8 @@ public enum Envelope {
         json.key("gateway"); json.string(gateway)
         json.key("protocol"); json.string(request.ingress.rawValue)
         json.key("method"); json.string(request.method.rawValue)
+        json.key("device")
+        if let device = route.deviceID { json.string(device) } else { json.null() }
         json.key("resource"); json.string(request.resource)
         json.key("vars")
         json.beginObject()

@@ -14,6 +14,14 @@ public enum AckMode: String, Sendable, CaseIterable {
     case delivered
 }
 
+/// Who may use a mapping.
+public enum MappingAuth: String, Sendable, CaseIterable {
+    /// Only an authenticated device (DTLS or HTTPS credentials): the default.
+    case device
+    /// Anyone who can reach a listener, including the plain ones.
+    case anonymous
+}
+
 /// One compiled entry of the mapping table.
 public struct MappingRule: Sendable {
     public var name: String
@@ -32,6 +40,12 @@ public struct MappingRule: Sendable {
     /// What decides which upstream connection carries a message; messages
     /// with the same key keep their order. Nil: the topic.
     public var shardKey: TopicTemplate?
+    /// Who may use it.
+    public var auth: MappingAuth
+    /// A path variable that must equal the authenticated device's id.
+    public var identity: String?
+    /// Device ids and groups allowed to use it; empty: every device.
+    public var allow: [String]
     /// Where the entry is written, for diagnostics.
     public var location: SourceLocation
 
@@ -48,6 +62,9 @@ public struct MappingRule: Sendable {
         ack: AckMode = .stored,
         ackTimeout: Double = 5,
         shardKey: TopicTemplate? = nil,
+        auth: MappingAuth = .device,
+        identity: String? = nil,
+        allow: [String] = [],
         location: SourceLocation
     ) {
         self.name = name
@@ -62,6 +79,9 @@ public struct MappingRule: Sendable {
         self.ack = ack
         self.ackTimeout = ackTimeout
         self.shardKey = shardKey
+        self.auth = auth
+        self.identity = identity
+        self.allow = allow
         self.location = location
     }
 }

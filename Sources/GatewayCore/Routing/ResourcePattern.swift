@@ -44,8 +44,11 @@ public struct ResourcePattern: Sendable, Hashable, CustomStringConvertible {
                 guard VariableName.isValid(name) else {
                     return .failure(PatternError("'\(part)' is not a valid variable; names are letters, digits and '_', not starting with a digit"))
                 }
-                guard name != "gateway" else {
+                guard name != MappingVariables.gateway else {
                     return .failure(PatternError("'{gateway}' is reserved for the gateway's name and cannot be a path variable"))
+                }
+                guard name != MappingVariables.deviceID else {
+                    return .failure(PatternError("'{device_id}' is reserved for the authenticated device's id and cannot be a path variable"))
                 }
                 guard seen.insert(name).inserted else {
                     return .failure(PatternError("variable '{\(name)}' appears twice"))

@@ -1,6 +1,14 @@
 /// MQTT's own bound on a topic name, in UTF-8 bytes.
 public let mqttMaxTopicBytes = 65_535
 
+/// Template variables the gateway fills in itself; no path variable may take their names.
+public enum MappingVariables {
+    public static let gateway = "gateway"
+    /// The authenticated device's id (`auth: device` mappings only).
+    public static let deviceID = "device_id"
+    public static let reserved: Set<String> = [gateway, deviceID]
+}
+
 /// The result of routing one request.
 public struct Route: Sendable {
     public var rule: MappingRule
@@ -9,6 +17,21 @@ public struct Route: Sendable {
     public var variables: [(name: String, value: String)]
     /// Decides the upstream connection: the rendered `shard_key`, or the topic.
     public var shardKey: String
+    /// The authenticated device, nil for an anonymous request.
+    public var deviceID: String? = nil
+}
+
+/// The mapping a request's path, protocol and method select, before anyone
+/// is authorized.
+public struct RouteMatch: Sendable {
+    public var rule: MappingRule
+    /// Each variable's segments (more than one for `{name*}`).
+    public var values: [(name: String, segments: ArraySlice<String>)]
+
+    /// The value of one path variable, segments joined by `/`.
+    public func value(of name: String) -> String? {
+        values.first { $0.name == name }.map { $0.segments.joined(separator: "/") }
+    }
 }
 
 /// The compiled mapping table: a pure function from request to route.
@@ -23,10 +46,23 @@ public struct Router: Sendable {
         self.limits = limits
     }
 
+    /// All three steps at once: `match`, `authorize`, `build`.
+    public func route(_ request: IngressRequest, authentication: Authentication = .anonymous) -> Result<Route, IngressRejection> {
+        let found: RouteMatch
+        switch match(request) {
+        case .success(let value): found = value
+        case .failure(let rejection): return .failure(rejection)
+        }
+        switch authorize(found, authentication: authentication, transport: request.transport) {
+        case .success(let device): return build(found, device: device)
+        case .failure(let rejection): return .failure(rejection)
+        }
+    }
+
     /// The first mapping whose resource, protocol and method all match wins.
     /// When resource and protocol match but no method does, the answer is
     /// "method not allowed" with every method the matching mappings accept.
-    public func route(_ request: IngressRequest) -> Result<Route, IngressRejection> {
+    public func match(_ request: IngressRequest) -> Result<RouteMatch, IngressRejection> {
         var allowed: Set<RequestMethod> = []
         for rule in rules where rule.protocols.contains(request.ingress) {
             guard let values = rule.resource.match(request.path) else { continue }
@@ -34,7 +70,7 @@ public struct Router: Sendable {
                 allowed.formUnion(rule.methods)
                 continue
             }
-            return build(rule, values)
+            return .success(RouteMatch(rule: rule, values: values))
         }
         let resource = Self.shorten(request.resource)
         if !allowed.isEmpty {
@@ -47,11 +83,45 @@ public struct Router: Sendable {
         return .failure(.notFound(reason: "no mapping for \(resource)"))
     }
 
-    private func build(_ rule: MappingRule, _ matched: [(name: String, segments: ArraySlice<String>)]) -> Result<Route, IngressRejection> {
+    /// Whether the request's sender may use the mapping it matched: the
+    /// authenticated device (nil when anonymous and the mapping allows it),
+    /// or 4.01 / 4.03.
+    public func authorize(
+        _ found: RouteMatch, authentication: Authentication, transport: Transport
+    ) -> Result<Device?, IngressRejection> {
+        let rule = found.rule
+        switch authentication {
+        case .failed(let reason):
+            // Credentials that prove nothing are refused even where none are needed.
+            return .failure(.unauthorized(reason: reason, invalidCredentials: true))
+        case .anonymous:
+            if rule.auth == .anonymous { return .success(nil) }
+            let how = transport == .plain
+                ? "send it over DTLS (coaps://) or HTTPS with the device's credentials"
+                : "present the device's credentials"
+            return .failure(.unauthorized(reason: "an authenticated device is required; \(how)", invalidCredentials: false))
+        case .device(let device):
+            if device.disabled {
+                return .failure(.forbidden(reason: "device '\(device.id)' is disabled"))
+            }
+            if !rule.allow.isEmpty, !device.isAllowed(by: rule.allow) {
+                return .failure(.forbidden(reason: "device '\(device.id)' may not use mapping '\(Self.shorten(rule.name))'"))
+            }
+            if let variable = rule.identity, let value = found.value(of: variable), value != device.id {
+                return .failure(.forbidden(reason: "device '\(device.id)' may not send as '\(Self.shorten(value))'"))
+            }
+            return .success(device)
+        }
+    }
+
+    /// Renders the topic and shard key; `device` fills `{device_id}`.
+    public func build(_ found: RouteMatch, device: Device?) -> Result<Route, IngressRejection> {
+        let rule = found.rule
         var values: [String: String] = ["gateway": gatewayName]
+        if let device { values[MappingVariables.deviceID] = device.id }
         var variables: [(name: String, value: String)] = []
         let used = rule.topic.usedVariables
-        for (name, segments) in matched {
+        for (name, segments) in found.values {
             if used.contains(name) {
                 for segment in segments {
                     if let problem = TopicValue.problem(in: segment) {
@@ -67,7 +137,10 @@ public struct Router: Sendable {
         if let problem = limits.problem(withTopic: topic) {
             return .failure(.badRequest(reason: problem))
         }
-        return .success(Route(rule: rule, topic: topic, variables: variables, shardKey: rule.shardKey?.render(values) ?? topic))
+        return .success(Route(
+            rule: rule, topic: topic, variables: variables, shardKey: rule.shardKey?.render(values) ?? topic,
+            deviceID: device?.id
+        ))
     }
 
     /// Keeps diagnostics short however long the client's path is.

@@ -15,6 +15,8 @@ struct HTTPAnswer: Equatable, Sendable {
     var outcome: RequestOutcome
 
     static let contentType = Header(name: "Content-Type", value: "text/plain; charset=utf-8")
+    /// The protection space named in `WWW-Authenticate`.
+    static let realm = "iot-gateway"
 
     /// The message is stored (committed, or queued for QoS 0).
     static let accepted = HTTPAnswer(status: 202, headers: [contentType], body: "accepted\n", outcome: .accepted)
@@ -60,6 +62,19 @@ struct HTTPAnswer: Equatable, Sendable {
             status = 500
         case .timeout:
             status = 504
+        case .unauthorized(_, let invalid):
+            status = 401
+            // RFC 6750 for bearer tokens; Basic (RFC 7617) with id:token also works.
+            headers.append(Header(
+                name: "WWW-Authenticate",
+                value: "Bearer realm=\"\(Self.realm)\"" + (invalid ? ", error=\"invalid_token\"" : "")
+            ))
+            headers.append(Header(name: "WWW-Authenticate", value: "Basic realm=\"\(Self.realm)\", charset=\"UTF-8\""))
+        case .forbidden:
+            status = 403
+        case .tooManyRequests(let seconds, _):
+            status = 429
+            headers.append(Header(name: "Retry-After", value: String(max(0, seconds))))
         }
         self.init(status: status, headers: headers, body: rejection.reason + "\n", outcome: rejection.outcome)
     }

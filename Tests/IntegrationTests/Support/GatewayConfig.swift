@@ -27,24 +27,29 @@ enum StandardMappings {
     static let yaml = """
         - name: temperature
           resource: /sensors/{device}/temperature
+          auth: anonymous
           topic: it/sensors/{device}/temperature
           qos: 1
         - name: humidity-qos0
           resource: /sensors/{device}/humidity
+          auth: anonymous
           topic: it/sensors/{device}/humidity
           qos: 0
         - name: patchable
           resource: /things/{thing}/state
+          auth: anonymous
           methods: [PATCH, POST]
           topic: it/things/{thing}/state
           qos: 1
         - name: envelope
           resource: /env/{site}/{device*}
+          auth: anonymous
           topic: it/env/{gateway}/{site}
           qos: 1
           payload: envelope
         - name: coap-only
           resource: /coap-only/{device}
+          auth: anonymous
           protocols: [coap]
           topic: it/coap-only/{device}
           qos: 1
