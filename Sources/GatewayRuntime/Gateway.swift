@@ -15,6 +15,8 @@ public final class Gateway: Service {
     private let config: GatewayConfig
     private let logger: Logger
     private let metrics = PrometheusObserver()
+    /// The parts while the gateway is ready; nil while it starts and stops.
+    private let running = Guarded<Parts?>(nil)
 
     /// Seconds to wait for PUBACKs of messages in flight when stopping.
     static let drainTimeout: TimeInterval = 3
@@ -27,7 +29,7 @@ public final class Gateway: Service {
     public func run() async throws {
         // The admin listener comes first and goes last, so /readyz says 503
         // while the gateway starts and stops rather than refusing connections.
-        let running = Guarded<Parts?>(nil)
+        let running = self.running
         let admin = try await Blocking.run("admin-start") { [config, logger, metrics] () throws(GatewayError) -> AdminServer? in
             try Self.startAdmin(config: config, logger: logger, metrics: metrics, running: running)
         }
@@ -44,6 +46,7 @@ public final class Gateway: Service {
         logger.info("gateway ready", metadata: [
             "gateway.name": "\(config.gateway.name)",
             "gateway.mappings": "\(config.mappings.count)",
+            "gateway.devices": "\(parts.security.registry.count)",
             "outbox.depth": "\(parts.outbox.durableCounts.messages)",
         ])
         try? await gracefulShutdown()
@@ -54,6 +57,19 @@ public final class Gateway: Service {
             admin?.stop()
         }
         logger.info("gateway stopped")
+    }
+
+    /// SIGHUP: re-reads the device registry now (it is also re-read by
+    /// itself within a second of its files changing). Mappings are read at
+    /// start only.
+    public func reload() {
+        guard let parts = running.withLock({ $0 }) else { return }
+        if let watcher = parts.registryWatcher {
+            logger.info("reload requested", metadata: ["reload.what": "device registry"])
+            watcher.requestReload()
+        } else {
+            logger.info("reload requested; nothing to reload", metadata: ["reload.what": "no device registry is configured"])
+        }
     }
 
     private static func startAdmin(
@@ -93,6 +109,9 @@ struct Parts: Sendable {
     let forwarders: [Forwarder]
     let coap: CoAPServer?
     let http: HTTPServer?
+    let security: DeviceSecurity
+    /// Present when a device registry is configured.
+    let registryWatcher: RegistryWatcher?
     let logger: Logger
 
     static func start(config: GatewayConfig, logger: Logger, observer: GatewayObserver) throws(GatewayError) -> Parts {
@@ -132,6 +151,12 @@ struct Parts: Sendable {
         let router = Router(rules: config.mappings, gatewayName: config.gateway.name, limits: upstream.limits)
         let security = DeviceSecurity(registry: config.registry, limit: config.devices.failureLimit)
         let intake = Intake(router: router, outbox: outbox, tracker: tracker, security: security, logger: logger)
+        var registryWatcher: RegistryWatcher?
+        if config.devices.isConfigured {
+            let watcher = RegistryWatcher(settings: config.devices, security: security, observer: observer, logger: logger)
+            watcher.start()
+            registryWatcher = watcher
+        }
 
         outbox.start()
         for forwarder in forwarders { forwarder.start() }
@@ -141,6 +166,7 @@ struct Parts: Sendable {
         /// Stops what already runs when a later part cannot start.
         func abandon(_ error: GatewayError) -> GatewayError {
             coap?.stop()
+            registryWatcher?.stop()
             for forwarder in forwarders { forwarder.stop(drainTimeout: 0) }
             outbox.shutdown()
             return error
@@ -155,7 +181,10 @@ struct Parts: Sendable {
             do { try server.start() } catch { throw abandon(.http(error.description)) }
             http = server
         }
-        return Parts(state: state, outbox: outbox, tracker: tracker, forwarders: forwarders, coap: coap, http: http, logger: logger)
+        return Parts(
+            state: state, outbox: outbox, tracker: tracker, forwarders: forwarders, coap: coap, http: http,
+            security: security, registryWatcher: registryWatcher, logger: logger
+        )
     }
 
     /// Ingress first (answering what is in progress), then the forwarder
@@ -169,6 +198,7 @@ struct Parts: Sendable {
         tracker.stop()
         coap?.stop()
         http?.stop()
+        registryWatcher?.stop()
         // In parallel: each waits for its own PUBACKs.
         DispatchQueue.concurrentPerform(iterations: forwarders.count) { index in
             forwarders[index].stop(drainTimeout: Gateway.drainTimeout)

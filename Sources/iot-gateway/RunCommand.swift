@@ -35,6 +35,13 @@ struct RunCommand: AsyncParsableCommand {
             logger.warning("configuration adjusted", metadata: ["config.location": "\(warning.location)", "config.warning": "\(warning.message)"])
         }
         let gateway = Gateway(config: config, logger: logger)
+        // SIGHUP re-reads the device registry. Its default action would end
+        // the process, so it is ignored from here on and watched instead.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler { gateway.reload() }
+        hangup.resume()
+        defer { hangup.cancel() }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: gateway, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],

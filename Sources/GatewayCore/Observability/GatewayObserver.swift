@@ -30,6 +30,17 @@ public protocol GatewayObserver: Sendable {
     /// A group commit finished: how many messages and deletions it held, and
     /// how long the transaction took.
     func commitFinished(messages: Int, deletions: Int, seconds: Double)
+    /// The device registry now in use holds `devices` entries, `disabled`
+    /// of them disabled; `reload`: it replaced another (not the one loaded at start).
+    func registryLoaded(devices: Int, disabled: Int, reload: Bool)
+    /// A changed registry had problems and was not used.
+    func registryReloadFailed()
+}
+
+extension GatewayObserver {
+    // Most observers (the tests') care only about messages.
+    public func registryLoaded(devices: Int, disabled: Int, reload: Bool) {}
+    public func registryReloadFailed() {}
 }
 
 /// Reports nothing: the default where no metrics are wanted (tests, tools).

@@ -22,6 +22,9 @@ struct GatewayMetrics: Sendable {
     let commitBatchSize: ValueHistogram
     let commitDuration: ValueHistogram
     let deliveryLatency: ValueHistogram
+    let devicesEnabled: Gauge
+    let devicesDisabled: Gauge
+    let registryReloads: LabeledCounters
     private let outboxQoS0: OutboxGauges
     private let outboxQoS1: OutboxGauges
 
@@ -77,6 +80,13 @@ struct GatewayMetrics: Sendable {
         deliveryLatency = registry.makeValueHistogram(descriptor: name(
             "iotgw_delivery_latency_seconds", "Seconds from ingress to the broker's PUBACK (QoS 1)."
         ), buckets: MetricBuckets.deliveryLatency)
+
+        let devices = name("iotgw_devices", "Devices in the registry now in use, by state.")
+        devicesEnabled = registry.makeGauge(descriptor: devices, labels: [("state", "enabled")])
+        devicesDisabled = registry.makeGauge(descriptor: devices, labels: [("state", "disabled")])
+        registryReloads = LabeledCounters(registry, name(
+            "iotgw_registry_reloads_total", "Reloads of the device registry after its files changed or SIGHUP: ok, or failed (the previous registry stays)."
+        ), labels: [("result", ["ok", "failed"])])
 
         let messages = name("iotgw_outbox_messages", "Messages queued in the outbox.")
         let bytes = name("iotgw_outbox_bytes", "Payload bytes queued in the outbox.")

@@ -89,6 +89,16 @@ public final class PrometheusObserver: GatewayObserver {
         if seconds.isFinite { metrics.commitDuration.record(max(0, seconds)) }
     }
 
+    public func registryLoaded(devices: Int, disabled: Int, reload: Bool) {
+        metrics.devicesEnabled.set(to: Double(devices - disabled))
+        metrics.devicesDisabled.set(to: Double(disabled))
+        if reload { metrics.registryReloads.increment(["ok"]) }
+    }
+
+    public func registryReloadFailed() {
+        metrics.registryReloads.increment(["failed"])
+    }
+
     // MARK: Exposition
 
     /// Sets the outbox gauges from `snapshot` and returns every metric of the
