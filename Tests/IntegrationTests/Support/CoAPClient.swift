@@ -20,7 +20,23 @@ struct CoAPResponse: Sendable, CustomStringConvertible {
     var description: String { "\(code) (\(type)) [\(options)] '\(diagnostic)'" }
 }
 
-/// Requests through the real `coap-client-notls` from libcoap3-bin.
+/// How a request over DTLS authenticates, as `coap-client-openssl` takes it.
+enum CoAPSecurity: Sendable {
+    /// `-u identity -k key` (the key as text).
+    case psk(identity: String, key: String)
+    /// `-c cert -j key`, trusting the gateway's certificate through `-R ca`.
+    case certificate(DevicePKI.Pair, trust: String)
+
+    var arguments: [String] {
+        switch self {
+        case .psk(let identity, let key): return ["-u", identity, "-k", key]
+        case .certificate(let pair, let trust): return ["-c", pair.certificate, "-j", pair.key, "-R", trust]
+        }
+    }
+}
+
+/// Requests through the real `coap-client-notls` from libcoap3-bin
+/// (`coap-client-openssl` over DTLS).
 ///
 /// It is run with `-v 6`, where libcoap prints every PDU it sends and
 /// receives on stdout: `v:1 t:ACK c:4.04 i:1234 {01} [ options ] :: 'payload'`.
@@ -45,9 +61,34 @@ enum CoAP {
         contentFormat: Int? = nil,
         confirmable: Bool = true,
         blockSize: Int? = nil,
-        wait: Int = 10
+        wait: Int = 10,
+        security: CoAPSecurity? = nil
     ) async throws -> CoAPResponse {
+        let (response, result) = try await attempt(
+            method, port: port, path: path, payload: payload, contentFormat: contentFormat,
+            confirmable: confirmable, blockSize: blockSize, wait: wait, security: security
+        )
+        guard let response else {
+            throw HarnessError("no CoAP response to \(method.uppercased()) \(path)\n\(result.summary)")
+        }
+        return response
+    }
+
+    /// Like `request`, but no answer at all (e.g. a refused DTLS handshake)
+    /// is a result, not an error.
+    static func attempt(
+        _ method: String = "post",
+        port: UInt16,
+        path: String,
+        payload: [UInt8]? = nil,
+        contentFormat: Int? = nil,
+        confirmable: Bool = true,
+        blockSize: Int? = nil,
+        wait: Int = 10,
+        security: CoAPSecurity? = nil
+    ) async throws -> (CoAPResponse?, ProcessResult) {
         var arguments = ["-m", method.lowercased(), "-v", "6", "-B", String(wait)]
+        arguments += security?.arguments ?? []
         var payloadFile: String?
         if let payload {
             let file = NSTemporaryDirectory() + "iotgw-coap-\(UUID().uuidString).bin"
@@ -59,7 +100,7 @@ enum CoAP {
         if let contentFormat { arguments += ["-t", String(contentFormat)] }
         if !confirmable { arguments.append("-N") }
         if let blockSize { arguments += ["-b", String(blockSize)] }
-        arguments.append("coap://127.0.0.1:\(port)\(path)")
+        arguments.append("\(security == nil ? "coap" : "coaps")://127.0.0.1:\(port)\(path)")
 
         // From a port handed out by LoopbackPorts, never one the kernel
         // picks (it could be a gateway's that is not bound yet); another one
@@ -69,18 +110,27 @@ enum CoAP {
         repeat {
             attempts += 1
             let local = ["-a", "127.0.0.1", "-p", String(try LoopbackPorts.udp())]
-            result = try await ProcessRunner.run(Tools.coapClient, local + arguments, timeout: .seconds(Double(wait + 10)))
+            let tool = security == nil ? Tools.coapClient : Tools.coapClientDTLS
+            result = try await ProcessRunner.run(tool, local + arguments, timeout: .seconds(Double(wait + 10)))
         } while attempts < 5 && result.stdoutText.contains("Address already in use")
-        guard let response = parse(result) else {
-            throw HarnessError("no CoAP response to \(method.uppercased()) \(path)\n\(result.summary)")
-        }
-        return response
+        return (parse(result), result)
     }
 
     static func post(
         port: UInt16, path: String, payload: [UInt8], contentFormat: Int? = nil, confirmable: Bool = true
     ) async throws -> CoAPResponse {
         try await request("post", port: port, path: path, payload: payload, contentFormat: contentFormat, confirmable: confirmable)
+    }
+
+    /// The code of every final response in a run (one per request with `-G`).
+    static func finalCodes(_ result: ProcessResult) -> [String] {
+        result.stdoutText.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("v:1 "), let field = line.split(separator: " ").first(where: { $0.hasPrefix("c:") }) else { return nil }
+            let code = String(field.dropFirst(2))
+            // Requests are printed too: only responses (class 2 to 5) count.
+            guard let first = code.first, "2345".contains(first), code != "2.31" else { return nil }
+            return code
+        }
     }
 
     static func parse(_ result: ProcessResult) -> CoAPResponse? {

@@ -19,6 +19,21 @@ struct GatewaySettings: Sendable {
     var logLevel = "info"
     /// Extra top-level YAML appended verbatim (e.g. `mapping_files: [...]`).
     var extraYAML = ""
+    /// A device registry, DTLS and HTTPS listeners; nil: plain listeners only.
+    var security: GatewaySecurity? = nil
+}
+
+/// What a test with authenticated devices adds to the configuration.
+struct GatewaySecurity: Sendable {
+    var pki: DevicePKI
+    /// Written to `devices/registry.yaml` (mode 0600).
+    var devices: [TestDevice]
+    /// Certificates for devices (`devices.ca_file`, and the gateway's DTLS certificate).
+    var certificates = true
+    /// More `devices:` keys, one `key: value` per entry (e.g. `max_failures: 3`).
+    var devicesExtra: [String] = []
+    /// More `coap.dtls:` keys.
+    var dtlsExtra: [String] = []
 }
 
 /// Mappings most tests use. Topics start with `it/` so they are easy to tell
@@ -66,7 +81,10 @@ extension GatewaySettings {
         coapPort: UInt16,
         httpPort: UInt16,
         adminPort: UInt16,
-        certificates: TestCertificates
+        certificates: TestCertificates,
+        dtlsPort: UInt16 = 0,
+        httpsPort: UInt16 = 0,
+        registryPattern: String = ""
     ) -> String {
         var text = """
             gateway:
@@ -85,18 +103,34 @@ extension GatewaySettings {
 
             """
         for line in upstreamExtra { text += "  \(line)\n" }
+        if let security {
+            text += "devices:\n  files: [\"\(registryPattern)\"]\n"
+            if security.certificates { text += "  ca_file: \(security.pki.deviceCA)\n" }
+            for line in security.devicesExtra { text += "  \(line)\n" }
+        }
         text += """
             coap:
               listen: ["127.0.0.1:\(coapPort)"]
 
             """
         if let coapMaxBody { text += "  max_body: \(coapMaxBody)\n" }
+        if let security {
+            text += "  dtls:\n    listen: [\"127.0.0.1:\(dtlsPort)\"]\n"
+            if security.certificates {
+                text += "    cert_file: \(security.pki.gatewayServer.certificate)\n    key_file: \(security.pki.gatewayServer.key)\n"
+            }
+            for line in security.dtlsExtra { text += "    \(line)\n" }
+        }
         text += """
             http:
               listen: ["127.0.0.1:\(httpPort)"]
 
             """
         if let httpMaxBody { text += "  max_body: \(httpMaxBody)\n" }
+        if let security {
+            text += "  tls:\n    listen: [\"127.0.0.1:\(httpsPort)\"]\n"
+            text += "    cert_file: \(security.pki.gatewayServer.certificate)\n    key_file: \(security.pki.gatewayServer.key)\n"
+        }
         text += "outbox:\n  sync: \(sync)\n"
         if let outboxMaxMessages { text += "  max_messages: \(outboxMaxMessages)\n" }
         for line in outboxExtra { text += "  \(line)\n" }

@@ -13,6 +13,11 @@ final class GatewayProcess {
     let coapPort: UInt16
     let httpPort: UInt16
     let adminPort: UInt16
+    /// DTLS and HTTPS ports (bound only when the settings have `security`).
+    let dtlsPort: UInt16
+    let httpsPort: UInt16
+    /// The registry file when the settings have `security`.
+    let registryFile: String
     private var child: ChildProcess?
     private var starts = 0
     private var logPaths: [String] = []
@@ -29,10 +34,18 @@ final class GatewayProcess {
         coapPort = try LoopbackPorts.udp()
         httpPort = try LoopbackPorts.tcp()
         adminPort = try LoopbackPorts.tcp()
+        dtlsPort = settings.security == nil ? 0 : try LoopbackPorts.udp()
+        httpsPort = settings.security == nil ? 0 : try LoopbackPorts.tcp()
         stateDirectory = try directory.subdirectory("gateway-state")
+        let registryDirectory = try directory.subdirectory("devices")
+        registryFile = registryDirectory + "/registry.yaml"
+        if let security = settings.security {
+            try Self.writeRegistry(TestDevice.registry(security.devices), to: registryFile)
+        }
         let yaml = settings.yaml(
             stateDirectory: stateDirectory, brokerPort: brokerPort,
-            coapPort: coapPort, httpPort: httpPort, adminPort: adminPort, certificates: certificates
+            coapPort: coapPort, httpPort: httpPort, adminPort: adminPort, certificates: certificates,
+            dtlsPort: dtlsPort, httpsPort: httpsPort, registryPattern: registryDirectory + "/*.yaml"
         )
         configPath = try directory.write(yaml, to: "gateway.yaml")
     }
@@ -128,6 +141,21 @@ final class GatewayProcess {
     var currentLog: String { logPaths.last.map(readText) ?? "" }
 
     func httpURL(_ path: String) -> String { "http://127.0.0.1:\(httpPort)\(path)" }
+    func httpsURL(_ path: String) -> String { "https://127.0.0.1:\(httpsPort)\(path)" }
+
+    /// Replaces the registry file the way `devices` commands do (a new file
+    /// renamed into place, mode 0600); the gateway notices within seconds.
+    func writeRegistry(_ devices: [TestDevice]) throws {
+        try Self.writeRegistry(TestDevice.registry(devices), to: registryFile)
+    }
+
+    static func writeRegistry(_ text: String, to path: String) throws {
+        let temporary = path + ".tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]),
+              rename(temporary, path) == 0 else {
+            throw HarnessError("cannot write the registry \(path)")
+        }
+    }
     func adminURL(_ path: String) -> String { "http://127.0.0.1:\(adminPort)\(path)" }
     func coapURL(_ path: String) -> String { "coap://127.0.0.1:\(coapPort)\(path)" }
 

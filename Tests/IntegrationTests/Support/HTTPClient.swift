@@ -1,10 +1,28 @@
 import Foundation
 
+/// What curl needs for HTTPS: the CA of the gateway's certificate, and
+/// optionally a client certificate.
+struct HTTPTLS: Sendable {
+    var trust: String
+    var clientCertificate: DevicePKI.Pair? = nil
+
+    var arguments: [String] {
+        var arguments = ["--cacert", trust]
+        if let pair = clientCertificate { arguments += ["--cert", pair.certificate, "--key", pair.key] }
+        return arguments
+    }
+}
+
 struct HTTPResponse: Sendable, CustomStringConvertible {
     var status: Int
     /// Header fields of the final response, in order, names as sent.
     var headers: [(name: String, value: String)]
     var body: [UInt8]
+
+    /// Every value of a header that may repeat (WWW-Authenticate).
+    func headers(_ name: String) -> [String] {
+        headers.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.map(\.value)
+    }
     var raw: ProcessResult
 
     var text: String { String(decoding: body, as: UTF8.self) }
@@ -24,7 +42,8 @@ enum HTTP {
         _ url: String,
         body: [UInt8]? = nil,
         headers: [String: String] = [:],
-        timeout: Int = 15
+        timeout: Int = 15,
+        tls: HTTPTLS? = nil
     ) async throws -> HTTPResponse {
         let scratch = NSTemporaryDirectory() + "iotgw-http-\(UUID().uuidString)"
         let bodyIn = scratch + ".req", bodyOut = scratch + ".body", headerOut = scratch + ".headers"
@@ -37,6 +56,7 @@ enum HTTP {
             "-H", "Expect:",
         ]
         for (name, value) in headers.sorted(by: { $0.key < $1.key }) { arguments += ["-H", "\(name): \(value)"] }
+        arguments += tls?.arguments ?? []
         if let body {
             _ = FileManager.default.createFile(atPath: bodyIn, contents: Data(body))
             arguments += ["--data-binary", "@" + bodyIn]

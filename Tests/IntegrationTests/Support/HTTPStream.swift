@@ -30,14 +30,16 @@ final class HTTPStream: Sendable {
         payload: @Sendable (Int) -> String,
         pause: Duration = .milliseconds(10),
         limit: Int = 100_000,
-        requestTimeout: Int = 5
+        requestTimeout: Int = 5,
+        headers: [String: String] = [:],
+        tls: HTTPTLS? = nil
     ) async -> [Record] {
         var records: [Record] = []
         var sequence = 0
         while !stopRequested.load(ordering: .relaxed), sequence < limit, !Task.isCancelled {
             let body = payload(sequence)
             var status: Int?
-            if let response = try? await HTTP.request("POST", url(sequence), body: Array(body.utf8), timeout: requestTimeout) {
+            if let response = try? await HTTP.request("POST", url(sequence), body: Array(body.utf8), headers: headers, timeout: requestTimeout, tls: tls) {
                 status = response.status
                 answered.add(1, ordering: .relaxed)
             }

@@ -7,6 +7,8 @@ enum Tools {
     static let mosquittoPub = "mosquitto_pub"
     /// Debian's libcoap3-bin has no plain `coap-client`.
     static let coapClient = "coap-client-notls"
+    /// The same client built with OpenSSL, for DTLS (PSK and certificates).
+    static let coapClientDTLS = "coap-client-openssl"
     static let curl = "curl"
     static let openssl = "openssl"
     static let systemdAnalyze = "systemd-analyze"
