@@ -88,21 +88,24 @@ struct CheckConfigTests {
         // (which would not exist here) are redirected into the temp dir.
         let sources = ["ca_file": certificates.caFile, "cert_file": certificates.gateway.certificate, "key_file": certificates.gateway.key]
         for (key, source) in sources {
-            guard let match = text.firstMatch(of: try Regex("\(key):\\s*([^\\s#]+)")) else {
-                Issue.record("systemd/gateway.yaml has no \(key)")
-                continue
+            // Every occurrence (upstream.tls, devices, coap.dtls, http.tls), last first so ranges stay valid.
+            let matches = text.matches(of: try Regex("\(key):\\s*([^\\s#]+)"))
+            if matches.isEmpty { Issue.record("systemd/gateway.yaml has no \(key)") }
+            for match in matches.reversed() {
+                var value = String(match.output[1].substring ?? "")
+                if value.hasPrefix("/") {
+                    let replacement = directory.file("certs/" + URL(fileURLWithPath: value).lastPathComponent)
+                    text.replaceSubrange(match.range, with: "\(key): \(replacement)")
+                    value = replacement
+                } else {
+                    value = directory.file(value)
+                }
+                try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: value).deletingLastPathComponent().path,
+                                                        withIntermediateDirectories: true)
+                if !FileManager.default.fileExists(atPath: value) {
+                    try FileManager.default.copyItem(atPath: source, toPath: value)
+                }
             }
-            var value = String(match.output[1].substring ?? "")
-            if value.hasPrefix("/") {
-                let replacement = directory.file("certs/" + URL(fileURLWithPath: value).lastPathComponent)
-                text.replaceSubrange(match.range, with: "\(key): \(replacement)")
-                value = replacement
-            } else {
-                value = directory.file(value)
-            }
-            try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: value).deletingLastPathComponent().path,
-                                                    withIntermediateDirectories: true)
-            try FileManager.default.copyItem(atPath: source, toPath: value)
         }
         if let match = text.firstMatch(of: /state_dir:\s*([^\s#]+)/) {
             text.replaceSubrange(match.range, with: "state_dir: \(try directory.subdirectory("state"))")
