@@ -7,7 +7,10 @@ import Yams
 public enum ConfigLoader {
     static let topLevelKeys = ["gateway", "upstream", "devices", "coap", "http", "outbox", "admin", "log", "mapping_files", "mappings"]
 
-    public static func load(path: String) throws(ConfigError) -> GatewayConfig {
+    /// `loadingRegistry: false` leaves the device registry files unread
+    /// (`registry` stays empty): the `devices` commands read and check them
+    /// themselves, and must work while a registry file is missing or broken.
+    public static func load(path: String, loadingRegistry: Bool = true) throws(ConfigError) -> GatewayConfig {
         let issues = IssueList()
         let absolute = FilePaths.absolute(path)
         guard let file = YAMLFile.load(absolute, issues: issues, reportedAs: path) else {
@@ -46,7 +49,7 @@ public enum ConfigLoader {
         }
 
         var registry = DeviceRegistry.empty
-        if let devices, let node = top["devices"] {
+        if loadingRegistry, let devices, let node = top["devices"] {
             registry = sections.registry(devices, section: node)
         }
 
