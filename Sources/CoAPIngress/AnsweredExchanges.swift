@@ -7,6 +7,9 @@ import DequeModule
 struct AnsweredExchanges {
     struct Key: Hashable {
         var peer: String
+        /// DTLS: answers to a device's secure exchanges are kept apart from
+        /// plain ones from the same address.
+        var secure: Bool
         var messageID: Int32
         var token: CoAPToken
     }
@@ -48,11 +51,11 @@ struct AnsweredExchanges {
 }
 
 extension AnsweredExchanges.Key {
-    init(peer: String, _ exchange: CoAPEngine.Exchange) {
-        self.init(peer: peer, messageID: exchange.messageID, token: exchange.token)
+    init(peer: String, secure: Bool, _ exchange: CoAPEngine.Exchange) {
+        self.init(peer: peer, secure: secure, messageID: exchange.messageID, token: exchange.token)
     }
 
     init(_ entry: CoAPEngine.Pending) {
-        self.init(peer: entry.peer, entry.exchange)
+        self.init(peer: entry.peer, secure: entry.secure, entry.exchange)
     }
 }

@@ -41,16 +41,20 @@ public struct Block1Assembler {
         case malformed(reason: String)
     }
 
-    /// Identifies one transfer: the client endpoint and the request target.
+    /// Identifies one transfer: the client endpoint (plain or DTLS) and the request target.
     public struct Key: Hashable, Sendable {
         public var peer: String
         public var method: UInt8
         public var path: [[UInt8]]
+        /// Over DTLS: blocks of a device's secure transfer never mix with
+        /// plain ones from the same address.
+        public var secure: Bool
 
-        public init(peer: String, method: UInt8, path: [[UInt8]]) {
+        public init(peer: String, method: UInt8, path: [[UInt8]], secure: Bool = false) {
             self.peer = peer
             self.method = method
             self.path = path
+            self.secure = secure
         }
     }
 

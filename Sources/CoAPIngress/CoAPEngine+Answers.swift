@@ -24,6 +24,11 @@ extension CoAPEngine {
     /// a separate response of the request's own type.
     func answer(_ entry: Pending, with reply: CoAPReply) {
         defer { coap_session_release(entry.session) }
+        guard sessionIsOpen(entry) else {
+            if let outcome = reply.outcome { observer.requestAnswered(protocol: .coap, outcome: outcome) }
+            logger.debug("coap answer not sent", metadata: ["coap.peer": "\(entry.peer)", "reason": "dtls session closed"])
+            return
+        }
         let type: coap_pdu_type_t
         let messageID: coap_mid_t
         if entry.confirmable && !entry.emptyAckSent {
@@ -47,8 +52,16 @@ extension CoAPEngine {
 
     /// An empty ACK for a request whose answer is not ready yet.
     func sendEmptyAck(_ entry: Pending) {
-        guard let pdu = coap_pdu_init(COAP_MESSAGE_ACK, COAP_EMPTY_CODE, entry.exchange.messageID, 0) else { return }
+        guard sessionIsOpen(entry), let pdu = coap_pdu_init(COAP_MESSAGE_ACK, COAP_EMPTY_CODE, entry.exchange.messageID, 0) else { return }
         _ = coap_send(entry.session, pdu)
+    }
+
+    /// A DTLS session the device closed (or that failed) while its request
+    /// waited cannot carry the answer: libcoap 4.3.1 would try to open a
+    /// client handshake on it (coap_send_pdu on a session without TLS).
+    /// Plain sessions are always open.
+    private func sessionIsOpen(_ entry: Pending) -> Bool {
+        !entry.secure || coap_session_get_state(entry.session) == COAP_SESSION_STATE_ESTABLISHED
     }
 
     /// Sends an empty ACK to every CON request that waited `emptyAckDelay`;

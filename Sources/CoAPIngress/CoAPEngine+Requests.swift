@@ -21,15 +21,19 @@ extension CoAPEngine {
         }
         let peer = coap_session_get_addr_remote(session).map(CoAPAddress.describe) ?? "unknown"
         let confirmable = coap_pdu_get_type(request) == COAP_MESSAGE_CON
+        // Plain and DTLS requests from one address never share state: a
+        // spoofed plain datagram must not answer for, or add blocks to, a
+        // device's authenticated exchange.
+        let secure = coap_session_get_proto(session) == COAP_PROTO_DTLS
         if confirmable, !answered.isEmpty,
-           let reply = answered.reply(for: .init(peer: peer, exchange), now: MonotonicClock.now()) {
+           let reply = answered.reply(for: .init(peer: peer, secure: secure, exchange), now: MonotonicClock.now()) {
             // A retransmission of a request already answered: the same
             // answer again, on this ACK; the message is not taken twice.
             CoAPPDU.write(reply, to: response)
             return
         }
         let fields = CoAPPDU.read(request)
-        let reply = admit(fields, peer: peer, exchange: exchange, confirmable: confirmable, session: session)
+        let reply = admit(fields, peer: peer, secure: secure, exchange: exchange, confirmable: confirmable, session: session)
         if let reply {
             send(reply, to: response)
         } else {
@@ -40,7 +44,8 @@ extension CoAPEngine {
     /// Decides the answer now, or returns nil when the request went to the
     /// outbox and will be answered separately.
     private func admit(
-        _ fields: CoAPRequestFields, peer: String, exchange: Exchange, confirmable: Bool, session: OpaquePointer
+        _ fields: CoAPRequestFields, peer: String, secure: Bool, exchange: Exchange, confirmable: Bool,
+        session: OpaquePointer
     ) -> CoAPReply? {
         guard accepting else {
             return CoAPReply(.unavailable(retryAfterSeconds: 5, reason: "gateway is shutting down; retry later"))
@@ -52,7 +57,7 @@ extension CoAPEngine {
         var body = fields.payload
         var echo: Block1Option?
         if let block = fields.block1 {
-            let key = Block1Assembler.Key(peer: peer, method: fields.methodCode, path: fields.path)
+            let key = Block1Assembler.Key(peer: peer, method: fields.methodCode, path: fields.path, secure: secure)
             switch assembler.receive(block, size1: fields.size1, payload: fields.payload, key: key, now: Date().timeIntervalSince1970) {
             case .needMore(let next):
                 return CoAPReply(code: 231, outcome: nil, block1: next)
@@ -80,18 +85,22 @@ extension CoAPEngine {
         case .success(let decoded): path = decoded
         case .failure(let rejection): return withEcho(CoAPReply(rejection), echo)
         }
-        let ingress = IngressRequest(
+        var ingress = IngressRequest(
             ingress: .coap, method: method, path: path,
             contentType: fields.contentFormat.map(ContentFormats.mediaType(for:)),
             payload: body, peer: peer
         )
+        if secure {
+            ingress.transport = .secure
+            ingress.credential = secureCredential(session)
+        }
 
         // Register first, so a commit that finishes at once still finds its entry.
         let ticket = nextTicket
         nextTicket += 1
         pending[ticket] = Pending(
             session: coap_session_reference(session), exchange: exchange, peer: peer, confirmable: confirmable,
-            arrivedAt: MonotonicClock.now(), block1Echo: echo
+            arrivedAt: MonotonicClock.now(), block1Echo: echo, secure: secure
         )
         ticketsByExchange[exchange] = ticket
         let admission: IngressAdmission
@@ -108,7 +117,7 @@ extension CoAPEngine {
             discardPending(ticket)
             let reply = withEcho(.changed(acceptance), echo)
             if confirmable {
-                answered.record(.init(peer: peer, exchange), reply, now: MonotonicClock.now())
+                answered.record(.init(peer: peer, secure: secure, exchange), reply, now: MonotonicClock.now())
             }
             return reply
         }

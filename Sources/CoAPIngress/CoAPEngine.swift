@@ -11,7 +11,9 @@ import Logging
 /// "CoAP thread" below is touched only by the thread `run()` runs on (the
 /// context is created in `start()` before that thread exists and freed by it
 /// when it ends). Other threads reach the engine only through `completions`,
-/// `control` (both `Guarded`) and the eventfd `wake`.
+/// `control` (both `Guarded`) and the eventfd `wake`. libcoap's callbacks
+/// (requests, DTLS identities and certificates, events) all run inside its
+/// I/O calls, so on the CoAP thread too.
 final class CoAPEngine: @unchecked Sendable {
     /// A request waiting for its commit, keyed by ticket. Its session is
     /// referenced until the answer is sent, so the pointer stays valid.
@@ -25,6 +27,8 @@ final class CoAPEngine: @unchecked Sendable {
         /// follows as a separate (CON) response.
         var emptyAckSent = false
         var block1Echo: Block1Option?
+        /// Over DTLS: sessions that may have closed before the answer.
+        var secure = false
     }
 
     /// What identifies a request and its retransmissions (RFC 7252 4.5):
@@ -45,9 +49,12 @@ final class CoAPEngine: @unchecked Sendable {
 
     let settings: CoAPSettings
     let emptyAckDelay: Double
+    let handshakeTimeout: Double
     let pipeline: IngressPipeline
     let logger: Logger
     let observer: GatewayObserver
+    /// Asked during DTLS handshakes; nil: no DTLS listeners allowed.
+    let authority: (any HandshakeAuthority)?
     private let control = Guarded(Control())
     /// Finished tickets, posted by the outbox writer's thread.
     let completions = Guarded<[(ticket: Int, result: Result<Acceptance, IngressRejection>)]>([])
@@ -63,16 +70,27 @@ final class CoAPEngine: @unchecked Sendable {
     var nextTicket = 1
     var assembler: Block1Assembler
     var accepting = true
+    /// C memory of the DTLS setup; freed only after the context.
+    var dtlsMemory: DTLSMemory?
+    /// Per DTLS session, keyed by the serial number in its app data.
+    var secureSessions: [UInt: SecureSession] = [:]
+    var nextSecureSerial: UInt = 1
+    /// Serials of sessions whose handshake is under way, with its deadline.
+    var handshaking: [UInt: Double] = [:]
+    var nextHandshakeCheck = 0.0
 
     init(
         settings: CoAPSettings, pipeline: IngressPipeline, logger: Logger, observer: GatewayObserver,
-        emptyAckDelay: Double = CoAPEngine.defaultEmptyAckDelay
+        authority: (any HandshakeAuthority)? = nil, emptyAckDelay: Double = CoAPEngine.defaultEmptyAckDelay,
+        handshakeTimeout: Double = CoAPEngine.defaultHandshakeTimeout
     ) {
         self.settings = settings
         self.emptyAckDelay = emptyAckDelay
+        self.handshakeTimeout = handshakeTimeout
         self.pipeline = pipeline
         self.logger = logger
         self.observer = observer
+        self.authority = authority
         self.wake = EventSignal()
         self.assembler = Block1Assembler(maxBody: settings.maxBody)
     }
@@ -109,11 +127,24 @@ final class CoAPEngine: @unchecked Sendable {
         // The engine outlives the context: the context is freed by run() and
         // run() holds a strong reference to the engine.
         coap_set_app_data(context, Unmanaged.passUnretained(self).toOpaque())
+        if !settings.dtls.listen.isEmpty {
+            let memory = DTLSMemory()
+            do throws(CoAPServerError) {
+                try configureDTLS(context, memory: memory)
+            } catch {
+                coap_free_context(context)
+                throw error
+            }
+            dtlsMemory = memory
+        }
         self.context = context
 
         control.update { $0.started = true }
         NamedThread.start("coap") { [self] in run(wake: wake) }
-        logger.info("coap listening", metadata: ["coap.listen": "\(settings.listen.map(\.description).joined(separator: ","))"])
+        logger.info("coap listening", metadata: [
+            "coap.listen": "\(settings.listen.map(\.description).joined(separator: ","))",
+            "coap.dtls.listen": "\(settings.dtls.listen.map(\.description).joined(separator: ","))",
+        ])
     }
 
     func stopAccepting() {
@@ -158,8 +189,10 @@ final class CoAPEngine: @unchecked Sendable {
             while rounds < 512 && iotgw_coap_io_drain_once(context) > 0 {
                 rounds += 1
             }
+            if let dtlsMemory, dtlsMemory.keyInUse { dtlsMemory.wipeKey() }
             answerCompleted()
             let nextAckDue = sendDueEmptyAcks(now: MonotonicClock.now())
+            if !handshaking.isEmpty { expireHandshakes(now: MonotonicClock.now()) }
 
             let state = control.withLock { $0 }
             accepting = state.accepting
@@ -190,6 +223,10 @@ final class CoAPEngine: @unchecked Sendable {
         ticketsByExchange.removeAll()
         coap_free_context(context)
         self.context = nil
+        // Freeing the context deletes its sessions without events.
+        secureSessions.removeAll()
+        handshaking.removeAll()
+        dtlsMemory = nil
         control.update { $0.finished = true }
     }
 

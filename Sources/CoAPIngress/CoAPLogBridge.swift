@@ -19,13 +19,18 @@ enum CoAPLogBridge {
 
     private static func forward(level: coap_log_t, message: String) {
         guard let target = logger.withLock({ $0 }) else { return }
-        let swiftLevel: Logger.Level
+        var swiftLevel: Logger.Level
         switch level {
         case ...coap_log_t(LOG_ERR): swiftLevel = .error
         case coap_log_t(LOG_WARNING): swiftLevel = .warning
         case coap_log_t(LOG_NOTICE): swiftLevel = .notice
         default: swiftLevel = .debug
         }
+        // libcoap warns each time a new peer pushes out a DTLS hello or
+        // handshake older than 30 s: under a ClientHello flood from spoofed
+        // addresses that is a warning per datagram. It is the handshake
+        // limit working, not a fault.
+        if swiftLevel == .warning && message.contains("Incomplete session timed out") { swiftLevel = .debug }
         let text = message.hasSuffix("\n") ? String(message.dropLast()) : message
         target.log(level: swiftLevel, "libcoap", metadata: ["coap.log": "\(text)"])
     }

@@ -172,7 +172,7 @@ struct Parts: Sendable {
             return error
         }
         if !config.coap.listen.isEmpty {
-            let server = CoAPServer(settings: config.coap, pipeline: intake, logger: logger, observer: observer)
+            let server = CoAPServer(settings: config.coap, pipeline: intake, logger: logger, observer: observer, authority: security)
             do { try server.start() } catch { throw abandon(.coap(error.description)) }
             coap = server
         }

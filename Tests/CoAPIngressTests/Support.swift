@@ -108,10 +108,11 @@ struct CoAPResult {
     var last: String { responses.last ?? "" }
 }
 
-/// Runs Debian's `coap-client-notls` (libcoap3-bin) with a time limit.
-func coapClient(_ arguments: [String], timeout: Double = 10) throws -> CoAPResult {
+/// Runs Debian's `coap-client-notls` (libcoap3-bin; `coap-client-openssl`
+/// for DTLS) with a time limit.
+func coapClient(_ arguments: [String], timeout: Double = 10, client: String = "coap-client-notls") throws -> CoAPResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/coap-client-notls")
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/" + client)
     process.arguments = ["-B", "5", "-v", "6"] + arguments
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
