@@ -19,6 +19,8 @@ final class RequestHandler: AccessHandler, CompletionHandler {
     let pending = PendingRequests()
     /// Set by `stopAccepting()`: answers then ask clients to close.
     let draining = Atomic(false)
+    /// Whether the drain step has run; held while it runs (see `drain`).
+    let drained = Mutex(false)
 
     init(pipeline: any IngressPipeline, logger: Logger, observer: any GatewayObserver = NoObserver(), maxBody: Int) {
         self.pipeline = pipeline
