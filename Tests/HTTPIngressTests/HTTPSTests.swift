@@ -253,6 +253,27 @@ struct HTTPSLifecycleTests {
         #expect(response.body == "delivered\n")
     }
 
+    @Test func manyConcurrentTLSRequestsRacingTheirCompletions() throws {
+        let pki = try TestPKI()
+        let pipeline = FakePipeline(.completeRandomly)
+        let (server, _, secure) = try TestServer.startSecure(pipeline, pki: pki)
+        defer { server.stop() }
+
+        let count = 40
+        let output = try Curl(
+            ["--cacert", pki.caFile, "--cert", pki.path("client.pem"), "--key", pki.path("client.key"),
+             "--parallel", "--parallel-max", "10", "--write-out", "%{http_code}\\n", "--data-binary", "p"]
+                + (1...count).flatMap { ["--output", "/dev/null", "\(secure)/load/\($0)"] },
+            includeHeaders: false
+        ).finishRaw()
+        #expect(output.split(separator: "\n") == Array(repeating: "202", count: count))
+        #expect(pipeline.requests.count == count)
+        #expect(pipeline.requests.allSatisfy {
+            if case .certificate = $0.credential { return $0.transport == .secure }
+            return false
+        })
+    }
+
     @Test func stopAnswers503ToASuspendedTLSRequest() throws {
         let pki = try TestPKI()
         let pipeline = FakePipeline(.hold)
