@@ -35,7 +35,8 @@ let package = Package(
         .systemLibrary(
             name: "CMicroHTTPD",
             pkgConfig: "libmicrohttpd",
-            providers: [.apt(["libmicrohttpd-dev"])]
+            // GnuTLS's headers for reading HTTPS client certificates.
+            providers: [.apt(["libmicrohttpd-dev", "libgnutls28-dev"])]
         ),
         .systemLibrary(
             name: "CMosquitto",

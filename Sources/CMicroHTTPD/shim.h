@@ -6,6 +6,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <microhttpd.h>
+#include <gnutls/gnutls.h>
 
 /* A log sink Swift can implement: MHD's logger takes a va_list, which Swift
  * cannot format, so the trampoline below formats it first. */
@@ -35,7 +36,20 @@ struct iotgw_mhd_limits {
     unsigned int listen_backlog;
 };
 
-/* MHD_start_daemon is variadic, which Swift cannot call. */
+/* What a TLS daemon adds (flag MHD_USE_TLS): PEM text, NUL-terminated, which
+ * MHD keeps pointers to for the daemon's lifetime; trust_pem NULL: no client
+ * certificates are asked for. notify runs when a connection opens and closes. */
+struct iotgw_mhd_tls {
+    const char *key_pem;
+    const char *cert_pem;
+    const char *trust_pem;
+    MHD_NotifyConnectionCallback notify;
+    void *notify_cls;
+};
+
+/* MHD_start_daemon is variadic, which Swift cannot call. tls: NULL for a
+ * plain daemon; its options go in through MHD_OPTION_ARRAY, since a variadic
+ * list cannot leave options out. */
 static inline struct MHD_Daemon *iotgw_mhd_start(
     unsigned int flags,
     const struct sockaddr *address,
@@ -44,8 +58,22 @@ static inline struct MHD_Daemon *iotgw_mhd_start(
     MHD_RequestCompletedCallback completed, void *completed_cls,
     iotgw_mhd_unescape_fn unescape, void *unescape_cls,
     struct iotgw_mhd_logger *logger,
-    struct iotgw_mhd_limits limits)
+    struct iotgw_mhd_limits limits,
+    const struct iotgw_mhd_tls *tls)
 {
+    struct MHD_OptionItem tls_options[5];
+    unsigned int count = 0;
+    if (tls != NULL) {
+        tls_options[count++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)tls->key_pem };
+        tls_options[count++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)tls->cert_pem };
+        if (tls->trust_pem != NULL) {
+            tls_options[count++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)tls->trust_pem };
+        }
+        tls_options[count++] = (struct MHD_OptionItem){
+            MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)tls->notify, tls->notify_cls
+        };
+    }
+    tls_options[count] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
     return MHD_start_daemon(
         flags, 0, accept_policy, accept_policy_cls, handler, handler_cls,
         /* First: MHD warns otherwise, and sends earlier messages to stderr. */
@@ -62,6 +90,7 @@ static inline struct MHD_Daemon *iotgw_mhd_start(
         MHD_OPTION_CONNECTION_TIMEOUT, limits.connection_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.connection_memory_limit,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, limits.listen_backlog,
+        MHD_OPTION_ARRAY, tls_options,
         MHD_OPTION_END);
 }
 
@@ -70,6 +99,20 @@ static inline const struct sockaddr *iotgw_mhd_client_address(struct MHD_Connect
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     return info == NULL ? NULL : info->client_addr;
+}
+
+/* MHD_get_connection_info is variadic; NULL on a plain daemon. */
+static inline gnutls_session_t iotgw_mhd_tls_session(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    return info == NULL ? NULL : (gnutls_session_t)info->tls_session;
+}
+
+/* MHD_get_connection_info is variadic; what the notify callback stored. */
+static inline void *iotgw_mhd_socket_context(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info == NULL ? NULL : info->socket_context;
 }
 
 /* MHD_get_daemon_info is variadic; the bound port matters when listening on port 0. */

@@ -11,6 +11,8 @@ struct DaemonOptions: Sendable {
     /// Added to `DaemonSet.commonFlags`.
     var flags: UInt32
     var limits: iotgw_mhd_limits
+    /// Set for TLS daemons (whose `flags` include `MHD_USE_TLS`).
+    var tls: TLSMaterial? = nil
 }
 
 extension DaemonSet {
@@ -40,17 +42,19 @@ extension DaemonSet {
         let completed: MHD_RequestCompletedCallback? = callbacks.completion == nil ? nil : completedTrampoline
         logSink.lastMessage.withLock { $0 = nil }
         errno = 0
-        let daemon = withUnsafePointer(to: &socketAddress) { storage in
-            storage.withMemoryRebound(to: sockaddr.self, capacity: 1) { sockaddr in
-                // MHD binds during this call; the address need not outlive it.
-                iotgw_mhd_start(
-                    flags(for: address), sockaddr,
-                    acceptPolicyTrampoline, context,
-                    accessTrampoline, context,
-                    completed, completed == nil ? nil : context,
-                    keepEscapes, nil,
-                    logSink.pointer, options.limits
-                )
+        let daemon = withTLSOptions { tls in
+            withUnsafePointer(to: &socketAddress) { storage in
+                storage.withMemoryRebound(to: sockaddr.self, capacity: 1) { sockaddr in
+                    // MHD binds during this call; the address need not outlive it.
+                    iotgw_mhd_start(
+                        flags(for: address), sockaddr,
+                        acceptPolicyTrampoline, context,
+                        accessTrampoline, context,
+                        completed, completed == nil ? nil : context,
+                        keepEscapes, nil,
+                        logSink.pointer, options.limits, tls
+                    )
+                }
             }
         }
         let code = errno
@@ -62,5 +66,18 @@ extension DaemonSet {
             throw .bindFailed(address: address, reason: reason)
         }
         return Daemon(pointer: daemon)
+    }
+
+    /// The TLS options for the shim, nil for a plain daemon. MHD reads the
+    /// struct during the start call only; the PEM text it points to lives
+    /// as long as `options`.
+    private func withTLSOptions<Result>(_ body: (UnsafePointer<iotgw_mhd_tls>?) -> Result) -> Result {
+        guard let material = options.tls else { return body(nil) }
+        var tls = iotgw_mhd_tls(
+            key_pem: material.key.pointer, cert_pem: material.certificate.pointer,
+            trust_pem: material.trust?.pointer,
+            notify: secureConnectionNotice, notify_cls: nil
+        )
+        return withUnsafePointer(to: &tls) { body($0) }
     }
 }

@@ -36,7 +36,11 @@ final class DaemonLogSink: @unchecked Sendable {
     func record(_ message: String) {
         let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
         lastMessage.withLock { $0 = text }
-        logger.warning("\(names.problem)", metadata: ["\(names.key).log": "\(text)"])
+        if names.clientFaults.contains(where: { text.hasPrefix($0) }) {
+            logger.debug("\(names.clientFault)", metadata: ["\(names.key).log": "\(text)"])
+        } else {
+            logger.warning("\(names.problem)", metadata: ["\(names.key).log": "\(text)"])
+        }
     }
 }
 
@@ -48,4 +52,9 @@ struct DaemonLogNames: Sendable {
     var key: String
     /// The line for a message from MHD itself.
     var problem: String
+    /// Messages MHD logs for one client's failure, not the server's (their
+    /// start): logged at debug, since any scanner could fill the journal.
+    var clientFaults: [String] = []
+    /// The line for those.
+    var clientFault = "libmicrohttpd closed a client's connection"
 }

@@ -11,6 +11,14 @@ public enum ListenerStartError<Listener: NamedListener>: Error, Sendable, Custom
     case invalidAddress(ListenAddress)
     /// `start()` was called again: a server starts once (a failed start counts).
     case alreadyStarted
+    /// TLS listeners are configured, but this libmicrohttpd was built without TLS.
+    case tlsUnsupported
+    /// A certificate, key or CA file could not be read; `reason` is the
+    /// system's error text.
+    case tlsFileUnreadable(path: String, reason: String)
+    /// The TLS files were read but GnuTLS cannot use them (not PEM, a key
+    /// that does not match the certificate, a CA file without certificates).
+    case tlsCredentialsInvalid(reason: String)
 
     public var description: String {
         switch self {
@@ -20,6 +28,12 @@ public enum ListenerStartError<Listener: NamedListener>: Error, Sendable, Custom
             return "cannot listen for \(Listener.listensFor) on \(address): not an IP address"
         case .alreadyStarted:
             return "the \(Listener.listenerName) was already started (or failed to start); it cannot be started again"
+        case .tlsUnsupported:
+            return "cannot serve \(Listener.listensFor) over TLS: this libmicrohttpd was built without TLS support"
+        case .tlsFileUnreadable(let path, let reason):
+            return "cannot serve \(Listener.listensFor) over TLS: cannot read \(path): \(reason)"
+        case .tlsCredentialsInvalid(let reason):
+            return "cannot serve \(Listener.listensFor) over TLS: \(reason)"
         }
     }
 }

@@ -9,6 +9,8 @@ struct RequestHead {
     var contentType: String?
     var peer: String
     var receivedAt: Date
+    /// Which daemon took the request: only a TLS one reads credentials.
+    var transport: Transport = .plain
     /// Set when the request is answered from its head alone (bad path,
     /// body announced too large, unusable framing).
     var refusal: IngressRejection?

@@ -6,6 +6,8 @@ import Synchronization
 
 /// The part of the server MHD calls back into: the access handler and the
 /// completion notice (MHD's own messages go to the daemons' `DaemonLogSink`).
+/// One for the plain and the TLS daemons alike; the TLS ones reach it
+/// through `SecureAccess`.
 ///
 /// Owner: `HTTPServer` holds it, and so do its daemons' `DaemonCallbacks`,
 /// which MHD reaches through an unretained context pointer (see there).
@@ -17,6 +19,8 @@ final class RequestHandler: AccessHandler, CompletionHandler {
     let pending = PendingRequests()
     /// Set by `stopAccepting()`: answers then ask clients to close.
     let draining = Atomic(false)
+    /// Whether the drain step has run; held while it runs (see `drain`).
+    let drained = Mutex(false)
 
     init(pipeline: any IngressPipeline, logger: Logger, observer: any GatewayObserver = NoObserver(), maxBody: Int) {
         self.pipeline = pipeline
@@ -27,12 +31,19 @@ final class RequestHandler: AccessHandler, CompletionHandler {
 
     // MARK: Access handler
 
+    /// The plain daemons' access handler.
+    func handle(_ call: AccessCall) -> MHD_Result {
+        handle(call, transport: .plain)
+    }
+
     /// One call of MHD's access handler. MHD calls it once with the head,
     /// once per piece of body, once when the body is complete, and once more
     /// after a resume; a queued response ends the calls.
-    func handle(_ call: AccessCall) -> MHD_Result {
+    func handle(_ call: AccessCall, transport: Transport) -> MHD_Result {
         guard let stored = call.slot.pointee else {
-            let context = RequestContext(head: readHead(connection: call.connection, url: call.url, method: call.method))
+            let context = RequestContext(head: readHead(
+                connection: call.connection, url: call.url, method: call.method, transport: transport
+            ))
             // The +1 belongs to MHD's slot until requestCompleted releases it.
             call.slot.pointee = Unmanaged.passRetained(context).toOpaque()
             if let refusal = context.head.refusal {
@@ -75,9 +86,13 @@ final class RequestHandler: AccessHandler, CompletionHandler {
         if pending.isClosed {
             return answer(HTTPAnswer(rejection: Self.shuttingDown), context, connection)
         }
+        // A plain daemon ignores credentials by design: sent in clear, they
+        // prove nothing.
+        let credential = head.transport == .secure ? SecureCredential.read(connection) : .none
         let request = IngressRequest(
             ingress: .http, method: head.method.method, path: head.path, contentType: head.contentType,
-            payload: context.body, peer: head.peer, receivedAt: head.receivedAt
+            payload: context.body, peer: head.peer, receivedAt: head.receivedAt,
+            transport: head.transport, credential: credential
         )
         context.body = []
         let rendezvous = Rendezvous(connection: ConnectionRef(pointer: connection))
@@ -143,13 +158,15 @@ final class RequestHandler: AccessHandler, CompletionHandler {
 
     // MARK: Request head
 
-    private func readHead(connection: OpaquePointer, url: UnsafePointer<CChar>, method: UnsafePointer<CChar>) -> RequestHead {
+    private func readHead(
+        connection: OpaquePointer, url: UnsafePointer<CChar>, method: UnsafePointer<CChar>, transport: Transport
+    ) -> RequestHead {
         let peer = iotgw_mhd_client_address(connection).map(SocketAddress.describe) ?? "unknown"
         var head = RequestHead(
             method: RoutedMethod(http: String(cString: method)), path: [],
             // A blank Content-Type declares nothing: same as none.
             contentType: header(connection, "Content-Type").flatMap { $0.isEmpty ? nil : $0 },
-            peer: peer, receivedAt: Date()
+            peer: peer, receivedAt: Date(), transport: transport
         )
         // The URL arrives undecoded (see `keepEscapes`); the raw bytes must
         // be UTF-8 as they are, before any percent-decoding.

@@ -7,12 +7,18 @@ enum IngressDaemonSettings {
         DaemonOptions(flags: flags, limits: limits(settings))
     }
 
+    /// The TLS daemons: the same limits, and MHD's TLS (GnuTLS) with the
+    /// files `TLSMaterial` read.
+    static func secureOptions(_ settings: HTTPSettings, material: TLSMaterial) -> DaemonOptions {
+        DaemonOptions(flags: flags | MHD_USE_TLS.rawValue, limits: limits(settings), tls: material)
+    }
+
     /// Internal epoll thread(s) (`DaemonSet.commonFlags`), plus suspend and
     /// resume so a request can wait for its commit without holding a worker.
     static let flags = MHD_ALLOW_SUSPEND_RESUME.rawValue
 
     /// Every limit MHD would otherwise leave unlimited, set explicitly.
-    /// Limits apply per listen address (one daemon each).
+    /// Limits apply per listen address (one daemon each), TLS ones included.
     static func limits(_ settings: HTTPSettings) -> iotgw_mhd_limits {
         iotgw_mhd_limits(
             // 1 means the daemon's own thread, no pool (the shim then leaves

@@ -1,10 +1,28 @@
 import Foundation
+import Synchronization
 
 extension RequestHandler {
     /// The ingress's drain step, between quiescing and stopping its daemons:
     /// waits up to `timeout` until no request is waiting for its commit,
     /// then answers 503 to any still waiting.
+    ///
+    /// The plain and the TLS daemons share the pending requests, and each
+    /// set runs this before it stops: the first call drains them all, later
+    /// ones only wait for resumes under way (and for the first call, should
+    /// it still run on another thread), so no set stops a daemon that holds
+    /// a suspended request.
     func drain(within timeout: Duration) {
+        drained.withLock { drained in
+            if drained {
+                pending.waitUntilIdle(deadline: Date())
+            } else {
+                drained = true
+                drainPending(within: timeout)
+            }
+        }
+    }
+
+    private func drainPending(within timeout: Duration) {
         let stuck = pending.close(waitingUntil: Date() + timeout.timeInterval)
         guard !stuck.isEmpty else { return }
         logger.warning("http requests still waiting for their commit at shutdown; answering 503", metadata: [

@@ -3,9 +3,16 @@ import Foundation
 /// What curl got back.
 struct CurlResponse {
     var status: Int
-    /// Header names in lower case.
+    /// Header names in lower case; a repeated header keeps its last value.
     var headers: [String: String]
     var body: String
+    /// Every header line in order, names in lower case.
+    var fields: [(name: String, value: String)] = []
+
+    /// Every value of a header that may repeat (`WWW-Authenticate`).
+    func values(of name: String) -> [String] {
+        fields.filter { $0.name == name }.map(\.value)
+    }
 }
 
 struct CurlError: Error, CustomStringConvertible {
@@ -69,12 +76,15 @@ final class Curl {
             }
             if status == 100 { continue }  // interim response before the real one
             var headers: [String: String] = [:]
+            var fields: [(name: String, value: String)] = []
             for line in lines.dropFirst() {
                 guard let colon = line.firstIndex(of: ":") else { continue }
                 let name = line[..<colon].lowercased()
-                headers[name] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                headers[name] = value
+                fields.append((name, value))
             }
-            return CurlResponse(status: status, headers: headers, body: String(rest))
+            return CurlResponse(status: status, headers: headers, body: String(rest), fields: fields)
         }
     }
 }

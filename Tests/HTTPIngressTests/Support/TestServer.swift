@@ -35,6 +35,33 @@ enum TestServer {
         return (server, "http://127.0.0.1:\(server.boundPorts[0])")
     }
 
+    /// A started server with a plain and a TLS listener on loopback ports of
+    /// their own, and their base URLs. `deviceCA`: ask clients for a
+    /// certificate under the PKI's CA.
+    static func startSecure(
+        _ pipeline: FakePipeline,
+        pki: TestPKI,
+        deviceCA: Bool = true,
+        drainTimeout: Duration = .seconds(2)
+    ) throws -> (server: HTTPServer, plain: String, secure: String) {
+        let server = HTTPServer(
+            settings: secureSettings(pki: pki, deviceCA: deviceCA), pipeline: pipeline, logger: logger,
+            drainTimeout: drainTimeout
+        )
+        try server.start()
+        return (server, "http://127.0.0.1:\(server.boundPorts[0])", "https://127.0.0.1:\(server.boundTLSPorts[0])")
+    }
+
+    static func secureSettings(pki: TestPKI, deviceCA: Bool = true) -> HTTPSettings {
+        var settings = settings()
+        settings.tls = HTTPTLSSettings(
+            listen: [ListenAddress(host: "127.0.0.1", port: 0)],
+            certFile: pki.path("server.pem"), keyFile: pki.path("server.key"),
+            caFile: deviceCA ? pki.caFile : nil
+        )
+        return settings
+    }
+
     /// Whether this machine can bind `[::1]` (some containers have no IPv6).
     static let ipv6LoopbackAvailable: Bool = {
         let socket = Glibc.socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
