@@ -11,7 +11,10 @@ import Testing
 /// JSON where we say, never to bench/results/latest.json.
 @Suite("bench/run --smoke")
 struct BenchSmokeTests {
-    static let scenarios = ["coap-con", "http-post", "ingress-only", "coap-paced", "drain", "restart", "memory"]
+    static let scenarios = [
+        "coap-con", "http-post", "dtls-psk", "https-post", "dtls-handshakes",
+        "ingress-only", "coap-paced", "drain", "restart", "memory",
+    ]
 
     @Test("every scenario runs at a tiny size and reports non-zero counts")
     func smoke() async throws {
@@ -24,7 +27,7 @@ struct BenchSmokeTests {
         let result = try await ProcessRunner.run(
             script, ["--smoke", "--debug", "--output", output],
             environment: ["IOT_GATEWAY_BIN": gateway],
-            timeout: .seconds(240)
+            timeout: .seconds(360)
         )
         #expect(result.succeeded, "bench/run --smoke failed:\n\(result.summary)")
         print(tail(result.stdoutText, lines: 50))
@@ -52,6 +55,20 @@ struct BenchSmokeTests {
             ("http-post", ["normal", "subscriber", "unique"]),
             ("http-post", ["full", "load", "ok"]),
             ("http-post", ["full", "subscriber", "unique"]),
+            ("dtls-psk", ["baseline", "ok"]),
+            ("dtls-psk", ["normal", "load", "sessions_connected"]),
+            ("dtls-psk", ["normal", "load", "ok"]),
+            ("dtls-psk", ["normal", "subscriber", "unique"]),
+            ("dtls-psk", ["full", "load", "ok"]),
+            ("dtls-psk", ["full", "subscriber", "unique"]),
+            ("https-post", ["baseline", "ok"]),
+            ("https-post", ["normal", "load", "ok"]),
+            ("https-post", ["normal", "subscriber", "unique"]),
+            ("https-post", ["full", "load", "ok"]),
+            ("https-post", ["full", "subscriber", "unique"]),
+            ("dtls-handshakes", ["baseline", "handshakes"]),
+            ("dtls-handshakes", ["gateway", "handshakes"]),
+            ("dtls-handshakes", ["metrics", "accepted_qos1"]),
             ("ingress-only", ["normal", "coap", "ok"]),
             ("ingress-only", ["normal", "http", "ok"]),
             ("ingress-only", ["full", "coap", "ok"]),
