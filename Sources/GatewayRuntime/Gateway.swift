@@ -171,12 +171,12 @@ struct Parts: Sendable {
             outbox.shutdown()
             return error
         }
-        if !config.coap.listen.isEmpty {
+        if !config.coap.allListeners.isEmpty {
             let server = CoAPServer(settings: config.coap, pipeline: intake, logger: logger, observer: observer, authority: security)
             do { try server.start() } catch { throw abandon(.coap(error.description)) }
             coap = server
         }
-        if !config.http.listen.isEmpty {
+        if !config.http.listen.isEmpty || !(config.http.tls?.listen.isEmpty ?? true) {
             let server = HTTPServer(settings: config.http, pipeline: intake, logger: logger, observer: observer)
             do { try server.start() } catch { throw abandon(.http(error.description)) }
             http = server
