@@ -113,6 +113,12 @@ public final class Intake: IngressPipeline {
             throw .tooManyRequests(retryAfterSeconds: seconds, reason: "too many failed attempts; retry in \(seconds) s")
         }
         let authentication = security.authenticate(request)
+        // A bearer token or a certificate names its device only now.
+        if needsIdentity, case .device(let who) = authentication, request.credential.claimedIdentity == nil,
+           let wait = security.lockout(request, device: who.id) {
+            let seconds = max(1, Int(wait.rounded(.up)))
+            throw .tooManyRequests(retryAfterSeconds: seconds, reason: "too many refused requests; retry in \(seconds) s")
+        }
         let device: Device?
         switch router.authorize(found, authentication: authentication, transport: request.transport) {
         case .success(let authorized):

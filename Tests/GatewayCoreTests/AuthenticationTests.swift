@@ -204,3 +204,16 @@ struct FailureTrackerTests {
         #expect(PeerAddress.host(of: peer) == host)
     }
 }
+
+@Suite("Credentials in text")
+struct CredentialTextTests {
+    @Test func describingACredentialNeverShowsItsSecret() {
+        let credentials: [PresentedCredential] = [
+            .psk(identity: "d1", key: Array("s3cret-psk".utf8)), .bearer(token: "s3cret-token"), .basic(id: "d1", token: "s3cret-basic"),
+        ]
+        for credential in credentials {
+            #expect(!"\(credential)".contains("s3cret"), "\(credential)")
+            #expect(!String(reflecting: credential).contains("s3cret"))
+        }
+    }
+}

@@ -35,3 +35,20 @@ public enum Transport: String, Sendable, Hashable {
     /// CoAP over DTLS, HTTP over TLS.
     case secure
 }
+
+extension PresentedCredential: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Never the secret: an interpolated credential in a log or an error
+    /// message shows only its kind and who it claims to be.
+    public var description: String {
+        switch self {
+        case .none: return "none"
+        case .psk(let identity, _): return "psk(identity: \(identity))"
+        case .certificate(let certificate): return "certificate(sha256: \(certificate.fingerprint.hex))"
+        case .bearer: return "bearer"
+        case .basic(let id, _): return "basic(id: \(id))"
+        case .unusable(let reason): return "unusable(\(reason))"
+        }
+    }
+
+    public var debugDescription: String { description }
+}
