@@ -219,6 +219,7 @@ struct MetricsTests {
             "iotgw_commit_batch_size": "histogram",
             "iotgw_commit_duration_seconds": "histogram",
             "iotgw_delivery_latency_seconds": "histogram",
+            "iotgw_devices": "gauge",
             "iotgw_messages_accepted_total": "counter",
             "iotgw_messages_delivered_total": "counter",
             "iotgw_messages_dropped_total": "counter",
@@ -228,6 +229,7 @@ struct MetricsTests {
             "iotgw_messages_shed_total": "counter",
             "iotgw_outbox_bytes": "gauge",
             "iotgw_outbox_messages": "gauge",
+            "iotgw_registry_reloads_total": "counter",
             "iotgw_outbox_oldest_age_seconds": "gauge",
             "iotgw_requests_total": "counter",
             "iotgw_upstream_connected": "gauge",
@@ -235,11 +237,12 @@ struct MetricsTests {
         ])
         #expect(Set(parsed.help.keys) == Set(parsed.types.keys))
         // Labels only from small fixed sets; never a device, path or topic.
-        #expect(parsed.labelNames.isSubset(of: ["protocol", "outcome", "qos", "reason", "reason_code", "le"]))
+        #expect(parsed.labelNames.isSubset(of: ["protocol", "outcome", "qos", "reason", "reason_code", "state", "result", "le"]))
         // 24 request series (2 protocols x 12 outcomes), 6 outbox gauges,
         // 2+2+2 qos counters, 4 dropped, 2 refused, 8 broker refusal codes,
-        // 4 plain, 3 histograms with 13+15+16 lines.
-        #expect(parsed.samples.count == 24 + 6 + 6 + 4 + 2 + 8 + 4 + (12 + 3) + (14 + 3) + (15 + 3))
+        // 4 plain, 2 device gauges, 2 registry reload results, 3 histograms
+        // with 13+15+16 lines.
+        #expect(parsed.samples.count == 24 + 6 + 6 + 4 + 2 + 8 + 4 + 2 + 2 + (12 + 3) + (14 + 3) + (15 + 3))
         // Families in name order, so scrapes diff line by line.
         #expect(parsed.familyOrder == parsed.familyOrder.sorted())
         #expect(Self.text(observer) == text)

@@ -19,6 +19,7 @@ struct MetricsEndToEndTests {
     static let outcomes = [
         "accepted", "delivered", "not_found", "method_not_allowed", "bad_request",
         "payload_too_large", "unavailable", "timeout", "internal_error",
+        "unauthorized", "forbidden", "too_many_requests",
     ]
 
     /// All 18 series, zero unless given.
@@ -122,6 +123,7 @@ struct MetricsEndToEndTests {
                 "protocol": ["coap", "http"], "outcome": Set(Self.outcomes), "qos": ["0", "1"],
                 "reason": ["full", "stopping", "offline", "rejected"],
                 "reason_code": ["0x80", "0x83", "0x87", "0x89", "0x90", "0x91", "0x97", "0x99"],
+                "state": ["enabled", "disabled"], "result": ["ok", "failed"],
             ]
             for sample in metrics.samples {
                 for (label, value) in sample.labels where label != "le" {
