@@ -39,72 +39,28 @@ struct DevicePKI: Sendable {
     }
 
     fileprivate static func make(in directory: TemporaryDirectory, main: TestCertificates) async throws -> DevicePKI {
-        func path(_ name: String) -> String { directory.file(name) }
-        func makeCA(_ name: String, _ commonName: String) async throws {
-            _ = try directory.write("""
-                [req]
-                distinguished_name = dn
-                x509_extensions = v3_ca
-                prompt = no
-                [dn]
-                CN = \(commonName)
-                [v3_ca]
-                basicConstraints = critical, CA:TRUE
-                keyUsage = critical, keyCertSign, cRLSign
-                subjectKeyIdentifier = hash
-
-                """, to: "\(name).cnf")
-            try await openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path("\(name).key")])
-            try await openssl(["req", "-x509", "-new", "-key", path("\(name).key"), "-config", path("\(name).cnf"), "-days", "30", "-sha256", "-out", path("\(name).pem")])
+        func issue(_ name: String, commonName: String, by ca: OpenSSLPKI.Pair, extensions: String) async throws -> Pair {
+            let pair = try await OpenSSLPKI.issue(name, commonName: commonName, by: ca, extensions: extensions, in: directory)
+            // The gateway refuses a private key every user may read.
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: pair.key)
+            return Pair(certificate: pair.certificate, key: pair.key)
         }
-        func issue(_ name: String, commonName: String, caCert: String, caKey: String, extensions: String) async throws -> Pair {
-            let key = path("\(name).key"), csr = path("\(name).csr"), cert = path("\(name).pem")
-            let ext = try directory.write("""
-                basicConstraints = critical, CA:FALSE
-                keyUsage = critical, digitalSignature, keyEncipherment
-                subjectKeyIdentifier = hash
-                authorityKeyIdentifier = keyid
-                \(extensions)
-
-                """, to: "\(name).ext")
-            try await openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key])
-            try await openssl(["req", "-new", "-key", key, "-subj", "/CN=\(commonName)", "-out", csr])
-            try await openssl([
-                "x509", "-req", "-in", csr, "-CA", caCert, "-CAkey", caKey,
-                "-set_serial", "0x" + UUID().uuidString.replacingOccurrences(of: "-", with: ""),
-                "-days", "30", "-sha256", "-extfile", ext, "-out", cert,
-            ])
-            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: key)
-            return Pair(certificate: cert, key: key)
-        }
-
-        try await makeCA("device-ca", "iot-gateway test device CA")
-        try await makeCA("rogue-ca", "iot-gateway test rogue CA")
-        let mainCAKey = (main.caFile as NSString).deletingPathExtension + ".key"
+        let deviceCA = try await OpenSSLPKI.makeCA("device-ca", commonName: "iot-gateway test device CA", in: directory)
+        let rogueCA = try await OpenSSLPKI.makeCA("rogue-ca", commonName: "iot-gateway test rogue CA", in: directory)
+        let mainCA = OpenSSLPKI.Pair(certificate: main.caFile, key: (main.caFile as NSString).deletingPathExtension + ".key")
         let server = try await issue(
-            "gateway-server", commonName: "localhost", caCert: main.caFile, caKey: mainCAKey,
+            "gateway-server", commonName: "localhost", by: mainCA,
             extensions: "extendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1"
         )
         var devices: [String: Pair] = [:]
         for id in certificateDevices {
-            devices[id] = try await issue(
-                "device-\(id)", commonName: id, caCert: path("device-ca.pem"), caKey: path("device-ca.key"),
-                extensions: "extendedKeyUsage = clientAuth"
-            )
+            devices[id] = try await issue("device-\(id)", commonName: id, by: deviceCA, extensions: "extendedKeyUsage = clientAuth")
         }
-        let rogue = try await issue(
-            "rogue-kitchen-1", commonName: "kitchen-1", caCert: path("rogue-ca.pem"), caKey: path("rogue-ca.key"),
-            extensions: "extendedKeyUsage = clientAuth"
-        )
+        let rogue = try await issue("rogue-kitchen-1", commonName: "kitchen-1", by: rogueCA, extensions: "extendedKeyUsage = clientAuth")
         return DevicePKI(
-            directory: directory.path, deviceCA: path("device-ca.pem"), serverCA: main.caFile,
+            directory: directory.path, deviceCA: deviceCA.certificate, serverCA: main.caFile,
             gatewayServer: server, devices: devices, rogueKitchen: rogue
         )
-    }
-
-    private static func openssl(_ arguments: [String]) async throws {
-        let result = try await ProcessRunner.run(Tools.openssl, arguments, timeout: .seconds(30))
-        guard result.succeeded else { throw HarnessError("openssl failed:\n\(result.summary)") }
     }
 }
 

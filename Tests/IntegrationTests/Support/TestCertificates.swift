@@ -23,48 +23,11 @@ struct TestCertificates: Sendable {
     }
 
     static func make(in directory: TemporaryDirectory) async throws -> TestCertificates {
-        let dir = directory.path
-        func path(_ name: String) -> String { directory.file(name) }
-
-        _ = try directory.write("""
-            [req]
-            distinguished_name = dn
-            x509_extensions = v3_ca
-            prompt = no
-            [dn]
-            CN = iot-gateway integration test CA
-            [v3_ca]
-            basicConstraints = critical, CA:TRUE
-            keyUsage = critical, keyCertSign, cRLSign
-            subjectKeyIdentifier = hash
-
-            """, to: "ca.cnf")
-        try await openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path("ca.key")])
-        try await openssl([
-            "req", "-x509", "-new", "-key", path("ca.key"), "-config", path("ca.cnf"),
-            "-days", "30", "-sha256", "-out", path("ca.pem"),
-        ])
-
-        let leaf = """
-            basicConstraints = critical, CA:FALSE
-            keyUsage = critical, digitalSignature, keyEncipherment
-            subjectKeyIdentifier = hash
-            authorityKeyIdentifier = keyid
-
-            """
+        let ca = try await OpenSSLPKI.makeCA("ca", commonName: "iot-gateway integration test CA", in: directory)
         func issue(_ name: String, commonName: String, extensions: String) async throws -> Pair {
-            let key = path("\(name).key"), csr = path("\(name).csr"), cert = path("\(name).pem")
-            let ext = try directory.write(leaf + extensions + "\n", to: "\(name).ext")
-            try await openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key])
-            try await openssl(["req", "-new", "-key", key, "-subj", "/CN=\(commonName)", "-out", csr])
-            try await openssl([
-                "x509", "-req", "-in", csr, "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
-                "-set_serial", "0x" + UUID().uuidString.replacingOccurrences(of: "-", with: ""),
-                "-days", "30", "-sha256", "-extfile", ext, "-out", cert,
-            ])
-            return Pair(certificate: cert, key: key)
+            let pair = try await OpenSSLPKI.issue(name, commonName: commonName, by: ca, extensions: extensions, in: directory)
+            return Pair(certificate: pair.certificate, key: pair.key)
         }
-
         let server = try await issue(
             "server", commonName: "localhost",
             extensions: "extendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1"
@@ -76,16 +39,11 @@ struct TestCertificates: Sendable {
         // everything it reads must be readable to it. Test keys only. The
         // gateway's own key stays private: the gateway refuses a key file
         // every user can read.
-        for file in try FileManager.default.contentsOfDirectory(atPath: dir) {
-            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path(file))
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: directory.file(file))
         }
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: gateway.key)
-        return TestCertificates(directory: dir, caFile: path("ca.pem"), server: server, gateway: gateway, subscriber: subscriber)
-    }
-
-    private static func openssl(_ arguments: [String]) async throws {
-        let result = try await ProcessRunner.run(Tools.openssl, arguments, timeout: .seconds(30))
-        guard result.succeeded else { throw HarnessError("openssl failed:\n\(result.summary)") }
+        return TestCertificates(directory: directory.path, caFile: ca.certificate, server: server, gateway: gateway, subscriber: subscriber)
     }
 }
 
