@@ -41,6 +41,8 @@ public final class DeviceSecurity: HandshakeAuthority {
     /// Seconds the request's source (or the device it claims to be) must
     /// still wait, or nil.
     public func lockout(_ request: IngressRequest, device: String? = nil) -> Double? {
+        // The common case, on every request: nothing to look up.
+        if failures.isIdle { return nil }
         let now = MonotonicClock.now()
         if let wait = failures.lockout(Self.sourceKey(request.source), now: now) { return wait }
         if let id = device ?? request.credential.claimedIdentity, let wait = failures.lockout(Self.deviceKey(id), now: now) {

@@ -78,6 +78,10 @@ public final class FailureTracker: Sendable {
         }
     }
 
+    /// Nothing has failed lately (or lockouts are off): callers can skip
+    /// building keys. One atomic load.
+    public var isIdle: Bool { limit.failures == 0 || tracked.load(ordering: .relaxed) == 0 }
+
     /// Keys currently tracked (for tests and metrics).
     public var count: Int { entries.withLock { $0.count } }
 

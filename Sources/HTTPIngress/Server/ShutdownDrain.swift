@@ -14,7 +14,10 @@ extension RequestHandler {
     func drain(within timeout: Duration) {
         drained.withLock { drained in
             if drained {
-                pending.waitUntilIdle(deadline: Date())
+                // The first set's answers may still be on their way out
+                // through this set's daemons (a loaded machine can take
+                // longer than the first set's 1 s): give them as long again.
+                pending.waitUntilIdle(deadline: Date() + 1)
             } else {
                 drained = true
                 drainPending(within: timeout)

@@ -7,10 +7,7 @@ import GatewayCore
 enum SecureCredential {
     static func read(_ connection: OpaquePointer) -> PresentedCredential {
         if let header = MHD_lookup_connection_value(connection, .HEADER_KIND, "Authorization") {
-            guard let value = String(validatingCString: header) else {
-                return .unusable(reason: "Authorization header is not valid UTF-8")
-            }
-            return AuthorizationHeader.credential(value)
+            return AuthorizationHeader.credential(cString: header)
         }
         guard let stored = iotgw_mhd_socket_context(connection) else {
             // Every TLS daemon registers `secureConnectionNotice`; without
