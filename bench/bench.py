@@ -1079,7 +1079,9 @@ class Bench:
         return result
 
     def https_baseline(self):
-        """mhd-bare over TLS (the same certificate) under the https-post load."""
+        """mhd-bare over TLS (the same certificate) under the https-post load; measured once per run."""
+        if "https" in self.baselines:
+            return self.baselines["https"]
         port = free_port("tcp")
         material = self.security()
         bare = self.start_bare([self.tool("mhd-bare"), f"{LOOPBACK}:{port}", "2",
@@ -1090,12 +1092,15 @@ class Bench:
             PROCS.stop(bare)
         if base["errors"]["status"] or base["errors"]["timeout"] or base["errors"]["connect"]:
             self.problem(f"https baseline: wrk errors {base['errors']}")
+        self.baselines["https"] = base
         return base
 
     # CoAP over DTLS with PSK: coap-dtls-load against coap-server-openssl and the gateway.
 
     def dtls_baseline(self):
-        """coap-server-openssl (PSK, per-device keys) under the dtls-psk load."""
+        """coap-server-openssl (PSK, per-device keys) under the dtls-psk load; measured once per run."""
+        if "dtls" in self.baselines:
+            return self.baselines["dtls"]
         count = self.size["dtls_count"]
         bare, port = self.start_coap_server_openssl("coap-server-openssl-load")
         try:
@@ -1103,6 +1108,7 @@ class Bench:
         finally:
             PROCS.stop(bare)
         self.check_dtls_load("dtls-psk baseline", base, count)
+        self.baselines["dtls"] = base
         return base
 
     def check_dtls_load(self, name, load, count):
@@ -1295,6 +1301,29 @@ class Bench:
                      round(coap_base["ok_per_s"]), percent(coap_ratio))
             self.row(name, "HTTP req/s (broker down)", round(http["ok_per_s"]), "req/s",
                      round(http_base["ok_per_s"]), percent(http_ratio))
+            # The same for DTLS-PSK and HTTPS, against their own baselines.
+            dtls_base, https_base = self.dtls_baseline(), self.https_baseline()
+            secure = self.fresh_gateway(f"{name}-secure", sync=sync, connected=False, secure=True)
+            try:
+                dtls = self.dtls_load(secure.dtls_port, f"/bench/{run}-d/{{device}}", count)
+                https = self.wrk(f"https://{LOOPBACK}:{secure.https_port}/bench/{run}-s", kind="https")
+                secure.wait_metric(
+                    lambda m: m.value("iotgw_outbox_messages", qos="1") >= dtls["ok"] + https["ok"], 60,
+                    "the secure backlog committed")
+            finally:
+                secure.stop()
+            self.check_gateway_log(secure, f"{name}-secure", expected=BROKER_DOWN)
+            dtls_ratio = dtls["ok_per_s"] / dtls_base["ok_per_s"] if dtls_base["ok_per_s"] else None
+            https_ratio = https["ok_per_s"] / https_base["ok_per_s"] if https_base["ok_per_s"] else None
+            out[sync].update({"dtls": dtls, "https": https, "dtls_ratio": dtls_ratio, "https_ratio": https_ratio})
+            if dtls["ok"] != count:
+                self.problem(f"{name}: {dtls['ok']} of {count} DTLS requests answered 2.xx; codes {dtls['codes']}")
+            if https["errors"]["status"]:
+                self.problem(f"{name}: {https['errors']['status']} non-2xx HTTPS answers")
+            self.row(name, "DTLS-PSK acked/s (broker down)", round(dtls["ok_per_s"]), "req/s",
+                     round(dtls_base["ok_per_s"]), percent(dtls_ratio))
+            self.row(name, "HTTPS req/s (broker down)", round(https["ok_per_s"]), "req/s",
+                     round(https_base["ok_per_s"]), percent(https_ratio))
         self.broker.start()
         return out
 
