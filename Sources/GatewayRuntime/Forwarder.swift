@@ -341,8 +341,9 @@ public final class Forwarder: Sendable {
         }
         if let lastVolatile { outbox.consumeVolatile(through: lastVolatile, shard: shard) }
         if !expired.isEmpty {
-            outbox.acknowledge(expired, shard: shard)
-            observer.messagesExpired(qos: .atLeastOnce, count: expired.count)
+            // Counted by the outbox when the deletion commits, so a row the
+            // periodic sweep deleted meanwhile is not counted twice.
+            outbox.acknowledge(expired, shard: shard, expired: true)
         }
         if expiredVolatile > 0 { observer.messagesExpired(qos: .atMostOnce, count: expiredVolatile) }
     }

@@ -54,7 +54,8 @@ public final class Outbox: Sendable {
 
     struct State: Sendable {
         var pending: [Pending] = []
-        var acknowledged: [(id: Int64, size: Int, shard: Int)] = []
+        /// Rows to delete: delivered, or (`expired`) met expired by the forwarder.
+        var acknowledged: [(id: Int64, size: Int, shard: Int, expired: Bool)] = []
         /// When the oldest deletion in `acknowledged` came (monotonic seconds).
         var acknowledgedSince: Double?
         /// When the oldest message in `pending` came (monotonic seconds).
@@ -201,11 +202,14 @@ public final class Outbox: Sendable {
     }
 
     /// Delivered (or expired, or undeliverable) rows, deleted with the next group.
-    public func acknowledge(_ rows: [(id: Int64, size: Int)], shard: Int = 0) {
+    /// `expired`: the rows were not delivered but found expired; they are
+    /// counted as expired when their deletion commits (unless the periodic
+    /// sweep deleted them first).
+    public func acknowledge(_ rows: [(id: Int64, size: Int)], shard: Int = 0, expired: Bool = false) {
         guard !rows.isEmpty else { return }
         state.update {
             if $0.acknowledged.isEmpty { $0.acknowledgedSince = MonotonicClock.now() }
-            $0.acknowledged.append(contentsOf: rows.map { ($0.id, $0.size, shard) })
+            $0.acknowledged.append(contentsOf: rows.map { ($0.id, $0.size, shard, expired) })
             $0.lanes[shard].unsettled += rows.count
         }
     }
@@ -284,7 +288,7 @@ public final class Outbox: Sendable {
 
     private struct Work {
         var group: [Pending]
-        var acknowledged: [(id: Int64, size: Int, shard: Int)]
+        var acknowledged: [(id: Int64, size: Int, shard: Int, expired: Bool)]
         var sweep: Bool
     }
 
@@ -334,7 +338,7 @@ public final class Outbox: Sendable {
                 state.pending.removeFirst(count)
                 state.pendingSince = state.pending.isEmpty ? nil : MonotonicClock.now()
             }
-            var acknowledged: [(id: Int64, size: Int, shard: Int)] = []
+            var acknowledged: [(id: Int64, size: Int, shard: Int, expired: Bool)] = []
             if deletions || sweep {
                 acknowledged = state.acknowledged
                 state.acknowledged.removeAll(keepingCapacity: true)
@@ -381,7 +385,8 @@ public final class Outbox: Sendable {
         do {
             result = .success(try store.commit(
                 inserting: work.group.map(\.message),
-                deleting: work.acknowledged.map { ($0.id, $0.size) },
+                deleting: work.acknowledged.filter { !$0.expired }.map { ($0.id, $0.size) },
+                expiring: work.acknowledged.filter(\.expired).map { ($0.id, $0.size) },
                 expireBefore: work.sweep ? now : nil
             ))
         } catch {
@@ -399,7 +404,11 @@ public final class Outbox: Sendable {
             }
             if commit.expired.messages > 0 {
                 observer.messagesExpired(qos: .atLeastOnce, count: commit.expired.messages)
-                logger.info("expired messages dropped", metadata: ["outbox.expired": "\(commit.expired.messages)"])
+                // Logged for the periodic sweep only: the forwarder meets
+                // expired rows a batch at a time, which would be a line per commit.
+                if work.sweep {
+                    logger.info("expired messages dropped", metadata: ["outbox.expired": "\(commit.expired.messages)"])
+                }
             }
             for (pending, id) in zip(work.group, commit.ids) {
                 observer.messageAccepted(qos: pending.message.qos)

@@ -49,11 +49,13 @@ public final class OutboxStore: Sendable {
         var expired = OutboxCounts.zero
     }
 
-    /// Inserts, deletes delivered rows and, when `expireBefore` is given,
+    /// Inserts, deletes delivered rows and the expired rows the forwarder
+    /// met (`expiring`) and, when `expireBefore` is given,
     /// deletes every row whose expiry has passed, in one transaction.
     func commit(
         inserting: [OutboundMessage],
         deleting: [(id: Int64, size: Int)],
+        expiring: [(id: Int64, size: Int)] = [],
         expireBefore: Date? = nil
     ) throws(OutboxError) -> CommitResult {
         do {
@@ -76,9 +78,17 @@ public final class OutboxStore: Sendable {
                         removed += 1
                         removedBytes += row.size
                     }
+                    // Expired rows the forwarder met count only if still
+                    // there: the periodic sweep may have deleted (and
+                    // counted) them first.
+                    for row in expiring where try HotStatements.delete(id: row.id, with: delete, in: db) {
+                        expired.messages += 1
+                        expired.bytes += row.size
+                    }
                     if let expireBefore {
                         let sizes = try Int.fetchAll(db.cachedStatement(sql: OutboxSchema.expireSQL), arguments: [Self.millis(expireBefore)])
-                        expired = OutboxCounts(messages: sizes.count, bytes: sizes.reduce(0, +))
+                        expired.messages += sizes.count
+                        expired.bytes += sizes.reduce(0, +)
                     }
                     try db.cachedStatement(sql: OutboxSchema.updateStatsSQL).execute(arguments: [
                         inserting.count - removed - expired.messages, addedBytes - removedBytes - expired.bytes,

@@ -109,4 +109,23 @@ struct OutboxStoreTests {
         #expect(try store.counts() == OutboxCounts(messages: 2, bytes: 6 + 8))
         #expect(try store.fetch(after: 0, limit: 1).first?.message.expiresAt != nil)
     }
+
+    /// The forwarder's expired rows count once, even when the periodic sweep
+    /// got to one of them first.
+    @Test func expiredRowsTheForwarderMetCountOnlyIfStillThere() throws {
+        let state = TemporaryState()
+        defer { state.remove() }
+        let directory = try StateDirectory(path: state.path)
+        let store = try OutboxStore(path: directory.databasePath, sync: .normal)
+        let now = Date()
+        let ids = try store.commit(inserting: [
+            message("a", "1", expiresAt: now.addingTimeInterval(-1)),
+            message("b", "2", expiresAt: now.addingTimeInterval(-1)),
+        ], deleting: []).ids
+        let swept = try store.commit(inserting: [], deleting: [], expiring: [(ids[0], 2)], expireBefore: now)
+        #expect(swept.expired == OutboxCounts(messages: 2, bytes: 4))
+        let again = try store.commit(inserting: [], deleting: [], expiring: [(ids[0], 2), (ids[1], 2)])
+        #expect(again.expired == .zero)
+        #expect(try store.counts() == .zero)
+    }
 }
