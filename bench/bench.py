@@ -959,22 +959,23 @@ class Bench:
             result[sync] = self.coap_con_run(sync, count, result["baseline"])
         return result
 
-    def coap_con_run(self, sync, count, baseline):
-        base_rate = baseline["ok_per_s"]
-        name = f"coap-con-{sync}"
-        run = f"{self.run_id}-cc-{sync}"
-        gateway = self.fresh_gateway(name, sync=sync)
+    def delivered_run(self, name, run, count, baseline, gateway, load_fn, topics=None):
+        """Runs `load_fn(run)` (a CoAP-style load tool's JSON) against a fresh
+        `gateway` with a subscriber on the run's topics, and counts what
+        arrives: the load, what the subscriber got end to end, the gateway's
+        and the broker's CPU, RSS, the ratio to `baseline`, lost messages."""
         out = {"load_before": self.loadavg()}
+        timeout = max(60, count / 500)
         try:
-            sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", expect=count,
-                             timeout=max(60, count / 500), qos=LIVE_SUB_QOS).start()
+            sub = Subscriber(self, f"bench-{run}", topics or f"dt/bench/{run}/#", expect=count,
+                             timeout=timeout, qos=LIVE_SUB_QOS).start()
             cpu_before = cpu_seconds(gateway.pid)
             broker_cpu_before = cpu_seconds(self.broker.pid)
             with RSSSampler(gateway.pid) as sampler:
-                load = self.coap_load(gateway.coap_port, f"/bench/{run}", count)
-                out["metrics"] = self.wait_delivered(gateway, timeout=max(60, count / 500)).summary()
+                load = load_fn(run)
+                out["metrics"] = self.wait_delivered(gateway, timeout=timeout).summary()
                 sub.expect(out["metrics"]["accepted_qos1"])
-                delivered = sub.finish(timeout=max(60, count / 500))
+                delivered = sub.finish(timeout=timeout)
             out["gateway_cpu_s"] = round((cpu_seconds(gateway.pid) or 0) - (cpu_before or 0), 2)
             out["broker_cpu_s"] = round((cpu_seconds(self.broker.pid) or 0) - (broker_cpu_before or 0), 2)
             out["rss_peak_kb"] = sampler.peak_kb
@@ -986,10 +987,20 @@ class Bench:
         out["subscriber"] = delivered
         out["acked_per_s"] = load["ok_per_s"]
         # End to end: from the first request sent to the last message at the subscriber.
-        span = (delivered["last_ns"] - load["first_send_ns"]) / 1e9 if delivered["last_ns"] else 0
+        span = (delivered["last_ns"] - load["first_send_ns"]) / 1e9 if delivered["last_ns"] and load["first_send_ns"] else 0
         out["subscriber_per_s"] = delivered["unique"] / span if span > 0 else 0
+        base_rate = baseline["ok_per_s"]
         out["ratio"] = load["ok_per_s"] / base_rate if base_rate else None
         out["lost"] = self.check_delivery(name, out["metrics"]["accepted_qos1"], delivered)
+        return out, load, delivered
+
+    def coap_con_run(self, sync, count, baseline):
+        base_rate = baseline["ok_per_s"]
+        name = f"coap-con-{sync}"
+        gateway = self.fresh_gateway(name, sync=sync)
+        out, load, delivered = self.delivered_run(
+            name, f"{self.run_id}-cc-{sync}", count, baseline, gateway,
+            lambda run: self.coap_load(gateway.coap_port, f"/bench/{run}", count))
         if load["ok"] != count:
             self.problem(f"{name}: {load['ok']} of {count} requests answered 2.xx; codes {load['codes']}, "
                          f"timeouts {load['timeouts']}, separate timeouts {load['separate_timeouts']}, unfinished {load['unfinished']}")
@@ -1138,35 +1149,11 @@ class Bench:
     def dtls_run(self, sync, count, baseline):
         base_rate = baseline["ok_per_s"]
         name = f"dtls-psk-{sync}"
-        run = f"{self.run_id}-dp-{sync}"
         gateway = self.fresh_gateway(name, sync=sync, secure=True)
-        out = {"load_before": self.loadavg()}
-        sub_timeout = max(60, count / 500)
-        try:
-            sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", expect=count,
-                             timeout=sub_timeout, qos=LIVE_SUB_QOS).start()
-            cpu_before = cpu_seconds(gateway.pid)
-            broker_cpu_before = cpu_seconds(self.broker.pid)
-            with RSSSampler(gateway.pid) as sampler:
-                load = self.dtls_load(gateway.dtls_port, f"/bench/{run}/{{device}}", count)
-                out["metrics"] = self.wait_delivered(gateway, timeout=sub_timeout).summary()
-                sub.expect(out["metrics"]["accepted_qos1"])
-                delivered = sub.finish(timeout=sub_timeout)
-            # Includes the sessions' handshakes (load["connect_s"]), which are few.
-            out["gateway_cpu_s"] = round((cpu_seconds(gateway.pid) or 0) - (cpu_before or 0), 2)
-            out["broker_cpu_s"] = round((cpu_seconds(self.broker.pid) or 0) - (broker_cpu_before or 0), 2)
-            out["rss_peak_kb"] = sampler.peak_kb
-            out["rss_hwm_kb"] = (gateway.status() or {}).get("VmHWM")
-        finally:
-            gateway.stop()
-        self.check_gateway_log(gateway, name)
-        out["load"] = load
-        out["subscriber"] = delivered
-        out["acked_per_s"] = load["ok_per_s"]
-        span = (delivered["last_ns"] - load["first_send_ns"]) / 1e9 if delivered["last_ns"] and load["first_send_ns"] else 0
-        out["subscriber_per_s"] = delivered["unique"] / span if span > 0 else 0
-        out["ratio"] = load["ok_per_s"] / base_rate if base_rate else None
-        out["lost"] = self.check_delivery(name, out["metrics"]["accepted_qos1"], delivered)
+        # The gateway CPU includes the sessions' handshakes (load["connect_s"]), which are few.
+        out, load, delivered = self.delivered_run(
+            name, f"{self.run_id}-dp-{sync}", count, baseline, gateway,
+            lambda run: self.dtls_load(gateway.dtls_port, f"/bench/{run}/{{device}}", count))
         self.check_dtls_load(name, load, count)
         requests = out["metrics"]["requests"]
         refused = {k: v for k, v in requests.items() if k.split(".")[1] in ("unauthorized", "forbidden", "too_many_requests")}
