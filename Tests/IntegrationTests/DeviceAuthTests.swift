@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// The devices, mappings and settings every device-identity test shares.
@@ -287,6 +290,36 @@ struct DeviceAuthTests {
             let received = try await env.subscriber.settle(for: .seconds(1))
             #expect(received.filter { $0.text == "after" || $0.text == refusedPayload }.isEmpty, "a refused request was published")
             #expect(received.filter { $0.topic == "it/open/held" }.count == heldAccepted, "held-session readings: \(received.filter { $0.topic == "it/open/held" }.count) of \(heldAccepted)")
+        }
+    }
+
+    @Test("SIGHUP re-reads the registry at once; a broken registry keeps the one in use and says where it is broken")
+    func sighupReloads() async throws {
+        let pki = try await DevicePKI.shared()
+        try await EndToEnd.run("auth-sighup", settings: SecureSetup.settings(pki)) { env in
+            let gateway = env.gateway
+            let pid = try #require(gateway.pid)
+            // A broken file: the running registry stays, the problem is logged with its place.
+            try GatewayProcess.writeRegistry("devices:\n  - id: kitchen-1\n    psk: not-hex\n", to: gateway.registryFile)
+            try await eventually(timeout: .seconds(30), "the broken registry reported") {
+                gateway.currentLog.contains("device registry not reloaded; keeping the previous one") ? true : nil
+            }
+            #expect(gateway.currentLog.contains("registry.yaml:3:"), "no FILE:LINE in the log:\n\(tail(gateway.currentLog, lines: 10))")
+            let stillThere = try await CoAP.request("post", port: gateway.dtlsPort, path: "/sensors/kitchen-1/temperature", payload: Array("1".utf8), security: SecureSetup.psk(SecureSetup.kitchen))
+            #expect(stillThere.code == "2.04", "kitchen-1 after a broken reload: \(stillThere)")
+
+            try gateway.writeRegistry(SecureSetup.devices)
+            _ = try await eventually(timeout: .seconds(30), "the fixed registry reloaded") {
+                gateway.currentLog.contains("registry.reason=files changed") ? true : nil
+            }
+            #expect(kill(pid, SIGHUP) == 0)
+            try await eventually(timeout: .seconds(30), "the SIGHUP reload") {
+                gateway.currentLog.contains("registry.reason=signal") ? true : nil
+            }
+            #expect(gateway.isRunning, "SIGHUP ended the gateway")
+            let after = try await CoAP.request("post", port: gateway.dtlsPort, path: "/sensors/kitchen-1/temperature", payload: Array("2".utf8), security: SecureSetup.psk(SecureSetup.kitchen))
+            #expect(after.code == "2.04", "\(after)")
+            _ = try await env.subscriber.waitFor(count: 2)
         }
     }
 }
