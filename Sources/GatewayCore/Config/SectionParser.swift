@@ -204,6 +204,33 @@ struct SectionParser {
     }
 }
 
+/// Files the configuration names: the TLS files of every section.
+extension SectionParser {
+    /// A path, resolved against the configuration's directory, that this
+    /// process can read now.
+    func readableFile(_ node: Node, what: String) -> String? {
+        guard let text = reader.string(node, what: what) else { return nil }
+        let path = FilePaths.resolve(text, against: baseDirectory)
+        if access(path, R_OK) != 0 {
+            reader.fail("\(what): cannot read '\(text)': \(String(cString: strerror(errno)))", at: node)
+            return nil
+        }
+        return path
+    }
+
+    /// A readable private key that not every user may read.
+    func privateKeyFile(_ node: Node, what: String) -> String? {
+        guard let path = readableFile(node, what: what) else { return nil }
+        var status = stat()
+        if stat(path, &status) == 0, status.st_mode & S_IROTH != 0 {
+            let mode = String(status.st_mode & 0o777, radix: 8)
+            reader.fail("\(what): the private key is readable by every user (mode \(mode)); chmod 600 it (or 640 with the service's group)", at: node)
+            return nil
+        }
+        return path
+    }
+}
+
 /// Rules for names that end up in MQTT client IDs and topics.
 enum Identifiers {
     static func nameProblem(_ name: String) -> String? {

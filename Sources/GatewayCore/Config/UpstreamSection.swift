@@ -168,26 +168,12 @@ extension SectionParser {
             return nil
         }
         func file(_ key: String) -> String? {
-            guard let value = entries.required(key, in: "upstream.tls"),
-                  let text = reader.string(value, what: "upstream.tls.\(key)") else { return nil }
-            let path = FilePaths.resolve(text, against: baseDirectory)
-            if access(path, R_OK) != 0 {
-                reader.fail("upstream.tls.\(key): cannot read '\(text)': \(String(cString: strerror(errno)))", at: value)
-                return nil
-            }
-            return path
+            entries.required(key, in: "upstream.tls").flatMap { readableFile($0, what: "upstream.tls.\(key)") }
         }
-        let ca = file("ca_file"), cert = file("cert_file"), key = file("key_file")
+        let ca = file("ca_file"), cert = file("cert_file")
+        // The private key is the gateway's identity: refuse one any user can read.
+        let key = entries.required("key_file", in: "upstream.tls").flatMap { privateKeyFile($0, what: "upstream.tls.key_file") }
         var keyOK = true
-        if let key, let value = entries["key_file"] {
-            var status = stat()
-            // The private key is the gateway's identity: refuse one any user can read.
-            if stat(key, &status) == 0, status.st_mode & S_IROTH != 0 {
-                let mode = String(status.st_mode & 0o777, radix: 8)
-                reader.fail("upstream.tls.key_file: the private key is readable by every user (mode \(mode)); chmod 600 it (or 640 with the service's group)", at: value)
-                keyOK = false
-            }
-        }
         // AWS IoT Core serves MQTT on 443 only to clients that ask for it by ALPN.
         var alpn: String? = profile == .awsIotCore && port == 443 ? "x-amzn-mqtt-ca" : nil
         if let value = entries["alpn"], let text = reader.string(value, what: "upstream.tls.alpn") {

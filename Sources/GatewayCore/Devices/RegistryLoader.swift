@@ -43,9 +43,15 @@ public enum RegistryLoader {
         return LoadedRegistry(registry: loaded.registry, files: loaded.files, warnings: issues.warnings)
     }
 
-    /// The files a set of patterns matches now, sorted, each once.
+    /// The files a set of patterns matches now, sorted, each once (a
+    /// pattern without wildcards only if that file exists).
     public static func files(_ patterns: [String]) -> [String] {
-        Array(Set(patterns.flatMap { Glob.hasWildcard($0) ? Glob.paths($0) : [$0] })).sorted()
+        Array(Set(patterns.flatMap(matches))).sorted()
+    }
+
+    private static func matches(_ pattern: String) -> [String] {
+        if Glob.hasWildcard(pattern) { return Glob.paths(pattern) }
+        return FileManager.default.fileExists(atPath: pattern) ? [pattern] : []
     }
 
     /// Shared with the configuration loader: `patterns` carry the node that
@@ -56,7 +62,7 @@ public enum RegistryLoader {
     ) -> (registry: DeviceRegistry, files: [String]) {
         var files: Set<String> = []
         for (pattern, node) in patterns {
-            let matches = Glob.hasWildcard(pattern) ? Glob.paths(pattern) : (FileManager.default.fileExists(atPath: pattern) ? [pattern] : [])
+            let matches = matches(pattern)
             if matches.isEmpty {
                 let message = Glob.hasWildcard(pattern)
                     ? "devices.files: '\(FilePaths.display(pattern))' matches no file yet; no device can authenticate until one is added"

@@ -153,12 +153,12 @@ public struct RegistryStore: Sendable {
     private func transaction(
         also extra: String?, _ body: (Snapshot) throws(RegistryEditError) -> Plan
     ) throws(RegistryEditError) -> RegistryChange {
-        var directories = Set(Self.matchedFiles(patterns).map { ($0 as NSString).deletingLastPathComponent })
+        var directories = Set(RegistryLoader.files(patterns).map { ($0 as NSString).deletingLastPathComponent })
         if let extra { directories.insert((extra as NSString).deletingLastPathComponent) }
         let locks = try DirectoryLocks(directories: directories.sorted())
         defer { locks.release() }
 
-        let files = Self.matchedFiles(patterns)
+        let files = RegistryLoader.files(patterns)
         var documents: [String: Result<RegistryDocument, RegistryEditError>] = [:]
         for file in files {
             documents[file] = Result { () throws(RegistryEditError) in
@@ -215,7 +215,7 @@ public struct RegistryStore: Sendable {
     /// gateway's loader reports them (the replaced files under their own names).
     static func check(patterns: [String], substitutes: [String: Substitute]) -> [ConfigIssue] {
         let issues = IssueList()
-        var files = Set(matchedFiles(patterns))
+        var files = Set(RegistryLoader.files(patterns))
         for (file, substitute) in substitutes {
             switch substitute {
             case .content: files.insert(file)
@@ -241,19 +241,6 @@ public struct RegistryStore: Sendable {
             if let name = renamed[issue.location.file] { issue.location.file = name }
             return issue
         }
-    }
-
-    /// The files the patterns match now, sorted (a literal one if it exists).
-    static func matchedFiles(_ patterns: [String]) -> [String] {
-        var files: Set<String> = []
-        for pattern in patterns {
-            if Glob.hasWildcard(pattern) {
-                files.formUnion(Glob.paths(pattern))
-            } else if FileManager.default.fileExists(atPath: pattern) {
-                files.insert(pattern)
-            }
-        }
-        return files.sorted()
     }
 
     // MARK: Files
