@@ -58,7 +58,7 @@ extension CoAPEngine {
         var echo: Block1Option?
         if let block = fields.block1 {
             let key = Block1Assembler.Key(peer: peer, method: fields.methodCode, path: fields.path, secure: secure)
-            switch assembler.receive(block, size1: fields.size1, payload: fields.payload, key: key, now: Date().timeIntervalSince1970) {
+            switch assembler.receive(block, size1: fields.size1, payload: fields.payload, key: key, now: MonotonicClock.now()) {
             case .needMore(let next):
                 return CoAPReply(code: 231, outcome: nil, block1: next)
             case .complete(let whole, let last):

@@ -40,11 +40,9 @@ final class CoAPEngine: @unchecked Sendable {
     }
 
     struct Control: Sendable {
-        var started = false
         var accepting = true
         var stopRequested = false
-        var deadline: Date = .distantFuture
-        var finished = false
+        var deadline = Deadline(seconds: .infinity)
     }
 
     let settings: CoAPSettings
@@ -56,6 +54,7 @@ final class CoAPEngine: @unchecked Sendable {
     /// Asked during DTLS handshakes; nil: no DTLS listeners allowed.
     let authority: (any HandshakeAuthority)?
     private let control = Guarded(Control())
+    private let thread = WorkerThread(name: "coap")
     /// Finished tickets, posted by the outbox writer's thread.
     let completions = Guarded<[(ticket: Int, result: Result<Acceptance, IngressRejection>)]>([])
     private let wake: EventSignal?
@@ -139,8 +138,7 @@ final class CoAPEngine: @unchecked Sendable {
         }
         self.context = context
 
-        control.update { $0.started = true }
-        NamedThread.start("coap") { [self] in run(wake: wake) }
+        thread.start { [self] in run(wake: wake) }
         logger.info("coap listening", metadata: [
             "coap.listen": "\(settings.listen.map(\.description).joined(separator: ","))",
             "coap.dtls.listen": "\(settings.dtls.listen.map(\.description).joined(separator: ","))",
@@ -153,14 +151,14 @@ final class CoAPEngine: @unchecked Sendable {
     }
 
     func stop(timeout: Double) {
-        guard control.withLock({ $0.started && !$0.finished }) else { return }
-        control.update {
-            $0.accepting = false
-            $0.stopRequested = true
-            $0.deadline = Date().addingTimeInterval(timeout)
+        thread.stop {
+            control.update {
+                $0.accepting = false
+                $0.stopRequested = true
+                $0.deadline = .after(timeout)
+            }
+            wake?.signal()
         }
-        wake?.signal()
-        control.wait(until: { $0.finished }) { _ in }
     }
 
     /// Called on the outbox writer's thread: queue the result and wake the
@@ -199,7 +197,7 @@ final class CoAPEngine: @unchecked Sendable {
             // Stopping waits for the answers still owed, and for libcoap to
             // have sent them: a separate response to a client that has one
             // unacknowledged CON already waits in libcoap's queue (NSTART 1).
-            if state.stopRequested && ((pending.isEmpty && coap_can_exit(context) != 0) || Date() >= state.deadline) { break }
+            if state.stopRequested && ((pending.isEmpty && coap_can_exit(context) != 0) || state.deadline.hasPassed) { break }
 
             descriptors[0].revents = 0
             descriptors[1].revents = 0
@@ -227,7 +225,6 @@ final class CoAPEngine: @unchecked Sendable {
         secureSessions.removeAll()
         handshaking.removeAll()
         dtlsMemory = nil
-        control.update { $0.finished = true }
     }
 
     /// Sends the answers of the requests whose commit finished.

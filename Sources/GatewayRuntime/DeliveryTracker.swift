@@ -9,33 +9,30 @@ public final class DeliveryTracker: Sendable {
     public typealias Completion = @Sendable (_ delivered: Bool) -> Void
 
     struct Waiter: Sendable {
-        var deadline: Date
+        var deadline: Deadline
         var completion: Completion
     }
 
     struct State: Sendable {
         var waiters: [MessageKey: Waiter] = [:]
         var stopped = false
-        var started = false
         /// Bumped by every registration, so the timeout thread re-reads the earliest deadline.
         var generation = 0
     }
 
     private let state = Guarded(State())
+    private let thread = WorkerThread(name: "delivery-timeouts")
 
     public init() {}
 
     /// Registers before the message can be published (see `Outbox.visibleThrough`).
     public func register(_ key: MessageKey, timeout: TimeInterval, completion: @escaping Completion) {
-        let first = state.update { state -> Bool in
-            state.waiters[key] = Waiter(deadline: Date().addingTimeInterval(timeout), completion: completion)
+        state.update { state in
+            state.waiters[key] = Waiter(deadline: .after(timeout), completion: completion)
             state.generation += 1
-            defer { state.started = true }
-            return !state.started
         }
-        if first {
-            NamedThread.start("delivery-timeouts") { [self] in expireLoop() }
-        }
+        // Only the first call starts it.
+        thread.start { [self] in expireLoop() }
     }
 
     /// The broker took these messages.
@@ -49,10 +46,13 @@ public final class DeliveryTracker: Sendable {
 
     /// Times out every waiter now (shutdown) and ends the timeout thread.
     public func stop() {
-        let all = state.update { state -> [Completion] in
-            state.stopped = true
-            defer { state.waiters.removeAll() }
-            return state.waiters.values.map(\.completion)
+        var all: [Completion] = []
+        thread.stop {
+            all = state.update { state -> [Completion] in
+                state.stopped = true
+                defer { state.waiters.removeAll() }
+                return state.waiters.values.map(\.completion)
+            }
         }
         for completion in all { completion(false) }
     }
@@ -61,10 +61,10 @@ public final class DeliveryTracker: Sendable {
         while true {
             let (generation, earliest) = state.withLock { ($0.generation, $0.waiters.values.map(\.deadline).min()) }
             let (expired, stop) = state.wait(
-                until: { $0.stopped || $0.generation != generation || (earliest.map { $0 <= Date() } ?? false) },
-                deadline: earliest ?? Date().addingTimeInterval(60)
+                until: { $0.stopped || $0.generation != generation || (earliest?.hasPassed ?? false) },
+                deadline: earliest ?? .after(60)
             ) { state -> ([Completion], Bool) in
-                let now = Date()
+                let now = Deadline.now()
                 let keys = state.waiters.filter { $0.value.deadline <= now }.map(\.key)
                 return (keys.compactMap { state.waiters.removeValue(forKey: $0)?.completion }, state.stopped)
             }

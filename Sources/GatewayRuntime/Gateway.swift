@@ -121,25 +121,22 @@ struct Parts: Sendable {
         do {
             state = try StateDirectory(path: config.gateway.stateDirectory)
             let store = try OutboxStore(path: state.databasePath, sync: config.outbox.sync, shards: upstream.connections)
-            var outboxSettings = config.outbox
-            // Half a window at most, so waiting deletions never stall publishing.
-            outboxSettings.settleBatch = max(1, min(8, upstream.maxInflight / 2))
-            outbox = try Outbox(store: store, settings: outboxSettings, logger: logger, observer: observer)
+            outbox = try Outbox(store: store, settings: config.outbox, logger: logger, observer: observer)
         } catch {
             throw .storage(error.description)
         }
 
         let tracker = DeliveryTracker()
         var forwarders: [Forwarder] = []
-        for connection in 0..<upstream.connections {
+        for lane in outbox.lanes {
             let client: MosquittoClient
             do {
-                client = try MosquittoClient(settings: MQTTClientSettings(upstream, connection: connection), logger: logger)
+                client = try MosquittoClient(settings: MQTTClientSettings(upstream, connection: lane.index), logger: logger)
             } catch {
                 throw .upstream(error.description)
             }
             forwarders.append(Forwarder(
-                outbox: outbox, client: client, window: upstream.maxInflight, shard: connection,
+                lane: lane, client: client, window: upstream.maxInflight,
                 publishRate: upstream.publishRate, byteRate: upstream.byteRate,
                 tracker: tracker, observer: observer, logger: logger
             ))

@@ -17,7 +17,6 @@ public final class RegistryWatcher: Sendable {
     private struct Control {
         var reloadRequested = false
         var stopRequested = false
-        var finished = false
     }
 
     private let settings: DeviceSettings
@@ -25,6 +24,7 @@ public final class RegistryWatcher: Sendable {
     private let observer: any GatewayObserver
     private let logger: Logger
     private let control = Guarded(Control())
+    private let thread = WorkerThread(name: "registry-watch")
 
     public init(settings: DeviceSettings, security: DeviceSecurity, observer: any GatewayObserver, logger: Logger) {
         self.settings = settings
@@ -39,7 +39,7 @@ public final class RegistryWatcher: Sendable {
         let initial = FileStamps(RegistryLoader.files(settings.files))
         let registry = security.registry
         observer.registryLoaded(devices: registry.count, disabled: registry.devices.filter(\.disabled).count, reload: false)
-        NamedThread.start("registry-watch") { [self] in run(from: initial) }
+        thread.start { [self] in run(from: initial) }
     }
 
     /// Reloads now, whether or not the files look changed (SIGHUP).
@@ -48,8 +48,7 @@ public final class RegistryWatcher: Sendable {
     }
 
     public func stop() {
-        control.update { $0.stopRequested = true }
-        control.wait(until: { $0.finished }) { _ in }
+        thread.stop { control.update { $0.stopRequested = true } }
     }
 
     private func run(from initial: FileStamps) {
@@ -57,7 +56,7 @@ public final class RegistryWatcher: Sendable {
         while true {
             let (forced, stopping) = control.wait(
                 until: { $0.reloadRequested || $0.stopRequested },
-                deadline: Date().addingTimeInterval(Self.interval)
+                deadline: .after(Self.interval)
             ) { state -> (Bool, Bool) in
                 defer { state.reloadRequested = false }
                 return (state.reloadRequested, state.stopRequested)
@@ -68,7 +67,6 @@ public final class RegistryWatcher: Sendable {
             seen = now
             reload(reason: forced ? "signal" : "files changed")
         }
-        control.update { $0.finished = true }
     }
 
     private func reload(reason: String) {

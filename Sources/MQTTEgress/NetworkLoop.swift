@@ -18,7 +18,6 @@ import Logging
 final class NetworkLoop: @unchecked Sendable {
     struct Control: Sendable {
         var stopRequested = false
-        var finished = true
     }
 
     private let handle: OpaquePointer
@@ -26,6 +25,7 @@ final class NetworkLoop: @unchecked Sendable {
     private let callbacks: MosquittoCallbacks
     private let logger: Logger
     private let control = Guarded(Control())
+    private let thread = WorkerThread(name: "mqtt")
 
     /// How long one `mosquitto_loop` call may wait for I/O, in milliseconds.
     static let loopTimeout: Int32 = 250
@@ -43,14 +43,12 @@ final class NetworkLoop: @unchecked Sendable {
     }
 
     func start() {
-        control.update { $0.finished = false }
-        NamedThread.start("mqtt") { [self] in run() }
+        thread.start { [self] in run() }
     }
 
     /// Disconnects cleanly if connected and waits for the thread to end.
     func stop() {
-        control.update { $0.stopRequested = true }
-        control.wait(until: { $0.finished }) { _ in }
+        thread.stop { control.update { $0.stopRequested = true } }
     }
 
     private var stopRequested: Bool { control.withLock { $0.stopRequested } }
@@ -68,7 +66,7 @@ final class NetworkLoop: @unchecked Sendable {
                 if !first {
                     let delay = backoff.nextDelay()
                     logger.debug("upstream reconnect scheduled", metadata: ["mqtt.retry_in": "\(String(format: "%.1f", delay))s"])
-                    let stopping = control.wait(until: { $0.stopRequested }, deadline: Date().addingTimeInterval(delay)) { $0.stopRequested }
+                    let stopping = control.wait(until: { $0.stopRequested }, deadline: .after(delay)) { $0.stopRequested }
                     if stopping { break }
                 }
                 let code = first
@@ -139,7 +137,6 @@ final class NetworkLoop: @unchecked Sendable {
                 _ = iotgw_mosq_flush_writes(handle)
             }
         }
-        control.update { $0.finished = true }
     }
 
     /// Why the connect failed, if the socket says it did: a refused or reset

@@ -30,7 +30,48 @@ struct GuardedTests {
 
     @Test func waitGivesUpAtItsDeadline() {
         let shared = Guarded(false)
-        let reached = shared.wait(until: { $0 }, deadline: Date().addingTimeInterval(0.05)) { $0 }
+        let deadline = Deadline.after(0.05)
+        let reached = shared.wait(until: { $0 }, deadline: deadline) { $0 }
         #expect(!reached)
+        #expect(deadline.hasPassed)
+    }
+}
+
+@Suite("WorkerThread")
+struct WorkerThreadTests {
+    @Test func stopAsksTheBodyToEndAndWaitsForIt() {
+        let flag = Guarded(false)
+        let ran = Guarded(0)
+        let worker = WorkerThread(name: "test-worker")
+        worker.start {
+            flag.wait(until: { $0 }) { _ in }
+            ran.update { $0 += 1 }
+        }
+        // A second start is ignored: the body runs once.
+        worker.start { ran.update { $0 += 100 } }
+        #expect(worker.stop(deadline: .after(20)) { flag.update { $0 = true } })
+        #expect(ran.withLock { $0 } == 1)
+        #expect(!worker.isRunning)
+    }
+
+    @Test func aWorkerNeverStartedStopsAtOnceAndCannotStartAfterwards() {
+        let worker = WorkerThread(name: "test-worker")
+        var asked = false
+        #expect(worker.stop { asked = true })
+        #expect(asked)
+        let ran = Guarded(false)
+        worker.start { ran.update { $0 = true } }
+        #expect(!worker.isRunning)
+        #expect(!ran.withLock { $0 })
+    }
+
+    @Test func stopGivesUpAtItsDeadlineWhenTheBodyDoesNotEnd() {
+        let release = Guarded(false)
+        let worker = WorkerThread(name: "test-stuck")
+        worker.start { release.wait(until: { $0 }) { _ in } }
+        #expect(!worker.stop(deadline: .after(0.05)) {})
+        #expect(worker.isRunning)
+        release.update { $0 = true }
+        #expect(worker.stop(deadline: .after(20)) {})
     }
 }

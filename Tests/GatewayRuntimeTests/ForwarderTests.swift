@@ -6,7 +6,9 @@ import Synchronization
 import Testing
 @testable import GatewayRuntime
 
-/// A forwarder over a real outbox in a temporary directory and a fake upstream.
+/// A forwarder thread over a real outbox in a temporary directory and a
+/// fake upstream: the plumbing between them. Its decisions are
+/// ForwarderMachineTests'.
 final class ForwarderHarness {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("iotgw-fwd-\(UUID().uuidString)").path
     let directory: StateDirectory
@@ -20,7 +22,7 @@ final class ForwarderHarness {
         var settings = OutboxSettings(maxMessages: 10_000, maxBytes: 1 << 30, sync: .normal)
         settings.qos0WhenOffline = qos0WhenOffline
         outbox = try Outbox(store: OutboxStore(path: directory.databasePath, sync: .normal), settings: settings, logger: Logger(label: "t"))
-        forwarder = Forwarder(outbox: outbox, client: upstream, window: window, tracker: tracker, logger: Logger(label: "t"))
+        forwarder = Forwarder(lane: outbox.lanes[0], client: upstream, window: window, tracker: tracker, logger: Logger(label: "t"))
         outbox.whenNewMessages { [forwarder] in forwarder.notifyNewData() }
         outbox.start()
         forwarder.start()
@@ -40,12 +42,15 @@ final class ForwarderHarness {
             }
             if admission != .pending { done.leave() }
         }
-        done.wait()
+        #expect(done.wait(timeout: .now() + 20) == .success, "commits did not complete")
         let target = last.withLock { $0 }
-        while outbox.visibleThrough < target { Thread.sleep(forTimeInterval: 0.001) }
+        let deadline = Date().addingTimeInterval(20)
+        while outbox.visibleThrough < target && Date() < deadline { Thread.sleep(forTimeInterval: 0.001) }
+        #expect(outbox.visibleThrough >= target, "committed rows never became visible")
     }
 
-    func depth() throws -> Int { try outbox.store.counts().messages }
+    /// QoS 1 rows in the outbox (its count follows each commit).
+    func depth() throws -> Int { outbox.durableCounts.messages }
 
     /// Whether the outbox has heard that the upstream is connected.
     var outboxConnected: Bool { outbox.upstreamConnected }
@@ -72,27 +77,25 @@ struct ForwarderTests {
         let harness = try ForwarderHarness(window: 5)
         defer { harness.close() }
         try harness.store(["a", "b"])
-        Thread.sleep(forTimeInterval: 0.1)
         #expect(harness.upstream.published.isEmpty)
         harness.upstream.connect()
         #expect(harness.upstream.waitUntil { $0.published.count == 2 })
         #expect(harness.upstream.published.map(\.topic) == ["a", "b"])
     }
 
-    @Test func theWindowBoundsWhatIsInFlightAndAcknowledgementsDeleteRows() throws {
+    @Test func theHandoverWindowBoundsWhatIsInFlightAndAcknowledgementsDeleteRows() throws {
+        // Window 3 on the wire (the client's own limit) plus 3 handed over ahead.
         let harness = try ForwarderHarness(window: 3)
         defer { harness.close() }
-        let topics = (0..<10).map { "t/\($0)" }
+        let topics = (0..<20).map { "t/\($0)" }
         try harness.store(topics)
         harness.upstream.connect()
-        #expect(harness.upstream.waitUntil { $0.published.count == 3 })
-        Thread.sleep(forTimeInterval: 0.05)
-        #expect(harness.upstream.published.count == 3)
+        #expect(harness.upstream.waitUntil { $0.published.count == 6 })
         var acknowledged = 0
-        while acknowledged < 10 {
+        while acknowledged < 20 {
             guard harness.upstream.waitUntil({ $0.published.count > acknowledged }) else { break }
             let next = harness.upstream.published[acknowledged]
-            #expect(harness.upstream.published.count - acknowledged <= 3)
+            #expect(harness.upstream.published.count - acknowledged <= 6)
             harness.upstream.acknowledge(next.messageID)
             acknowledged += 1
         }
@@ -108,12 +111,11 @@ struct ForwarderTests {
         #expect(harness.upstream.waitUntil { $0.published.count == 2 })
         harness.upstream.disconnect()
         harness.upstream.connect()
-        Thread.sleep(forTimeInterval: 0.1)
-        #expect(harness.upstream.published.count == 2)
         #expect(try harness.depth() == 2)
         // The client's own resend is acknowledged under the same IDs.
-        for published in harness.upstream.published { harness.upstream.acknowledge(published.messageID) }
+        for published in harness.upstream.published.prefix(2) { harness.upstream.acknowledge(published.messageID) }
         #expect(harness.waitForDepth(0))
+        #expect(harness.upstream.published.count == 2, "published again: \(harness.upstream.published.map(\.topic))")
     }
 
     @Test func qos0InFlightAtADisconnectIsDroppedAndItsWindowSlotFreed() throws {
@@ -123,7 +125,7 @@ struct ForwarderTests {
         #expect(harness.upstream.waitUntil { _ in harness.outboxConnected })
         try harness.store(["zero"], qos: .atMostOnce)
         #expect(harness.upstream.waitUntil { $0.published.count == 1 })
-        #expect(harness.outbox.peekVolatile(limit: 10).isEmpty)
+        #expect(harness.outbox.lanes[0].peekVolatile(limit: 10).isEmpty)
         // Never written (no `.published`): the disconnect must free the slot.
         harness.upstream.disconnect()
         try harness.store(["one"])
@@ -196,15 +198,14 @@ struct ForwarderTests {
     @Test func expiredMessagesAreDroppedUnsent() throws {
         let harness = try ForwarderHarness(window: 10)
         defer { harness.close() }
-        try harness.store(["stale"], expiresAt: Date().addingTimeInterval(0.05))
+        try harness.store(["stale"], expiresAt: Date().addingTimeInterval(-1))
         try harness.store(["fresh"], expiresAt: Date().addingTimeInterval(60))
-        Thread.sleep(forTimeInterval: 0.1)
         harness.upstream.connect()
         #expect(harness.upstream.waitUntil { $0.published.count == 1 })
-        Thread.sleep(forTimeInterval: 0.05)
-        #expect(harness.upstream.published.map(\.topic) == ["fresh"])
         harness.upstream.acknowledge(harness.upstream.published[0].messageID)
+        // Both rows gone: the stale one deleted unsent, the fresh one delivered.
         #expect(harness.waitForDepth(0))
+        #expect(harness.upstream.published.map(\.topic) == ["fresh"])
     }
 
     @Test func aDeliveryWaiterHearsOfThePubackAndAnotherTimesOut() throws {
@@ -256,7 +257,6 @@ struct ForwarderTests {
         harness.upstream.refuse(harness.upstream.published[0].messageID, code: 0x87, transient: false)
         harness.upstream.acknowledge(harness.upstream.published[1].messageID)
         #expect(harness.waitForDepth(0))
-        Thread.sleep(forTimeInterval: 0.1)
         #expect(harness.upstream.published.count == 2)
     }
 }

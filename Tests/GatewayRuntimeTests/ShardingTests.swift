@@ -19,7 +19,7 @@ final class ShardedHarness {
         outbox = try Outbox(store: OutboxStore(path: directory.databasePath, sync: .normal, shards: connections), settings: settings, logger: Logger(label: "t"))
         upstreams = (0..<connections).map { _ in FakeUpstream() }
         forwarders = (0..<connections).map { [outbox, upstreams] index in
-            Forwarder(outbox: outbox, client: upstreams[index], window: 20, shard: index, publishRate: publishRate, logger: Logger(label: "t"))
+            Forwarder(lane: outbox.lanes[index], client: upstreams[index], window: 20, publishRate: publishRate, logger: Logger(label: "t"))
         }
         outbox.whenNewMessages { [forwarders] in forwarders.forEach { $0.notifyNewData() } }
         outbox.start()

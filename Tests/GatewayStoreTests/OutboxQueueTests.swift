@@ -81,13 +81,13 @@ struct OutboxQueueTests {
     @Test func qos0IsQueuedInMemoryWhileConnected() throws {
         let fixture = try OutboxFixture()
         defer { fixture.close() }
-        fixture.outbox.setConnected(true)
+        fixture.outbox.lanes[0].setConnected(true)
         let admission = try fixture.outbox.submit(message("zero", qos: .atMostOnce)) { _ in Issue.record("no completion for QoS 0") }
         #expect(admission == .queued(sequence: 1))
-        #expect(fixture.outbox.peekVolatile(limit: 10).map(\.message.topic) == ["zero"])
+        #expect(fixture.outbox.lanes[0].peekVolatile(limit: 10).map(\.message.topic) == ["zero"])
         #expect(fixture.outbox.snapshot().qos0.messages == 1)
-        fixture.outbox.consumeVolatile(through: 1)
-        #expect(fixture.outbox.peekVolatile(limit: 10).isEmpty)
+        fixture.outbox.lanes[0].consumeVolatile(through: 1)
+        #expect(fixture.outbox.lanes[0].peekVolatile(limit: 10).isEmpty)
     }
 
     @Test func qos0WhileOfflineIsDroppedByDefaultAndKeptOnRequest() throws {
@@ -104,10 +104,10 @@ struct OutboxQueueTests {
     @Test func losingTheConnectionDropsQueuedQoS0UnlessKept() throws {
         let fixture = try OutboxFixture()
         defer { fixture.close() }
-        fixture.outbox.setConnected(true)
+        fixture.outbox.lanes[0].setConnected(true)
         for _ in 0..<3 { _ = try fixture.outbox.submit(message(qos: .atMostOnce)) { _ in } }
-        fixture.outbox.setConnected(false)
-        #expect(fixture.outbox.peekVolatile(limit: 10).isEmpty)
+        fixture.outbox.lanes[0].setConnected(false)
+        #expect(fixture.outbox.lanes[0].peekVolatile(limit: 10).isEmpty)
         #expect(fixture.observer.value.dropped["offline"] == 3)
     }
 
@@ -118,10 +118,10 @@ struct OutboxQueueTests {
         _ = try fixture.outbox.submit(message("one-0")) { _ in }
         // Full: each new QoS 1 message sheds the oldest QoS 0 one.
         _ = try fixture.outbox.submit(message("one-1")) { _ in }
-        #expect(fixture.outbox.peekVolatile(limit: 10).map(\.message.topic) == ["zero-1", "zero-2"])
+        #expect(fixture.outbox.lanes[0].peekVolatile(limit: 10).map(\.message.topic) == ["zero-1", "zero-2"])
         _ = try fixture.outbox.submit(message("one-2")) { _ in }
         _ = try fixture.outbox.submit(message("one-3")) { _ in }
-        #expect(fixture.outbox.peekVolatile(limit: 10).isEmpty)
+        #expect(fixture.outbox.lanes[0].peekVolatile(limit: 10).isEmpty)
         #expect(fixture.observer.value.shed == 3)
         // Nothing left to shed: refused.
         #expect(throws: OutboxRefusal.full) { _ = try fixture.outbox.submit(message("one-4")) { _ in } }
@@ -134,7 +134,7 @@ struct OutboxQueueTests {
         let fixture = try OutboxFixture { $0.qos0MaxMessages = 2; $0.qos0WhenOffline = .keep }
         defer { fixture.close() }
         for index in 0..<5 { _ = try fixture.outbox.submit(message("z\(index)", qos: .atMostOnce)) { _ in } }
-        #expect(fixture.outbox.peekVolatile(limit: 10).map(\.message.topic) == ["z3", "z4"])
+        #expect(fixture.outbox.lanes[0].peekVolatile(limit: 10).map(\.message.topic) == ["z3", "z4"])
         #expect(fixture.observer.value.shed == 3)
     }
 
@@ -153,7 +153,7 @@ struct OutboxQueueTests {
         for index in 0..<2 { _ = try fixture.outbox.submit(message("t/\(index)"), completion: completions.record) }
         let ids = completions.wait(for: 2).compactMap { try? $0.get() }
         #expect(throws: OutboxRefusal.full) { _ = try fixture.outbox.submit(message(), completion: completions.record) }
-        fixture.outbox.acknowledge([(ids[0], message("t/0").storedSize)])
+        fixture.outbox.lanes[0].acknowledge([(ids[0], message("t/0").storedSize)])
         let deadline = Date().addingTimeInterval(20)
         while fixture.outbox.durableCounts.messages != 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
         _ = try fixture.outbox.submit(message(), completion: completions.record)
@@ -167,7 +167,7 @@ struct OutboxQueueTests {
         for index in 0..<20 { _ = try fixture.outbox.submit(message("t/\(index)"), completion: completions.record) }
         fixture.outbox.shutdown()
         #expect(completions.wait(for: 20, timeout: 0.1).count == 20)
-        #expect(try fixture.outbox.store.counts().messages == 20)
+        #expect(try OutboxStore(path: fixture.directory.databasePath, sync: .normal).counts().messages == 20)
         #expect(throws: OutboxRefusal.stopping) { _ = try fixture.outbox.submit(message(), completion: completions.record) }
         #expect(fixture.observer.value.refused["stopping"] == 1)
     }

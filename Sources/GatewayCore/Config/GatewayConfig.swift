@@ -192,9 +192,10 @@ public struct OutboxSettings: Sendable {
     public var qos0MaxBytes: Int = 8 << 20
     /// Deletions of delivered rows wait for the next insert to share its
     /// commit; on their own they are committed once this many wait or
-    /// `settleLinger` passed. Each waiting deletion holds a slot of its
-    /// connection's window, so keep it well below `upstream.max_inflight`.
-    public var settleBatch: Int = 8
+    /// `settleLinger` passed. A PUBACK frees its window slot at once; the
+    /// forwarder caps the deletions it still owes (see `ForwarderMachine`),
+    /// so keep this well below that cap.
+    public var settleBatch: Int = 128
     public var settleLinger: Double = 0.002
 
     public init(maxMessages: Int, maxBytes: Int, sync: SyncMode) {

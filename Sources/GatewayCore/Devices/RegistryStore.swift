@@ -361,14 +361,14 @@ final class DirectoryLocks {
                 throw .io(path: path, action: "open the lock file", reason: reason)
             }
             descriptors.append(fd)
-            let deadline = Date().addingTimeInterval(timeout)
+            let deadline = Deadline.after(timeout)
             while flock(fd, LOCK_EX | LOCK_NB) != 0 {
                 guard errno == EWOULDBLOCK || errno == EINTR else {
                     let reason = RegistryStore.errnoText()
                     release()
                     throw .io(path: path, action: "lock", reason: reason)
                 }
-                guard Date() < deadline else {
+                guard !deadline.hasPassed else {
                     release()
                     throw .lockTimeout(path)
                 }

@@ -10,9 +10,10 @@ import Foundation
 /// thousands of frames. Keep closures inside a struct such as `Callback`.
 ///
 /// `@unchecked Sendable`: `state` is only read or written while `condition` is
-/// locked, in `withLock` and `wait`, so no two threads touch it at once.
+/// locked, in `withLock`, `update`, `updateWakingIf` and `wait`, so no two
+/// threads touch it at once.
 public final class Guarded<State>: @unchecked Sendable {
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var state: State
 
     public init(_ state: State) {
@@ -48,14 +49,14 @@ public final class Guarded<State>: @unchecked Sendable {
     /// under the same lock.
     public func wait<R>(
         until ready: (State) -> Bool,
-        deadline: Date? = nil,
+        deadline: Deadline? = nil,
         then body: (inout State) throws -> R
     ) rethrows -> R {
         condition.lock()
         defer { condition.unlock() }
         while !ready(state) {
             if let deadline {
-                if !condition.wait(until: deadline) { break }
+                if !condition.wait(until: deadline) && deadline.hasPassed { break }
             } else {
                 condition.wait()
             }

@@ -49,7 +49,7 @@ final class PendingRequests: Sendable {
     /// Waits until nothing is pending or `deadline` passes, then closes the
     /// registry (atomically, so nothing new can start waiting in between) and
     /// returns what is still pending.
-    func close(waitingUntil deadline: Date) -> [Rendezvous] {
+    func close(waitingUntil deadline: Deadline) -> [Rendezvous] {
         state.wait(until: \.idle, deadline: deadline) { state in
             state.closed = true
             return Array(state.live.values)
@@ -60,7 +60,7 @@ final class PendingRequests: Sendable {
     /// under way are always waited for: they take microseconds, and the
     /// daemon must outlive them.
     @discardableResult
-    func waitUntilIdle(deadline: Date) -> Bool {
+    func waitUntilIdle(deadline: Deadline) -> Bool {
         let idle = state.wait(until: \.idle, deadline: deadline) { $0.idle }
         if !idle {
             state.wait(until: { $0.resuming == 0 }) { _ in }

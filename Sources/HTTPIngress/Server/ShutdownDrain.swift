@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 import Synchronization
 
 extension RequestHandler {
@@ -17,7 +18,7 @@ extension RequestHandler {
                 // The first set's answers may still be on their way out
                 // through this set's daemons (a loaded machine can take
                 // longer than the first set's 1 s): give them as long again.
-                pending.waitUntilIdle(deadline: Date() + 1)
+                pending.waitUntilIdle(deadline: .after(1))
             } else {
                 drained = true
                 drainPending(within: timeout)
@@ -26,7 +27,7 @@ extension RequestHandler {
     }
 
     private func drainPending(within timeout: Duration) {
-        let stuck = pending.close(waitingUntil: Date() + timeout.timeInterval)
+        let stuck = pending.close(waitingUntil: .after(timeout.timeInterval))
         guard !stuck.isEmpty else { return }
         logger.warning("http requests still waiting for their commit at shutdown; answering 503", metadata: [
             "http.pending": "\(stuck.count)",
@@ -35,7 +36,7 @@ extension RequestHandler {
             deliver(.failure(Self.shuttingDown), to: rendezvous)
         }
         // Give MHD a moment to send those answers before it closes everything.
-        pending.waitUntilIdle(deadline: Date() + 1)
+        pending.waitUntilIdle(deadline: .after(1))
     }
 }
 

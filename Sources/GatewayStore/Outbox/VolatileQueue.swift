@@ -6,6 +6,11 @@ import GatewayCore
 public struct VolatileEntry: Sendable, Equatable {
     public var sequence: UInt64
     public var message: OutboundMessage
+
+    public init(sequence: UInt64, message: OutboundMessage) {
+        self.sequence = sequence
+        self.message = message
+    }
 }
 
 /// The in-memory FIFO for QoS 0 messages. Not thread-safe: `Outbox` keeps it

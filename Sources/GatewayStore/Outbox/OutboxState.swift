@@ -1,0 +1,17 @@
+import GatewayCore
+
+/// Everything the outbox's parts share, under one lock (`Guarded`): an
+/// admission must see capacity, lanes and the commit queue at once.
+struct OutboxState: Sendable {
+    var capacity: Capacity
+    var lanes: [LaneState]
+    var commits: CommitQueue
+    var nextSequence: UInt64 = 1
+    /// The highest row ID a forwarder may read: rows become visible only
+    /// after their completions ran (see `Outbox`).
+    var visibleThrough: Int64
+    var accepting = true
+    var stopRequested = false
+    /// Whether the last commit succeeded, for `/readyz`.
+    var writable = true
+}
