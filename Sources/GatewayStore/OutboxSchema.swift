@@ -82,8 +82,12 @@ enum OutboxSchema {
 
     static let expireSQL = """
         DELETE FROM message WHERE expires_at IS NOT NULL AND expires_at <= ?
-        RETURNING length(CAST(topic AS BLOB)) + length(payload) AS size
+        RETURNING \(rowSizeSQL) AS size
         """
+
+    /// `OutboundMessage.storedSize` in SQL. `length()` of TEXT counts
+    /// characters, so the topic is measured as a BLOB.
+    static let rowSizeSQL = "length(CAST(topic AS BLOB)) + length(payload)"
 
     static let fetchSQL = """
         SELECT id, topic, qos, retain, payload, received_at, mapping, expires_at, shard_hash

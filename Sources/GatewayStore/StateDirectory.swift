@@ -4,11 +4,14 @@ import Foundation
 /// as the process runs, so two gateways can never drain one outbox.
 public final class StateDirectory: Sendable {
     public let path: String
+    /// Where its files are (shared with the operator commands).
+    public let paths: StatePaths
     private let lockDescriptor: Int32
 
     /// Creates the directory when missing and takes its lock.
     public init(path: String) throws(OutboxError) {
         self.path = path
+        self.paths = StatePaths(directory: path)
         do {
             try FileManager.default.createDirectory(
                 atPath: path, withIntermediateDirectories: true,
@@ -17,8 +20,7 @@ public final class StateDirectory: Sendable {
         } catch {
             throw .stateDirectory(path: path, reason: "cannot create: \(error.localizedDescription)")
         }
-        let lockPath = (path as NSString).appendingPathComponent("lock")
-        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        let descriptor = open(paths.lock, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
         guard descriptor >= 0 else {
             throw .stateDirectory(path: path, reason: String(cString: strerror(errno)))
         }
@@ -36,5 +38,5 @@ public final class StateDirectory: Sendable {
         close(lockDescriptor)
     }
 
-    public var databasePath: String { (path as NSString).appendingPathComponent("outbox.sqlite") }
+    public var databasePath: String { paths.database }
 }

@@ -34,7 +34,13 @@ public struct OutboundMessage: Sendable, Equatable {
     }
 
     /// Bytes the message counts against `outbox.max_bytes`.
-    public var storedSize: Int { payload.count + topic.utf8.count }
+    public var storedSize: Int { Self.storedSize(topic: topic, payloadBytes: payload.count) }
+
+    /// Bytes a message counts against `outbox.max_bytes`: its topic (UTF-8)
+    /// and its payload. The outbox's SQL says the same in `OutboxSchema.rowSizeSQL`.
+    public static func storedSize(topic: String, payloadBytes: Int) -> Int {
+        topic.utf8.count + payloadBytes
+    }
 }
 
 /// MQTT quality of service the gateway publishes with.

@@ -1,9 +1,7 @@
 /// The SQL of the operator commands. It relies only on the outbox's table
 /// layout (`message`, `outbox_stats`), not on the store's Swift code.
 enum InspectionSQL {
-    /// Bytes of a row as the gateway counts them. `length()` of TEXT counts
-    /// characters, so the topic is measured as a BLOB.
-    static let rowSize = "length(CAST(topic AS BLOB)) + length(payload)"
+    static let rowSize = OutboxSchema.rowSizeSQL
 
     static let tables = """
         SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('message', 'outbox_stats')

@@ -1,3 +1,4 @@
+import GatewayCore
 /// The stored messages of one QoS.
 public struct QoSDepth: Sendable, Equatable {
     public var qos: Int
@@ -83,5 +84,5 @@ public struct InspectedMessage: Sendable, Equatable {
     }
 
     /// Bytes it counts against `outbox.max_bytes`.
-    public var storedSize: Int { topic.utf8.count + payload.count }
+    public var storedSize: Int { OutboundMessage.storedSize(topic: topic, payloadBytes: payload.count) }
 }

@@ -1,11 +1,9 @@
 import Foundation
 
-/// Where the gateway keeps its files inside its state directory.
-///
-/// These are `StateDirectory`'s rules, restated here because the operator
-/// commands must find the files *without* taking the directory's lock the way
-/// `StateDirectory` does (that would stop a running gateway from being
-/// inspected).
+/// Where the gateway keeps its files inside its state directory: the one
+/// place their names are written. `StateDirectory` (the running gateway,
+/// which takes the lock) and the operator commands (which must find the
+/// files without taking it) both ask here.
 public struct StatePaths: Sendable, Equatable {
     /// The state directory (`gateway.state_dir`).
     public let directory: String
