@@ -644,7 +644,8 @@ class Bench:
             raise BenchError("no C compiler (gcc); run IOT_SETUP_BENCH=1 .ci/setup")
         libraries = {"coap-load": [], "coap-bare": ["libcoap-3-openssl"], "coap-dtls-load": ["libcoap-3-openssl"],
                      "mhd-bare": ["libmicrohttpd"],
-                     "mqtt-sub": ["libmosquitto"], "mqtt-pub": ["libmosquitto"]}
+                     "mqtt-sub": ["libmosquitto"], "mqtt-pub": ["libmosquitto"],
+                     "coap-mqtt-bridge": ["libcoap-3-openssl", "libmosquitto"]}
         for name, packages in libraries.items():
             source = os.path.join(BENCH, "src", f"{name}.c")
             target = self.tool(name)
