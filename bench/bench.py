@@ -31,8 +31,17 @@ import urllib.request
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 SCENARIOS = ["coap-con", "http-post", "dtls-psk", "https-post", "dtls-handshakes",
-             "ingress-only", "coap-paced", "drain", "restart", "memory"]
+             "ingress-only", "coap-paced", "egress", "drain", "restart", "memory"]
 LOOPBACK = "127.0.0.1"
+
+# upstream.max_inflight: the gateway's default (no such line in its
+# configuration; the bare tools get the same figure), and the window every
+# scenario but egress and drain runs with.
+DEFAULT_WINDOW = 20
+BENCH_WINDOW = 100
+# egress and drain run at both (issue 10), each against a bare tool with the
+# same window; the labels are their keys in the JSON.
+WINDOWS = (("default", None), ("100", BENCH_WINDOW))
 
 # The device registry of the dtls-psk, https-post and dtls-handshakes
 # gateways: DEVICES devices dev-0 .. dev-N, each with its own PSK (text, as
@@ -54,7 +63,7 @@ SIZES = {
         "handshake_duration": 10, "handshake_count": 100_000, "handshake_parallel": 8,
         "https_duration": 20, "https_connections": 64, "https_threads": 2,
         "paced_rate": 5_000, "paced_duration": 20, "paced_window": 1024,
-        "drain_count": 200_000, "drain_window": 100,
+        "drain_count": 100_000,
         "restart_count": 1_000_000, "restart_sample_s": 3.0,
         "idle_wait_s": 3.0,
     },
@@ -65,7 +74,7 @@ SIZES = {
         "handshake_duration": 2, "handshake_count": 50, "handshake_parallel": 4,
         "https_duration": 1, "https_connections": 4, "https_threads": 1,
         "paced_rate": 200, "paced_duration": 1, "paced_window": 64,
-        "drain_count": 300, "drain_window": 100,
+        "drain_count": 300,
         "restart_count": 1_000, "restart_sample_s": 0.3,
         "idle_wait_s": 0.5,
     },
@@ -90,6 +99,11 @@ TARGETS = {
     "https-post": {"normal": 0.35, "full": 0.35},
     "paced_ack_p99_ms": 5.0,
     "paced_e2e_p99_ms": 20.0,
+    # Issue 10: end to end (first send -> last message at the subscriber)
+    # against coap-mqtt-bridge with the same window, nothing lost; a
+    # backlog's drain against mqtt-pub with the same window.
+    "egress": {"normal": 0.8, "full": 0.7},
+    "drain": 0.75,
     "drain_per_s": 20_000,
     "restart_ready_s": 1.0,
     "rss_idle_mb": 20.0,
@@ -335,8 +349,11 @@ class Gateway:
 
     MARKERS = ("gateway ready", "upstream connected")
 
-    def __init__(self, bench, name, sync="normal", max_messages=2_000_000, secure=False):
+    def __init__(self, bench, name, sync="normal", max_messages=2_000_000, secure=False, window=None):
+        """window: upstream.max_inflight; None writes no such line, so the
+        gateway runs with its default (DEFAULT_WINDOW), as a user's would."""
         self.bench = bench
+        self.window = window
         self.name = name
         self.dir = os.path.join(bench.work, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -349,6 +366,7 @@ class Gateway:
         self.config = os.path.join(self.dir, "gateway.yaml")
         self.log_path = os.path.join(self.dir, "gateway.log")
         broker = bench.broker
+        max_inflight = f"  max_inflight: {window}\n" if window is not None else ""
         if secure:
             # Devices authenticate (issue 9): the registry of bench.security(),
             # a DTLS and an HTTPS listener next to the plain ones, and one
@@ -378,8 +396,7 @@ upstream:
   host: localhost
   port: {broker.port}
   profile: generic
-  max_inflight: 100
-  keep_alive: 60
+{max_inflight}  keep_alive: 60
   tls:
     ca_file: {broker.dir}/ca.pem
     cert_file: {broker.dir}/gateway.pem
@@ -644,7 +661,8 @@ class Bench:
             raise BenchError("no C compiler (gcc); run IOT_SETUP_BENCH=1 .ci/setup")
         libraries = {"coap-load": [], "coap-bare": ["libcoap-3-openssl"], "coap-dtls-load": ["libcoap-3-openssl"],
                      "mhd-bare": ["libmicrohttpd"],
-                     "mqtt-sub": ["libmosquitto"], "mqtt-pub": ["libmosquitto"]}
+                     "mqtt-sub": ["libmosquitto"], "mqtt-pub": ["libmosquitto"],
+                     "coap-mqtt-bridge": ["libcoap-3-openssl", "libmosquitto"]}
         for name, packages in libraries.items():
             source = os.path.join(BENCH, "src", f"{name}.c")
             target = self.tool(name)
@@ -914,8 +932,25 @@ class Bench:
             raise BenchError(f"{what} did not start: {line} {child.stderr.read()[-500:]}")
         return child
 
-    def fresh_gateway(self, name, sync="normal", connected=True, secure=False):
-        gateway = Gateway(self, name, sync=sync, secure=secure)
+    def stop_reporting(self, child, what, grace=10.0):
+        """Stops a tool started by start_bare that prints its JSON on the way
+        out (SIGTERM); returns that JSON, or None (a problem) without it."""
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+        try:
+            out, err = child.communicate(timeout=grace)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            out, err = child.communicate(timeout=10)
+        PROCS.forget(child)
+        try:
+            return json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            self.problem(f"{what} printed no JSON when stopped (status {child.returncode}): {out[-300:]} {err[-300:]}")
+            return None
+
+    def fresh_gateway(self, name, sync="normal", connected=True, secure=False, window=None):
+        gateway = Gateway(self, name, sync=sync, secure=secure, window=window)
         gateway.start()
         gateway.wait_ready(timeout=60)
         if connected:
@@ -944,6 +979,16 @@ class Bench:
         if sub["duplicates"]:
             self.problem(f"{scenario}: subscriber saw {sub['duplicates']} duplicate(s) (at-least-once; not loss)")
         return lost
+
+    def check_coap_load(self, name, load, count):
+        """What coap-load saw that is a problem, whoever answered."""
+        if load["ok"] != count:
+            self.problem(f"{name}: {load['ok']} of {count} requests answered 2.xx; codes {load['codes']}, "
+                         f"timeouts {load['timeouts']}, separate timeouts {load['separate_timeouts']}, unfinished {load['unfinished']}")
+        if load["server_errors"]:
+            self.problem(f"{name}: {load['server_errors']} 5.xx answers: {load['codes']}")
+        if load["retransmissions"]:
+            self.problem(f"{name}: coap-load retransmitted {load['retransmissions']} request(s) (answers slower than 2 s)")
 
     def loadavg(self):
         return round(os.getloadavg()[0], 2)
@@ -997,17 +1042,11 @@ class Bench:
     def coap_con_run(self, sync, count, baseline):
         base_rate = baseline["ok_per_s"]
         name = f"coap-con-{sync}"
-        gateway = self.fresh_gateway(name, sync=sync)
+        gateway = self.fresh_gateway(name, sync=sync, window=BENCH_WINDOW)
         out, load, delivered = self.delivered_run(
             name, f"{self.run_id}-cc-{sync}", count, baseline, gateway,
             lambda run: self.coap_load(gateway.coap_port, f"/bench/{run}", count))
-        if load["ok"] != count:
-            self.problem(f"{name}: {load['ok']} of {count} requests answered 2.xx; codes {load['codes']}, "
-                         f"timeouts {load['timeouts']}, separate timeouts {load['separate_timeouts']}, unfinished {load['unfinished']}")
-        if load["server_errors"]:
-            self.problem(f"{name}: {load['server_errors']} 5.xx answers: {load['codes']}")
-        if load["retransmissions"]:
-            self.problem(f"{name}: coap-load retransmitted {load['retransmissions']} request(s) (answers slower than 2 s)")
+        self.check_coap_load(name, load, count)
         target = TARGETS["coap-con"][sync]
         self.row(name, "acked/s", round(load["ok_per_s"]), "req/s", round(base_rate), percent(out["ratio"]),
                  f">= {target} x bare", out["ratio"] >= target)
@@ -1016,6 +1055,92 @@ class Bench:
         self.row(name, "gateway CPU per message", round(out["gateway_cpu_s"] * 1e6 / max(1, load["ok"]), 1), "us")
         self.row(name, "2.xx / other / lost / dup",
                  f"{load['ok']} / {load['completed'] - load['ok'] + load['unfinished']} / {out['lost']} / {delivered['duplicates']}", "",
+                 target="lost 0, no 5.xx", met=out["lost"] == 0 and load["server_errors"] == 0)
+        return out
+
+    def scenario_egress(self):
+        """End to end against a bare bridge of our own (coap-mqtt-bridge:
+        libcoap in, 2.04 at once, nothing stored, libmosquitto QoS 1 mTLS
+        out) with the same window: coap-con's load, timed from the first send
+        to the last message at the subscriber, at the gateway's default
+        window (no max_inflight line; the bridge gets --window 20) and at 100,
+        under sync normal and full."""
+        size = self.size
+        count = size["coap_count"]
+        out = {"count": count, "sockets": size["coap_sockets"], "coap_window": size["coap_window"],
+               "load_before": self.loadavg()}
+        for label, window in WINDOWS:
+            effective = window or DEFAULT_WINDOW
+            result = {"window": effective, "max_inflight": window}
+            result["bridge"] = bridge = self.egress_bridge_run(label, effective, count)
+            for sync in ("normal", "full"):
+                result[sync] = self.egress_gateway_run(label, window, sync, count, bridge)
+            out[label] = result
+        return out
+
+    def egress_bridge_run(self, label, window, count):
+        """coap-mqtt-bridge --window `window` under coap-con's load, with a
+        subscriber on its topics: msg/s from the first send to the last message."""
+        name = f"egress-{label}-bridge"
+        run = f"{self.run_id}-eb-{label}"
+        timeout = max(60, count / 500)
+        out = {"window": window, "load_before": self.loadavg()}
+        sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", expect=count, timeout=timeout,
+                         qos=LIVE_SUB_QOS).start()
+        port = free_port("udp")
+        bridge = self.start_bare([self.tool("coap-mqtt-bridge"), f"{LOOPBACK}:{port}", "--host", "localhost",
+                                  "--port", str(self.broker.port), *self.broker.tls_args("gateway"),
+                                  "--id", f"bench-bridge-{run}", "--topic-prefix", "dt", "--window", str(window),
+                                  "--timeout", str(3 * timeout + 120), "--drain", "10"], "coap-mqtt-bridge")
+        try:
+            cpu_before = cpu_seconds(bridge.pid)
+            broker_cpu_before = cpu_seconds(self.broker.pid)
+            load = self.coap_load(port, f"/bench/{run}", count)
+            # Every request answered was published: that many are due.
+            sub.expect(load["ok"])
+            delivered = sub.finish(timeout=timeout)
+            out["bridge_cpu_s"] = round((cpu_seconds(bridge.pid) or 0) - (cpu_before or 0), 2)
+            out["broker_cpu_s"] = round((cpu_seconds(self.broker.pid) or 0) - (broker_cpu_before or 0), 2)
+            out["rss_kb"] = (proc_status(bridge.pid) or {}).get("VmRSS")
+        finally:
+            counts = self.stop_reporting(bridge, "coap-mqtt-bridge", grace=20)
+        out["load"] = load
+        out["subscriber"] = delivered
+        out["counts"] = counts
+        span = (delivered["last_ns"] - load["first_send_ns"]) / 1e9 if delivered["last_ns"] and load["first_send_ns"] else 0
+        out["subscriber_per_s"] = delivered["unique"] / span if span > 0 else 0
+        out["acked_per_s"] = load["ok_per_s"]
+        self.check_coap_load(name, load, count)
+        out["lost"] = self.check_delivery(name, load["ok"], delivered)
+        if counts and (counts["publish_errors"] or counts["unacked"] or counts["disconnects"]):
+            self.problem(f"{name}: publish errors {counts['publish_errors']}, unacknowledged {counts['unacked']}, "
+                         f"disconnects {counts['disconnects']}")
+        return out
+
+    def egress_gateway_run(self, label, window, sync, count, bridge):
+        name = f"egress-{label}-{sync}"
+        effective = window or DEFAULT_WINDOW
+        gateway = self.fresh_gateway(name, sync=sync, window=window)
+        out, load, delivered = self.delivered_run(
+            name, f"{self.run_id}-eg-{label}-{sync}", count, bridge["load"], gateway,
+            lambda run: self.coap_load(gateway.coap_port, f"/bench/{run}", count))
+        out["window"] = effective
+        out["max_inflight"] = window
+        self.check_coap_load(name, load, count)
+        base = bridge["subscriber_per_s"]
+        out["egress_ratio"] = out["subscriber_per_s"] / base if base else None
+        target = TARGETS["egress"][sync]
+        which = f"window {effective}{' (default)' if window is None else ''}"
+        self.row(name, f"subscriber msg/s (first send -> last received), {which}", round(out["subscriber_per_s"]), "msg/s",
+                 round(base), percent(out["egress_ratio"]) if out["egress_ratio"] is not None else None,
+                 f">= {target} x bridge", out["egress_ratio"] is not None and out["egress_ratio"] >= target)
+        self.row(name, "acked/s", round(load["ok_per_s"]), "req/s", round(bridge["acked_per_s"]),
+                 percent(out["ratio"]) if out["ratio"] is not None else None)
+        self.row(name, "gateway CPU per message", round(out["gateway_cpu_s"] * 1e6 / max(1, load["ok"]), 1), "us",
+                 round(bridge["bridge_cpu_s"] * 1e6 / max(1, bridge["load"]["ok"]), 1))
+        self.row(name, "2.xx / other / lost / dup (bridge: lost / dup)",
+                 f"{load['ok']} / {load['completed'] - load['ok'] + load['unfinished']} / {out['lost']} / {delivered['duplicates']}", "",
+                 f"{bridge['lost']} / {bridge['subscriber']['duplicates']}",
                  target="lost 0, no 5.xx", met=out["lost"] == 0 and load["server_errors"] == 0)
         return out
 
@@ -1035,7 +1160,7 @@ class Bench:
         kind = "https" if tls else "http"
         name = f"{scenario}-{sync}"
         run = f"{self.run_id}-{'tp' if tls else 'hp'}-{sync}"
-        gateway = self.fresh_gateway(name, sync=sync, secure=tls)
+        gateway = self.fresh_gateway(name, sync=sync, secure=tls, window=BENCH_WINDOW)
         out = {"load_before": self.loadavg()}
         sub_timeout = 120 + self.size[f"{kind}_duration"] * 10
         try:
@@ -1149,7 +1274,7 @@ class Bench:
     def dtls_run(self, sync, count, baseline):
         base_rate = baseline["ok_per_s"]
         name = f"dtls-psk-{sync}"
-        gateway = self.fresh_gateway(name, sync=sync, secure=True)
+        gateway = self.fresh_gateway(name, sync=sync, secure=True, window=BENCH_WINDOW)
         # The gateway CPU includes the sessions' handshakes (load["connect_s"]), which are few.
         out, load, delivered = self.delivered_run(
             name, f"{self.run_id}-dp-{sync}", count, baseline, gateway,
@@ -1190,7 +1315,7 @@ class Bench:
         out["baseline"] = base
         name = "dtls-handshakes"
         run = f"{self.run_id}-dh"
-        gateway = self.fresh_gateway(name, sync="normal", secure=True)
+        gateway = self.fresh_gateway(name, sync="normal", secure=True, window=BENCH_WINDOW)
         try:
             out["rss_before_kb"] = (gateway.status() or {}).get("VmRSS")
             cpu_before = cpu_seconds(gateway.pid)
@@ -1265,7 +1390,7 @@ class Bench:
         for sync in ("normal", "full"):
             name = f"ingress-only-{sync}"
             run = f"{self.run_id}-io-{sync}"
-            gateway = self.fresh_gateway(name, sync=sync, connected=False)
+            gateway = self.fresh_gateway(name, sync=sync, connected=False, window=BENCH_WINDOW)
             try:
                 coap = self.coap_load(gateway.coap_port, f"/bench/{run}-c", count)
                 http = self.wrk(f"http://{LOOPBACK}:{gateway.http_port}/bench/{run}-h")
@@ -1290,7 +1415,7 @@ class Bench:
                      round(http_base["ok_per_s"]), percent(http_ratio))
             # The same for DTLS-PSK and HTTPS, against their own baselines.
             dtls_base, https_base = self.dtls_baseline(), self.https_baseline()
-            secure = self.fresh_gateway(f"{name}-secure", sync=sync, connected=False, secure=True)
+            secure = self.fresh_gateway(f"{name}-secure", sync=sync, connected=False, secure=True, window=BENCH_WINDOW)
             try:
                 dtls = self.dtls_load(secure.dtls_port, f"/bench/{run}-d/{{device}}", count)
                 https = self.wrk(f"https://{LOOPBACK}:{secure.https_port}/bench/{run}-s", kind="https")
@@ -1320,7 +1445,7 @@ class Bench:
         count = int(rate * duration)
         run = f"{self.run_id}-paced"
         # The product default (sync: full): what a device sees out of the box.
-        gateway = self.fresh_gateway("coap-paced", sync="full")
+        gateway = self.fresh_gateway("coap-paced", sync="full", window=BENCH_WINDOW)
         out = {"rate": rate, "duration_s": duration, "count": count, "sync": "full", "window": size["paced_window"],
                "load_before": self.loadavg()}
         try:
@@ -1352,39 +1477,51 @@ class Bench:
         return out
 
     def scenario_drain(self):
+        """A backlog of drain_count messages, queued while the broker is down,
+        drained by the gateway once it is up, against mqtt-pub publishing as
+        many with the same window straight to the broker: at the gateway's
+        default window (no max_inflight line; mqtt-pub --window 20) and at 100."""
         size = self.size
         count = size["drain_count"]
-        out = {"count": count, "window": size["drain_window"], "load_before": self.loadavg()}
-        sub_timeout = max(60, count / 1000)
+        out = {"count": count, "load_before": self.loadavg()}
+        for label, window in WINDOWS:
+            out[label] = self.drain_run(label, window, count)
+        return out
 
-        # Baseline: our C publisher, window 100, straight to the broker.
+    def drain_run(self, label, window, count):
+        effective = window or DEFAULT_WINDOW
+        out = {"window": effective, "max_inflight": window, "load_before": self.loadavg()}
+        sub_timeout = max(60, count / 1000)
+        name = f"drain-{label}"
+
+        # Baseline: our C publisher, the same window, straight to the broker.
         # (mosquitto_pub -l -M 100 was tried as a second reference and
         # dropped: its subscriber saw only a few thousand of the messages.)
-        run = f"{self.run_id}-drainbase"
+        run = f"{self.run_id}-drainbase-{label}"
         sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", expect=count, timeout=sub_timeout).start()
         publish = run_tool([self.tool("mqtt-pub"), "--host", "localhost", "--port", str(self.broker.port),
                             *self.broker.tls_args(), "--id", f"bench-pub-{run}", "--topic-prefix", f"dt/bench/{run}",
-                            "--count", str(count), "--window", str(size["drain_window"]), "--timeout", str(sub_timeout)],
+                            "--count", str(count), "--window", str(effective), "--timeout", str(sub_timeout)],
                            timeout=sub_timeout + 30, what="mqtt-pub")
         received = sub.finish(timeout=sub_timeout)
         span = (received["last_ns"] - publish["start_ns"]) / 1e9
         out["baseline"] = {"publisher": publish, "subscriber": received, "seconds": span,
                            "per_s": received["unique"] / span if span > 0 else 0}
         if received["unique"] != count:
-            self.problem(f"drain baseline (mqtt-pub): the subscriber got {received['unique']} of {count}")
+            self.problem(f"{name} baseline (mqtt-pub --window {effective}): the subscriber got {received['unique']} of {count}")
 
         # The gateway: queue while the broker is down, start the broker, time the drain.
-        run = f"{self.run_id}-drain"
+        run = f"{self.run_id}-drain-{label}"
         sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", expect=count, timeout=sub_timeout + 180)
         sub.register()
         self.broker.stop()
-        gateway = self.fresh_gateway("drain", sync="normal", connected=False)
+        gateway = self.fresh_gateway(name, sync="normal", connected=False, window=window)
         try:
             load = self.coap_load(gateway.coap_port, f"/bench/{run}", count)
             queued = gateway.wait_metric(lambda m: m.value("iotgw_outbox_messages", qos="1") >= load["ok"], 60,
                                          "the backlog committed").summary()
             if "upstream connected" in gateway.marks:
-                raise BenchError("drain: the gateway connected while the broker was supposed to be down")
+                raise BenchError(f"{name}: the gateway connected while the broker was supposed to be down")
             out["queued"] = queued["outbox_qos1"]
             broker_start = now_ns()
             self.broker.start()
@@ -1395,7 +1532,7 @@ class Bench:
             out["metrics"] = self.wait_delivered(gateway, timeout=60).summary()
         finally:
             gateway.stop()
-        self.check_gateway_log(gateway, "drain", expected=BROKER_DOWN)
+        self.check_gateway_log(gateway, name, expected=BROKER_DOWN)
         out["load"] = load
         out["subscriber"] = received
         out["broker_start_s"] = (broker_up - broker_start) / 1e9
@@ -1405,15 +1542,22 @@ class Bench:
         out["connected_to_all_s"] = (end - connected) / 1e9 if end and connected else None
         out["per_s"] = received["unique"] / out["connected_to_all_s"] if out["connected_to_all_s"] else 0
         out["ratio"] = out["per_s"] / out["baseline"]["per_s"] if out["baseline"]["per_s"] else None
-        out["lost"] = self.check_delivery("drain", out["queued"], received)
+        out["lost"] = self.check_delivery(name, out["queued"], received)
         if out["queued"] != count:
-            self.problem(f"drain: {out['queued']} of {count} messages were queued (coap-load: {load['codes']})")
-        self.row("drain", "gateway: connected -> subscriber has all", round(out["per_s"]), "msg/s",
+            self.problem(f"{name}: {out['queued']} of {count} messages were queued (coap-load: {load['codes']})")
+        which = f"window {effective}{' (default)' if window is None else ''}"
+        target = TARGETS["drain"]
+        self.row(name, f"gateway: connected -> subscriber has all, {which}", round(out["per_s"]), "msg/s",
                  round(out["baseline"]["per_s"]), percent(out["ratio"]) if out["ratio"] else None,
-                 f">= {TARGETS['drain_per_s']:,} msg/s", out["per_s"] >= TARGETS["drain_per_s"])
-        self.row("drain", "broker start -> subscriber has all", f"{out['broker_start_to_all_s']:.2f}" if end else "-", "s")
-        self.row("drain", "of which reconnect backoff", f"{out['reconnect_after_broker_s']:.2f}" if connected else "-", "s")
-        self.row("drain", "delivered / lost / dup", f"{received['unique']} / {out['lost']} / {received['duplicates']}", "")
+                 f">= {target} x mqtt-pub", out["ratio"] is not None and out["ratio"] >= target)
+        if window == BENCH_WINDOW:
+            # Issue 5's absolute figure, set for window 100.
+            self.row(name, "gateway: connected -> subscriber has all", round(out["per_s"]), "msg/s",
+                     target=f">= {TARGETS['drain_per_s']:,} msg/s", met=out["per_s"] >= TARGETS["drain_per_s"])
+        self.row(name, "broker start -> subscriber has all", f"{out['broker_start_to_all_s']:.2f}" if end else "-", "s")
+        self.row(name, "of which reconnect backoff", f"{out['reconnect_after_broker_s']:.2f}" if connected else "-", "s")
+        self.row(name, "delivered / lost / dup", f"{received['unique']} / {out['lost']} / {received['duplicates']}", "",
+                 target="lost 0", met=out["lost"] == 0)
         return out
 
     def fill_and_restart(self):
@@ -1423,7 +1567,7 @@ class Bench:
         run = f"{self.run_id}-restart"
         out = {"count": count, "load_before": self.loadavg()}
         self.broker.stop()
-        gateway = self.fresh_gateway("restart", sync="normal", connected=False)
+        gateway = self.fresh_gateway("restart", sync="normal", connected=False, window=BENCH_WINDOW)
         try:
             with RSSSampler(gateway.pid, interval=0.25) as sampler:
                 fill_started = time.monotonic()
@@ -1481,7 +1625,7 @@ class Bench:
     def scenario_memory(self):
         size = self.size
         out = {"load_before": self.loadavg()}
-        gateway = self.fresh_gateway("memory-idle", sync="normal")
+        gateway = self.fresh_gateway("memory-idle", sync="normal", window=BENCH_WINDOW)
         try:
             time.sleep(size["idle_wait_s"])
             status = gateway.status() or {}
@@ -1610,7 +1754,11 @@ class Bench:
         print("  dtls-psk, dtls-handshakes: Debian's coap-server-openssl (libcoap's example server, PSK per device, -d: POST")
         print("  creates and updates resources) under the same coap-dtls-load; https-post: mhd-bare.c over TLS (same")
         print("  certificate) under the same wrk script with the same bearer tokens;")
-        print("  drain: bench/src/mqtt-pub.c (QoS 1, window 100) to the same broker and subscriber.")
+        print("  egress: bench/src/coap-mqtt-bridge.c, a bare bridge (libcoap in, 2.04 at once, nothing stored,")
+        print("  libmosquitto QoS 1 over mutual TLS out) with the gateway's window (default 20, and 100), under the")
+        print("  same coap-load, to the same broker and subscriber, first send -> last message received;")
+        print("  drain: bench/src/mqtt-pub.c (QoS 1, the gateway's window: default 20, and 100) to the same broker")
+        print("  and subscriber.")
         if self.options.smoke:
             print("smoke size: the figures and targets below say nothing about speed.")
         if self.problems:

@@ -13,7 +13,7 @@ import Testing
 struct BenchSmokeTests {
     static let scenarios = [
         "coap-con", "http-post", "dtls-psk", "https-post", "dtls-handshakes",
-        "ingress-only", "coap-paced", "drain", "restart", "memory",
+        "ingress-only", "coap-paced", "egress", "drain", "restart", "memory",
     ]
 
     @Test("every scenario runs at a tiny size and reports non-zero counts")
@@ -76,9 +76,20 @@ struct BenchSmokeTests {
             ("coap-paced", ["load", "ok"]),
             ("coap-paced", ["subscriber", "unique"]),
             ("coap-paced", ["subscriber", "latency_us", "n"]),
-            ("drain", ["baseline", "subscriber", "unique"]),
-            ("drain", ["queued"]),
-            ("drain", ["subscriber", "unique"]),
+            ("egress", ["default", "bridge", "load", "ok"]),
+            ("egress", ["default", "bridge", "subscriber", "unique"]),
+            ("egress", ["default", "bridge", "counts", "acked"]),
+            ("egress", ["default", "normal", "subscriber", "unique"]),
+            ("egress", ["default", "full", "subscriber", "unique"]),
+            ("egress", ["100", "bridge", "subscriber", "unique"]),
+            ("egress", ["100", "normal", "subscriber", "unique"]),
+            ("egress", ["100", "full", "subscriber", "unique"]),
+            ("drain", ["default", "baseline", "subscriber", "unique"]),
+            ("drain", ["default", "queued"]),
+            ("drain", ["default", "subscriber", "unique"]),
+            ("drain", ["100", "baseline", "subscriber", "unique"]),
+            ("drain", ["100", "queued"]),
+            ("drain", ["100", "subscriber", "unique"]),
             ("restart", ["queued"]),
             ("restart", ["ready_s"]),
             ("restart", ["first_puback_s"]),

@@ -2,8 +2,9 @@
  * mqtt-pub: the baseline of bench/run's drain scenario. Publishes --count
  * QoS 1 messages over one mutual-TLS connection (libmosquitto) as fast as an
  * in-flight window of --window unacknowledged messages allows (the gateway
- * drains with upstream.max_inflight, 100 in the bench), and reports when the
- * last PUBACK came back.
+ * drains with upstream.max_inflight: the bench runs its default, 20, and 100,
+ * each against this tool with the same window), and reports when the last
+ * PUBACK came back.
  *
  * Topics are PREFIX/d<i mod --devices>; payloads are {"seq":N,"t":NS,...}
  * like coap-load's, so mqtt-sub sees the same messages either way.

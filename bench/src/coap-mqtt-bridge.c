@@ -1,0 +1,250 @@
+/*
+ * coap-mqtt-bridge: the baseline of bench/run's egress scenario. A bare
+ * CoAP-to-MQTT bridge with nothing in between: a libcoap 4.3.1 server that
+ * answers every POST (CON or NON, any path) with 2.04 at once and publishes
+ * its payload at QoS 1 over one mutual-TLS connection (libmosquitto). Nothing
+ * is stored: a message not yet acknowledged by the broker lives only in
+ * libmosquitto's memory.
+ *
+ *   coap-mqtt-bridge 127.0.0.1:PORT --port MQTT_PORT --cafile CA --cert CERT --key KEY
+ *                    [--host localhost] [--id ID] [--topic-prefix dt] [--window 20]
+ *                    [--qos 1] [--timeout S] [--drain S]
+ *
+ * The topic is --topic-prefix, then the request's Uri-Path segments, each
+ * after a "/": /bench/R/d3 -> dt/bench/R/d3, as the gateway's bench mapping
+ * /bench/{run}/{device} -> dt/bench/{run}/{device} makes it, so a subscriber
+ * sees the same topics and payloads from either.
+ *
+ * --window N is libmosquitto's own in-flight limit
+ * (mosquitto_max_inflight_messages_set), as the gateway sets it from
+ * upstream.max_inflight (default 20): past N unacknowledged, libmosquitto
+ * queues the message and sends it when a PUBACK frees a slot. The CoAP server
+ * runs on the main thread and publishes from there; libmosquitto's network
+ * runs on its own thread (mosquitto_loop_start) and reconnects by itself.
+ *
+ * Prints "ready" on stdout once connected to the broker (CONNACK) and
+ * listening. On SIGTERM or SIGINT, or after --timeout seconds, it stops
+ * taking requests, waits at most --drain seconds for the PUBACKs still due,
+ * and prints one JSON object with its counts on stdout (a summary on stderr).
+ */
+#define _GNU_SOURCE
+#include <coap3/coap.h>
+#include <mosquitto.h>
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_TOPIC 512
+
+static volatile sig_atomic_t quit = 0;
+static void on_signal(int signo) { (void)signo; quit = 1; }
+
+static struct mosquitto *mosq;
+static const char *prefix = "dt";
+static int qos = 1;
+
+/* Counted on the CoAP thread (received, published, ...) and on libmosquitto's (the rest). */
+static atomic_uint_fast64_t received, published, publish_errors, long_topics, acked;
+static atomic_uint_fast64_t connects, disconnects;
+static atomic_int connect_result = -1;
+static atomic_uint_fast64_t first_request_ns, last_request_ns, last_ack_ns;
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void on_connect(struct mosquitto *m, void *u, int rc) {
+    (void)m; (void)u;
+    atomic_store(&connect_result, rc);
+    if (rc == 0) atomic_fetch_add(&connects, 1);
+}
+
+static void on_disconnect(struct mosquitto *m, void *u, int rc) {
+    (void)m; (void)u; (void)rc;
+    atomic_fetch_add(&disconnects, 1);
+}
+
+static void on_publish(struct mosquitto *m, void *u, int mid) {
+    (void)m; (void)u; (void)mid;
+    atomic_fetch_add(&acked, 1);
+    atomic_store(&last_ack_ns, now_ns());
+}
+
+/* prefix + "/" + each Uri-Path segment; false when it does not fit. */
+static bool topic_of(const coap_pdu_t *request, char *topic, size_t size) {
+    size_t at = (size_t)snprintf(topic, size, "%s", prefix);
+    if (at >= size) return false;
+    coap_opt_filter_t filter;
+    coap_option_filter_clear(&filter);
+    coap_option_filter_set(&filter, COAP_OPTION_URI_PATH);
+    coap_opt_iterator_t iterator;
+    coap_option_iterator_init(request, &iterator, &filter);
+    coap_opt_t *option;
+    while ((option = coap_option_next(&iterator))) {
+        size_t length = coap_opt_length(option);
+        if (at + 1 + length >= size) return false;
+        topic[at++] = '/';
+        memcpy(topic + at, coap_opt_value(option), length);
+        at += length;
+    }
+    topic[at] = '\0';
+    return true;
+}
+
+static void post_handler(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                         const coap_string_t *query, coap_pdu_t *response) {
+    (void)resource; (void)session; (void)query;
+    uint64_t at = now_ns();
+    if (atomic_fetch_add(&received, 1) == 0) atomic_store(&first_request_ns, at);
+    atomic_store(&last_request_ns, at);
+    /* 2.04 at once: libcoap sends it (piggybacked on the ACK of a CON) when we return. */
+    coap_pdu_set_code(response, COAP_RESPONSE_CODE_CHANGED);
+    char topic[MAX_TOPIC];
+    if (!topic_of(request, topic, sizeof topic)) {
+        atomic_fetch_add(&long_topics, 1);
+        return;
+    }
+    size_t length = 0;
+    const uint8_t *data = NULL;
+    if (!coap_get_data(request, &length, &data)) length = 0;
+    /* Beyond --window in flight, libmosquitto queues it (not an error). */
+    int rc = mosquitto_publish(mosq, NULL, topic, (int)length, data, qos, false);
+    if (rc == MOSQ_ERR_SUCCESS) atomic_fetch_add(&published, 1);
+    else atomic_fetch_add(&publish_errors, 1);
+}
+
+static void usage(const char *name) {
+    fprintf(stderr,
+            "usage: %s IPv4:PORT --port MQTT_PORT --cafile CA --cert CERT --key KEY\n"
+            "          [--host localhost] [--id ID] [--topic-prefix dt] [--window 20] [--qos 1]\n"
+            "          [--timeout 600] [--drain 5]\n", name);
+}
+
+int main(int argc, char **argv) {
+    const char *bind_to = NULL, *host = "localhost", *cafile = NULL, *cert = NULL, *key = NULL, *id = "bench-bridge";
+    int port = 0, window = 20;
+    double timeout = 600, drain = 5;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define TAKE(name) (strcmp(a, name) == 0 && v && (i++, 1))
+        if (TAKE("--host")) host = v;
+        else if (TAKE("--port")) port = atoi(v);
+        else if (TAKE("--cafile")) cafile = v;
+        else if (TAKE("--cert")) cert = v;
+        else if (TAKE("--key")) key = v;
+        else if (TAKE("--id")) id = v;
+        else if (TAKE("--topic-prefix")) prefix = v;
+        else if (TAKE("--window")) window = atoi(v);
+        else if (TAKE("--qos")) qos = atoi(v);
+        else if (TAKE("--timeout")) timeout = atof(v);
+        else if (TAKE("--drain")) drain = atof(v);
+        else if (a[0] != '-' && !bind_to) bind_to = a;
+        else { usage(argv[0]); return 2; }
+#undef TAKE
+    }
+    if (!bind_to || !strchr(bind_to, ':') || !port || !cafile || !cert || !key || window < 1 || qos < 0 || qos > 2 ||
+        timeout <= 0 || drain < 0) {
+        usage(argv[0]);
+        return 2;
+    }
+    char coap_host[64];
+    snprintf(coap_host, sizeof coap_host, "%.*s", (int)(strchr(bind_to, ':') - bind_to), bind_to);
+    int coap_port = atoi(strchr(bind_to, ':') + 1);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: the wait in coap_io_process returns */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    uint64_t deadline = now_ns() + (uint64_t)(timeout * 1e9);
+
+    /* The MQTT side first, set up as the gateway sets up its connection. */
+    mosquitto_lib_init();
+    mosq = mosquitto_new(id, false, NULL); /* a persistent session, like the gateway's */
+    if (!mosq) { fprintf(stderr, "coap-mqtt-bridge: mosquitto_new failed\n"); return 1; }
+    mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1);
+    mosquitto_max_inflight_messages_set(mosq, (unsigned)window);
+    int rc = mosquitto_tls_set(mosq, cafile, NULL, cert, key, NULL);
+    if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_tls_opts_set(mosq, 1, "tlsv1.2", NULL);
+    if (rc != MOSQ_ERR_SUCCESS) { fprintf(stderr, "coap-mqtt-bridge: TLS setup: %s\n", mosquitto_strerror(rc)); return 1; }
+    mosquitto_connect_callback_set(mosq, on_connect);
+    mosquitto_disconnect_callback_set(mosq, on_disconnect);
+    mosquitto_publish_callback_set(mosq, on_publish);
+    rc = mosquitto_connect(mosq, host, port, 60);
+    if (rc != MOSQ_ERR_SUCCESS) { fprintf(stderr, "coap-mqtt-bridge: connect: %s\n", mosquitto_strerror(rc)); return 1; }
+    rc = mosquitto_loop_start(mosq);
+    if (rc != MOSQ_ERR_SUCCESS) { fprintf(stderr, "coap-mqtt-bridge: loop_start: %s\n", mosquitto_strerror(rc)); return 1; }
+    uint64_t connect_deadline = now_ns() + 30000000000ULL;
+    while (atomic_load(&connect_result) < 0 && !quit && now_ns() < connect_deadline) usleep(1000);
+    if (atomic_load(&connect_result) != 0) {
+        fprintf(stderr, "coap-mqtt-bridge: no CONNACK (result %d)\n", atomic_load(&connect_result));
+        return 1;
+    }
+
+    coap_startup();
+    coap_set_log_level(LOG_WARNING);
+    coap_context_t *context = coap_new_context(NULL);
+    coap_address_t address;
+    coap_address_init(&address);
+    address.addr.sin.sin_family = AF_INET;
+    address.addr.sin.sin_port = htons((uint16_t)coap_port);
+    if (!context || inet_pton(AF_INET, coap_host, &address.addr.sin.sin_addr) != 1 ||
+        !coap_new_endpoint(context, &address, COAP_PROTO_UDP)) {
+        fprintf(stderr, "coap-mqtt-bridge: cannot listen on %s\n", bind_to);
+        return 1;
+    }
+    /* Every path: the unknown-resource handler, with POST registered on it. */
+    coap_resource_t *resource = coap_resource_unknown_init2(post_handler, 0);
+    coap_register_request_handler(resource, COAP_REQUEST_POST, post_handler);
+    coap_add_resource(context, resource);
+
+    printf("ready\n");
+    fflush(stdout);
+    const char *stop = "signal";
+    while (!quit) {
+        if (now_ns() >= deadline) { stop = "timeout"; break; }
+        if (coap_io_process(context, 1000) < 0) { stop = "coap_error"; break; }
+    }
+    coap_free_context(context);
+    coap_cleanup();
+
+    /* What is still due from the broker, bounded by --drain. */
+    uint64_t drain_deadline = now_ns() + (uint64_t)(drain * 1e9);
+    while (atomic_load(&acked) < atomic_load(&published) && now_ns() < drain_deadline) usleep(1000);
+    uint64_t n_received = atomic_load(&received), n_published = atomic_load(&published),
+             n_acked = atomic_load(&acked), n_errors = atomic_load(&publish_errors),
+             n_disconnects = atomic_load(&disconnects); /* before our own disconnect below */
+    mosquitto_disconnect(mosq);
+    mosquitto_loop_stop(mosq, false);
+    mosquitto_destroy(mosq);
+    mosquitto_lib_cleanup();
+
+    uint64_t first = atomic_load(&first_request_ns), last = atomic_load(&last_ack_ns);
+    double span = last > first ? (double)(last - first) / 1e9 : 0;
+    printf("{\"stop\":\"%s\",\"window\":%d,\"qos\":%d,\"received\":%" PRIu64 ",\"published\":%" PRIu64
+           ",\"acked\":%" PRIu64 ",\"publish_errors\":%" PRIu64 ",\"long_topics\":%" PRIu64 ",\"unacked\":%" PRIu64
+           ",\"connects\":%" PRIu64 ",\"disconnects\":%" PRIu64 ",\"first_request_ns\":%" PRIu64
+           ",\"last_request_ns\":%" PRIu64 ",\"last_ack_ns\":%" PRIu64 ",\"acked_per_s\":%.1f}\n",
+           stop, window, qos, n_received, n_published, n_acked, n_errors, (uint64_t)atomic_load(&long_topics),
+           n_published > n_acked ? n_published - n_acked : 0, (uint64_t)atomic_load(&connects),
+           n_disconnects, first, (uint64_t)atomic_load(&last_request_ns), last,
+           span > 0 ? (double)n_acked / span : 0.0);
+    fflush(stdout);
+    fprintf(stderr, "coap-mqtt-bridge: %" PRIu64 " received, %" PRIu64 " published, %" PRIu64 " acked, %" PRIu64
+                    " publish errors (%s)\n", n_received, n_published, n_acked, n_errors, stop);
+    return n_acked == n_published && n_errors == 0 ? 0 : 1;
+}
