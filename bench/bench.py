@@ -272,6 +272,21 @@ def proc_status(pid):
     return values
 
 
+def machine_jiffies():
+    """(busy, total) clock ticks of all cores since boot, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])
+    return total - idle, total
+
+
+def machine_busy(before):
+    """Share of all cores' time that was busy since `before` (machine_jiffies())."""
+    busy, total = machine_jiffies()
+    return round((busy - before[0]) / (total - before[1]), 3) if total > before[1] else None
+
+
 def cpu_seconds(pid):
     """User + system CPU time of a process so far."""
     try:
@@ -1016,11 +1031,13 @@ class Bench:
                              timeout=timeout, qos=LIVE_SUB_QOS).start()
             cpu_before = cpu_seconds(gateway.pid)
             broker_cpu_before = cpu_seconds(self.broker.pid)
+            machine_before = machine_jiffies()
             with RSSSampler(gateway.pid) as sampler:
                 load = load_fn(run)
                 out["metrics"] = self.wait_delivered(gateway, timeout=timeout).summary()
                 sub.expect(out["metrics"]["accepted_qos1"])
                 delivered = sub.finish(timeout=timeout)
+            out["machine_busy"] = machine_busy(machine_before)
             out["gateway_cpu_s"] = round((cpu_seconds(gateway.pid) or 0) - (cpu_before or 0), 2)
             out["broker_cpu_s"] = round((cpu_seconds(self.broker.pid) or 0) - (broker_cpu_before or 0), 2)
             out["rss_peak_kb"] = sampler.peak_kb
@@ -1095,10 +1112,12 @@ class Bench:
         try:
             cpu_before = cpu_seconds(bridge.pid)
             broker_cpu_before = cpu_seconds(self.broker.pid)
+            machine_before = machine_jiffies()
             load = self.coap_load(port, f"/bench/{run}", count)
             # Every request answered was published: that many are due.
             sub.expect(load["ok"])
             delivered = sub.finish(timeout=timeout)
+            out["machine_busy"] = machine_busy(machine_before)
             out["bridge_cpu_s"] = round((cpu_seconds(bridge.pid) or 0) - (cpu_before or 0), 2)
             out["broker_cpu_s"] = round((cpu_seconds(self.broker.pid) or 0) - (broker_cpu_before or 0), 2)
             out["rss_kb"] = (proc_status(bridge.pid) or {}).get("VmRSS")
@@ -1138,6 +1157,10 @@ class Bench:
                  percent(out["ratio"]) if out["ratio"] is not None else None)
         self.row(name, "gateway CPU per message", round(out["gateway_cpu_s"] * 1e6 / max(1, load["ok"]), 1), "us",
                  round(bridge["bridge_cpu_s"] * 1e6 / max(1, bridge["load"]["ok"]), 1))
+        self.row(name, "broker CPU per message", round(out["broker_cpu_s"] * 1e6 / max(1, load["ok"]), 1), "us",
+                 round(bridge["broker_cpu_s"] * 1e6 / max(1, bridge["load"]["ok"]), 1))
+        self.row(name, "both cores busy (every process)", percent(out["machine_busy"]), "",
+                 percent(bridge["machine_busy"]))
         self.row(name, "2.xx / other / lost / dup (bridge: lost / dup)",
                  f"{load['ok']} / {load['completed'] - load['ok'] + load['unfinished']} / {out['lost']} / {delivered['duplicates']}", "",
                  f"{bridge['lost']} / {bridge['subscriber']['duplicates']}",
