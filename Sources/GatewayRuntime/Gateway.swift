@@ -120,8 +120,11 @@ struct Parts: Sendable {
         let outbox: Outbox
         do {
             state = try StateDirectory(path: config.gateway.stateDirectory)
-            let store = try OutboxStore(path: state.databasePath, sync: config.outbox.sync, shards: upstream.connections)
-            outbox = try Outbox(store: store, settings: config.outbox, logger: logger, observer: observer)
+            let (settings, budget, reserve) = Self.fitToDisk(config.outbox, state: state, logger: logger)
+            let store = try OutboxStore(
+                path: state.databasePath, sync: config.outbox.sync, shards: upstream.connections, walPages: budget.walPages
+            )
+            outbox = try Outbox(store: store, settings: settings, logger: logger, observer: observer, reserve: reserve)
         } catch {
             throw .storage(error.description)
         }

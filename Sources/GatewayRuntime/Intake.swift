@@ -79,6 +79,8 @@ public final class Intake: IngressPipeline {
             switch error {
             case .full:
                 throw .unavailable(retryAfterSeconds: Self.retryAfterFull, reason: "gateway queue is full; retry later")
+            case .storageFull:
+                throw .unavailable(retryAfterSeconds: Self.retryAfterFull, reason: "gateway storage is full; retry later")
             case .stopping:
                 throw .unavailable(retryAfterSeconds: Self.retryAfterFull, reason: "gateway is shutting down; retry later")
             }

@@ -18,7 +18,9 @@ public final class OutboxStore: Sendable {
     /// Opens (creating or migrating) the database. When `shards` differs from
     /// the count the queued rows were sharded for, they are re-sharded so
     /// each connection finds its own, in their original order.
-    public init(path: String, sync: SyncMode, shards: Int = 1) throws(OutboxError) {
+    /// `walPages`: checkpoint the WAL once it holds this many pages (see
+    /// `StorageBudget`); nil keeps SQLite's default of 1,000.
+    public init(path: String, sync: SyncMode, shards: Int = 1, walPages: Int? = nil) throws(OutboxError) {
         self.path = path
         self.shards = max(1, shards)
         var configuration = Configuration()
@@ -31,8 +33,20 @@ public final class OutboxStore: Sendable {
             // and sets synchronous = NORMAL, over anything set before.
             try pool.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = \(sync == .full ? "FULL" : "NORMAL")")
+                // Free pages can be handed back to the filesystem (a full
+                // disk, see `releaseSpace`); settable only before any table.
+                if try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") == 0 {
+                    try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                }
+                if let walPages {
+                    try db.execute(sql: "PRAGMA wal_autocheckpoint = \(walPages)")
+                    // A WAL that grew past this (a long read) is cut back
+                    // after the next checkpoint, so its space returns.
+                    try db.execute(sql: "PRAGMA journal_size_limit = \(2 * walPages * StorageBudget.pageSize)")
+                }
             }
             try OutboxSchema.migrator.migrate(pool)
+            try Self.enableIncrementalVacuumIfEmpty(pool)
             try Self.reshard(pool, to: self.shards)
         } catch {
             throw Self.map(error)
@@ -177,6 +191,41 @@ public final class OutboxStore: Sendable {
             }
         } catch {
             throw Self.map(error)
+        }
+    }
+
+    /// Copies the WAL into the database and empties it (frees its disk
+    /// space); throws when the database cannot grow to take it.
+    func checkpoint() throws(OutboxError) {
+        do {
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    /// Hands the pages of deleted rows back to the filesystem (incremental
+    /// vacuum) and empties the WAL: on a full disk, what delivery freed
+    /// becomes free space again.
+    func releaseSpace() throws(OutboxError) {
+        try checkpoint()
+        do {
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA incremental_vacuum") }
+        } catch {
+            throw Self.map(error)
+        }
+        try checkpoint()
+    }
+
+    /// Databases made before incremental vacuum was turned on get it when
+    /// they are empty (a VACUUM of an empty database is instant); a queued
+    /// backlog is never rewritten at start-up.
+    private static func enableIncrementalVacuumIfEmpty(_ pool: DatabasePool) throws {
+        try pool.writeWithoutTransaction { db in
+            guard try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") != 2 else { return }
+            guard try Int.fetchOne(db, sql: "SELECT messages FROM outbox_stats WHERE id = 1") == 0 else { return }
+            try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+            try db.execute(sql: "VACUUM")
         }
     }
 

@@ -55,8 +55,8 @@ struct GatewayMetrics: Sendable {
             "iotgw_messages_shed_total", "Queued QoS 0 messages dropped to make room."
         ))
         refused = LabeledCounters(registry, name(
-            "iotgw_messages_refused_total", "New messages refused: outbox full, or the gateway stopping."
-        ), labels: [("reason", ["full", "stopping"])])
+            "iotgw_messages_refused_total", "New messages refused: outbox full, disk full, or the gateway stopping."
+        ), labels: [("reason", ["full", "disk_full", "stopping"])])
         // MQTT 5 PUBACK error codes a broker may send; others count as "other".
         brokerRefusals = LabeledCounters(registry, name(
             "iotgw_broker_refusals_total", "Publishes the broker refused, by MQTT 5 reason code (0x97: quota exceeded)."

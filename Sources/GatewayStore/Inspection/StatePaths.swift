@@ -15,6 +15,13 @@ public struct StatePaths: Sendable, Equatable {
     /// The outbox database, `<state_dir>/outbox.sqlite`.
     public var database: String { (directory as NSString).appendingPathComponent("outbox.sqlite") }
 
+    /// Disk space held back for deleting delivered rows on a full disk,
+    /// `<state_dir>/reserve` (see `StorageBudget`).
+    public var reserve: String { (directory as NSString).appendingPathComponent("reserve") }
+
+    /// The outbox's SQLite files: the database, its WAL and its shared-memory index.
+    public var databaseFiles: [String] { [database, database + "-wal", database + "-shm"] }
+
     /// The file a running gateway holds an exclusive `flock` on, `<state_dir>/lock`.
     public var lock: String { (directory as NSString).appendingPathComponent("lock") }
 }

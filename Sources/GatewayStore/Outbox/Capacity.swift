@@ -14,6 +14,8 @@ public enum Admission: Sendable, Equatable {
 public enum OutboxRefusal: Error, Sendable, Equatable {
     /// Capacity is reached and no QoS 0 message is left to shed.
     case full
+    /// The disk is full: QoS 1 messages are refused until there is room again.
+    case storageFull
     /// The gateway is shutting down.
     case stopping
 }

@@ -10,17 +10,19 @@ extension Outbox {
     func runWriter() {
         while let work = nextWork() {
             if let work { commit(work) }
+            if storageProbeDue { probeStorage() }
         }
     }
 
     /// The work due now, `.some(nil)` when the wait ended with nothing due
     /// (look again), nil once stopping with nothing left.
     private func nextWork() -> CommitQueue.Work?? {
-        let (seen, check) = state.withLock { ($0.commits.generation, $0.commits.nextCheck()) }
+        let (seen, check) = state.withLock { ($0.commits.generation, min($0.commits.nextCheck(), $0.nextStorageProbe)) }
         return state.wait(
             until: {
                 $0.stopRequested || $0.commits.generation != seen
                     || $0.commits.isDue(now: MonotonicClock.now(), stopping: $0.stopRequested)
+                    || MonotonicClock.now() >= $0.nextStorageProbe
             },
             deadline: Deadline(seconds: check)
         ) { state -> CommitQueue.Work?? in
@@ -94,20 +96,34 @@ extension Outbox {
     }
 
     private func failed(_ work: CommitQueue.Work, _ error: OutboxError) {
-        logger.error("outbox commit failed", metadata: [
-            "outbox.group": "\(work.group.count)",
-            "outbox.acknowledged": "\(work.deletions.count)",
-            "error": "\(error)",
-        ])
+        if case .diskFull = error { storageFilled() }
+        if case .log(let suppressed) = failures.check(Self.commitFailure) {
+            logger.error("outbox commit failed", metadata: [
+                "outbox.group": "\(work.group.count)",
+                "outbox.acknowledged": "\(work.deletions.count)",
+                "error": "\(error)",
+                "log.repeats_not_logged": "\(suppressed)",
+            ])
+        }
         let bytes = work.group.reduce(0) { $0 + $1.message.storedSize }
         let now = MonotonicClock.now()
-        state.update {
-            $0.writable = false
-            $0.capacity.release(OutboxCounts(messages: work.group.count, bytes: bytes))
-            $0.commits.retry(work.deletions, now: now)
+        let stopping = state.update { state -> Bool in
+            state.writable = false
+            state.capacity.release(OutboxCounts(messages: work.group.count, bytes: bytes))
+            // Stopping: no retry, so the stop is bounded whatever the disk does.
+            if !state.stopRequested { state.commits.retry(work.deletions, now: now) }
+            return state.stopRequested
         }
         for pending in work.group {
             pending.completion(.failure(error))
+        }
+        if stopping {
+            if !work.deletions.isEmpty {
+                logger.notice("stopping with delivered messages not deleted; they will be sent again after the restart", metadata: [
+                    "outbox.undeleted": "\(work.deletions.count)", "error": "\(error)",
+                ])
+            }
+            return
         }
         // Do not spin on a failing disk.
         Thread.sleep(forTimeInterval: 0.1)

@@ -25,11 +25,19 @@ public final class Outbox: Sendable {
     let state: Guarded<OutboxState>
     let onVisible: Guarded<Callback?>
     let writer = WorkerThread(name: "outbox-writer")
+    /// Disk space given up when a commit fails for want of it; nil: none kept.
+    let reserve: DiskReserve?
+    /// One line per storm of failing commits, not one per commit.
+    let failures = LogThrottle(interval: 60)
     /// One per upstream connection, in connection order.
     public let lanes: [OutboxLane]
 
-    public init(store: OutboxStore, settings: OutboxSettings, logger: Logger, observer: GatewayObserver = NoObserver()) throws(OutboxError) {
+    public init(
+        store: OutboxStore, settings: OutboxSettings, logger: Logger, observer: GatewayObserver = NoObserver(),
+        reserve: DiskReserve? = nil
+    ) throws(OutboxError) {
         self.store = store
+        self.reserve = reserve
         self.logger = logger
         self.observer = observer
         let lastID = try store.lastID()
@@ -70,6 +78,10 @@ public final class Outbox: Sendable {
         let now = MonotonicClock.now()
         let result: Result<Admission, OutboxRefusal> = state.update { state in
             guard state.accepting else { return .failure(.stopping) }
+            if state.storageFull && message.qos.isDurable {
+                state.refusedWhileFull += 1
+                return .failure(.storageFull)
+            }
             let lane = ShardHash.shard(message.shardHash, of: state.lanes.count)
             switch state.capacity.admit(message, lane: lane, lanes: &state.lanes, shed: &shed) {
             case .success(.pending):
@@ -97,7 +109,11 @@ public final class Outbox: Sendable {
             }
             return admission
         case .failure(let refusal):
-            observer.messageRefused(reason: refusal == .full ? "full" : "stopping")
+            switch refusal {
+            case .full: observer.messageRefused(reason: "full")
+            case .storageFull: observer.messageRefused(reason: "disk_full")
+            case .stopping: observer.messageRefused(reason: "stopping")
+            }
             throw refusal
         }
     }
@@ -109,6 +125,9 @@ public final class Outbox: Sendable {
 
     /// Whether the last commit succeeded (a full or failing disk makes it false).
     public var isWritable: Bool { state.withLock { $0.writable } }
+
+    /// Whether QoS 1 messages are being refused because the disk is full.
+    public var isStorageFull: Bool { state.withLock { $0.storageFull } }
 
     /// How many upstream connections are up, as the forwarders last reported.
     public var connectedCount: Int { state.withLock { $0.lanes.filter(\.connected).count } }

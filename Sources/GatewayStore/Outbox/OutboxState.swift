@@ -14,4 +14,11 @@ struct OutboxState: Sendable {
     var stopRequested = false
     /// Whether the last commit succeeded, for `/readyz`.
     var writable = true
+    /// A commit failed for want of disk space: QoS 1 is refused at once
+    /// until the writer finds room again (see `Outbox+Storage`).
+    var storageFull = false
+    /// QoS 1 messages refused while the disk was full.
+    var refusedWhileFull = 0
+    /// When the writer looks for room again (monotonic seconds).
+    var nextStorageProbe = Double.infinity
 }
