@@ -15,6 +15,8 @@ public final class Intake: IngressPipeline {
     private let tracker: DeliveryTracker
     private let security: DeviceSecurity
     private let logger: Logger
+    /// A failing disk fails every request: one line a minute, with a count.
+    private let failures = LogThrottle(interval: 60)
 
     public init(router: Router, outbox: Outbox, tracker: DeliveryTracker, security: DeviceSecurity, logger: Logger) {
         self.router = router
@@ -60,7 +62,7 @@ public final class Intake: IngressPipeline {
                 onQueued: waitForBroker ? { sequence in
                     tracker.register(.volatile(sequence), timeout: rule.ackTimeout, completion: answerDelivery)
                 } : nil
-            ) { [logger] result in
+            ) { [logger, failures] result in
                 switch result {
                 case .success(let id):
                     if waitForBroker {
@@ -71,7 +73,11 @@ public final class Intake: IngressPipeline {
                 case .failure(.diskFull):
                     completion(.failure(.unavailable(retryAfterSeconds: Self.retryAfterFull, reason: "gateway storage is full")))
                 case .failure(let error):
-                    logger.error("message not stored", metadata: ["mapping": "\(rule.name)", "error": "\(error)"])
+                    if case .log(let suppressed) = failures.check("message not stored") {
+                        logger.error("message not stored", metadata: [
+                            "mapping": "\(rule.name)", "error": "\(error)", "log.repeats_not_logged": "\(suppressed)",
+                        ])
+                    }
                     completion(.failure(.internalError(reason: "message could not be stored")))
                 }
             }

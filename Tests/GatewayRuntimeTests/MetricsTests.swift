@@ -239,10 +239,10 @@ struct MetricsTests {
         // Labels only from small fixed sets; never a device, path or topic.
         #expect(parsed.labelNames.isSubset(of: ["protocol", "outcome", "qos", "reason", "reason_code", "state", "result", "le"]))
         // 24 request series (2 protocols x 12 outcomes), 6 outbox gauges,
-        // 2+2+2 qos counters, 4 dropped, 2 refused, 8 broker refusal codes,
+        // 2+2+2 qos counters, 4 dropped, 3 refused, 8 broker refusal codes,
         // 4 plain, 2 device gauges, 2 registry reload results, 3 histograms
         // with 13+15+16 lines.
-        #expect(parsed.samples.count == 24 + 6 + 6 + 4 + 2 + 8 + 4 + 2 + 2 + (12 + 3) + (14 + 3) + (15 + 3))
+        #expect(parsed.samples.count == 24 + 6 + 6 + 4 + 3 + 8 + 4 + 2 + 2 + (12 + 3) + (14 + 3) + (15 + 3))
         // Families in name order, so scrapes diff line by line.
         #expect(parsed.familyOrder == parsed.familyOrder.sorted())
         #expect(Self.text(observer) == text)

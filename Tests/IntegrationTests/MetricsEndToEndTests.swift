@@ -121,7 +121,7 @@ struct MetricsEndToEndTests {
             // these labels, each from its small fixed set.
             let allowed: [String: Set<String>] = [
                 "protocol": ["coap", "http"], "outcome": Set(Self.outcomes), "qos": ["0", "1"],
-                "reason": ["full", "stopping", "offline", "rejected"],
+                "reason": ["full", "disk_full", "stopping", "offline", "rejected"],
                 "reason_code": ["0x80", "0x83", "0x87", "0x89", "0x90", "0x91", "0x97", "0x99"],
                 "state": ["enabled", "disabled"], "result": ["ok", "failed"],
             ]
