@@ -3,6 +3,7 @@
 /* libmosquitto 2.0 (Debian 12). mqtt_protocol.h names the MQTT 5 properties
  * and reason codes. */
 #include <mosquitto.h>
+#include <sys/socket.h>
 #include <mqtt_protocol.h>
 #include <openssl/bio.h>
 #include <openssl/ssl.h>
@@ -42,6 +43,20 @@ static inline int iotgw_mosq_buffer_writes(struct mosquitto *mosq, int buffer_si
 }
 
 /* Whether OpenSSL holds received bytes that select() cannot see. */
+/* How far a connection attempt got, for a log line that says what stalled:
+ * 0 no TCP connection yet, 1 TCP up but the TLS handshake unfinished,
+ * 2 TLS up (so what is missing is the broker's CONNACK). */
+static inline int iotgw_mosq_connect_stage(struct mosquitto *mosq) {
+    int fd = mosquitto_socket(mosq);
+    if (fd < 0) return 0;
+    struct sockaddr_storage peer;
+    socklen_t length = sizeof(peer);
+    if (getpeername(fd, (struct sockaddr *)&peer, &length) != 0) return 0;
+    SSL *ssl = (SSL *)mosquitto_ssl_get(mosq);
+    if (ssl == NULL || !SSL_is_init_finished(ssl)) return 1;
+    return 2;
+}
+
 static inline int iotgw_mosq_unread_records(struct mosquitto *mosq) {
     SSL *ssl = (SSL *)mosquitto_ssl_get(mosq);
     return ssl != NULL && SSL_has_pending(ssl);

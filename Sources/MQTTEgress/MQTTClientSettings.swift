@@ -21,8 +21,9 @@ public struct MQTTClientSettings: Sendable {
     var clientID: String { upstream.clientID(connection: connection) }
     var keepAlive: Int { upstream.keepAlive }
     var tls: TLSFiles { upstream.tls }
-    /// libmosquitto's own in-flight limit; set to the forwarder's window so
-    /// the library never queues more than the window.
+    /// libmosquitto's own in-flight limit: the window on the wire. The
+    /// forwarder hands it up to twice this; the library queues the rest and
+    /// sends the next at each PUBACK.
     var maxInflight: Int { upstream.maxInflight }
 }
 

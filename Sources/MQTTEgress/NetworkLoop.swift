@@ -58,6 +58,8 @@ final class NetworkLoop: @unchecked Sendable {
         var first = true
         var socketOpen = false
         var attemptStarted = 0.0
+        /// How far the current attempt got (see `iotgw_mosq_connect_stage`).
+        var stage: Int32 = 0
         var wasConnected = false
         var writesPending = false
 
@@ -74,6 +76,7 @@ final class NetworkLoop: @unchecked Sendable {
                     : mosquitto_reconnect_async(handle)
                 first = false
                 attemptStarted = MonotonicClock.now()
+                stage = 0
                 if code > 0 {
                     attemptFailed(code)
                     continue
@@ -108,6 +111,7 @@ final class NetworkLoop: @unchecked Sendable {
             if code == MOSQ_ERR_SUCCESS.rawValue { writesPending = iotgw_mosq_flush_writes(handle) == 0 }
             callbacks.flushConnected()
             let connected = callbacks.isConnected
+            if !connected && stage < 2 { stage = max(stage, iotgw_mosq_connect_stage(handle)) }
             if connected && iotgw_mosq_buffer_writes(handle, Self.writeBuffer) < 0 {
                 logger.debug("could not buffer TLS writes; sending each packet on its own")
             }
@@ -118,11 +122,21 @@ final class NetworkLoop: @unchecked Sendable {
             if code != MOSQ_ERR_SUCCESS.rawValue {
                 socketOpen = false
                 writesPending = false
-                if !connected && !callbacks.reportedLoss { attemptFailed(code) }
+                if !connected && !callbacks.reportedLoss {
+                    // libmosquitto ends an attempt with no CONNACK after
+                    // keep_alive seconds as "Unknown error." (its code 19):
+                    // say what stalled instead.
+                    if code == MOSQ_ERR_KEEPALIVE.rawValue {
+                        attemptFailed(reason: Self.stalled(stage: stage, after: Int((MonotonicClock.now() - attemptStarted).rounded())))
+                    } else {
+                        attemptFailed(code)
+                    }
+                }
                 callbacks.markDisconnected()
             } else if !connected && MonotonicClock.now() - attemptStarted > settings.connectTimeout {
                 logger.warning("upstream connect attempt timed out", metadata: [
-                    "mqtt.host": "\(settings.host)", "mqtt.timeout": "\(Int(settings.connectTimeout))s",
+                    "mqtt.host": "\(settings.host)", "mqtt.port": "\(settings.port)",
+                    "reason": "\(Self.stalled(stage: stage, after: Int(settings.connectTimeout)))",
                 ])
                 // The next reconnect closes the half-open socket.
                 socketOpen = false
@@ -136,6 +150,15 @@ final class NetworkLoop: @unchecked Sendable {
                 if mosquitto_loop(handle, 100, 1) != MOSQ_ERR_SUCCESS.rawValue { break }
                 _ = iotgw_mosq_flush_writes(handle)
             }
+        }
+    }
+
+    /// What a timed-out attempt was waiting for, from how far it got.
+    static func stalled(stage: Int32, after seconds: Int) -> String {
+        switch stage {
+        case 0: return "no TCP connection in \(seconds) s"
+        case 1: return "TCP connected, but no TLS handshake from the broker in \(seconds) s"
+        default: return "TLS up, but no CONNACK from the broker in \(seconds) s"
         }
     }
 
