@@ -141,6 +141,8 @@ struct Parts: Sendable {
             forwarders.append(Forwarder(
                 lane: lane, client: client, window: upstream.maxInflight,
                 publishRate: upstream.publishRate, byteRate: upstream.byteRate,
+                // Two keep-alive periods: a live broker answers well within one.
+                ackTimeout: Double(2 * upstream.keepAlive),
                 tracker: tracker, observer: observer, logger: logger
             ))
         }

@@ -89,6 +89,8 @@ final class MosquittoCallbacks: @unchecked Sendable {
         // quota exceeded); otherwise the code is libmosquitto's error.
         let reason = code == 0 ? "disconnected by the gateway"
             : v5 && code >= 0x80 ? "broker: \(MosquittoLibrary.describeReason(code)) (0x\(String(code, radix: 16)))"
+            // libmosquitto 2.0.11 has no text for its keep-alive code ("Unknown error.").
+            : code == MOSQ_ERR_KEEPALIVE.rawValue ? "no answer from the broker (not even to PINGREQ) within the keep-alive"
             : MosquittoLibrary.describe(code)
         if code == 0 {
             logger.info("upstream disconnected")

@@ -158,6 +158,10 @@ public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
         }
     }
 
+    public func reconnect() {
+        network.requestReconnect()
+    }
+
     public func stop() {
         network.stop()
         callbacks.setSink(nil)

@@ -18,6 +18,8 @@ import Logging
 final class NetworkLoop: @unchecked Sendable {
     struct Control: Sendable {
         var stopRequested = false
+        /// The forwarder found the connection stalled: drop it.
+        var reconnectRequested = false
     }
 
     private let handle: OpaquePointer
@@ -53,6 +55,12 @@ final class NetworkLoop: @unchecked Sendable {
 
     private var stopRequested: Bool { control.withLock { $0.stopRequested } }
 
+    /// Drops the current connection at the next turn of the loop; the
+    /// reconnect follows with the backoff.
+    func requestReconnect() {
+        control.update { $0.reconnectRequested = true }
+    }
+
     private func run() {
         var backoff = settings.backoff
         var first = true
@@ -82,6 +90,15 @@ final class NetworkLoop: @unchecked Sendable {
                     continue
                 }
                 socketOpen = true
+            }
+
+            if control.withLock({ state in defer { state.reconnectRequested = false }; return state.reconnectRequested }) {
+                // The broker may not read any more: no clean DISCONNECT, the
+                // next attempt closes the socket.
+                socketOpen = false
+                writesPending = false
+                callbacks.markDisconnected()
+                continue
             }
 
             if !callbacks.isConnected, let reason = failedConnect() {

@@ -21,6 +21,7 @@ final class FakeUpstream: UpstreamClient {
         var connected = false
         var rejectTopics: Set<String> = []
         var stopped = false
+        var reconnects = 0
     }
 
     private let state = Mutex(State())
@@ -41,6 +42,16 @@ final class FakeUpstream: UpstreamClient {
     }
 
     func stop() { state.withLock { $0.stopped = true } }
+
+    /// Like libmosquitto: the connection drops and comes back; what was in
+    /// flight stays (and would be resent under the same IDs).
+    func reconnect() {
+        let sink = state.withLock { $0.reconnects += 1; return $0.sink }
+        sink?(.disconnected(reason: "reconnect asked"))
+        sink?(.connected)
+    }
+
+    var reconnects: Int { state.withLock { $0.reconnects } }
 
     // Test controls.
 

@@ -345,6 +345,38 @@ struct ForwarderMachineTests {
         #expect(driver.machine.isFinished(now: driver.now))
     }
 
+    @Test("a PUBACK missing for ackTimeout on a live connection asks for one reconnect; the resends get a new ackTimeout")
+    func stalledConnection() {
+        var driver = Driver(.init(window: 5, ackTimeout: 10))
+        driver.source = [Self.row(1), Self.row(2)]
+        driver.send(.connected)
+        driver.round()
+        #expect(driver.machine.checkStall(now: driver.now + 9).isEmpty)
+        driver.send(.published(messageID: driver.id(of: .row(2))))
+        let stalled = driver.machine.checkStall(now: driver.now + 10)
+        #expect(stalled == [.reconnect(reason: "no PUBACK in 10 s for the oldest of 1 messages in flight")])
+        // Asked once: not again until the connection is back.
+        #expect(driver.machine.checkStall(now: driver.now + 20).isEmpty)
+        driver.now += 20
+        driver.send(.disconnected)
+        driver.send(.connected)
+        #expect(driver.machine.checkStall(now: driver.now + 9.5).isEmpty, "the resend has 10 s again")
+        #expect(driver.machine.checkStall(now: driver.now + 10.5).count == 1, "looked at once a second")
+    }
+
+    @Test("without ackTimeout, or with nothing in flight, nothing is ever called stalled")
+    func noStallCheck() {
+        var off = Driver(.init(window: 5))
+        off.source = [Self.row(1)]
+        off.send(.connected)
+        off.round()
+        #expect(off.machine.checkStall(now: off.now + 10_000).isEmpty)
+        var idle = Driver(.init(window: 5, ackTimeout: 1))
+        idle.send(.connected)
+        #expect(idle.machine.checkStall(now: idle.now + 10_000).isEmpty)
+        #expect(idle.machine.wake(now: idle.now).deadline == nil)
+    }
+
     @Test("events for message IDs it does not know are ignored")
     func unknownIDs() {
         var machine = Machine(.init(window: 5))

@@ -17,12 +17,14 @@ final class ForwarderHarness {
     let tracker = DeliveryTracker()
     let forwarder: Forwarder
 
-    init(window: Int, qos0WhenOffline: OfflineQoS0 = .drop) throws {
+    init(window: Int, qos0WhenOffline: OfflineQoS0 = .drop, ackTimeout: Double? = nil) throws {
         directory = try StateDirectory(path: path)
         var settings = OutboxSettings(maxMessages: 10_000, maxBytes: 1 << 30, sync: .normal)
         settings.qos0WhenOffline = qos0WhenOffline
         outbox = try Outbox(store: OutboxStore(path: directory.databasePath, sync: .normal), settings: settings, logger: Logger(label: "t"))
-        forwarder = Forwarder(lane: outbox.lanes[0], client: upstream, window: window, tracker: tracker, logger: Logger(label: "t"))
+        forwarder = Forwarder(
+            lane: outbox.lanes[0], client: upstream, window: window, ackTimeout: ackTimeout, tracker: tracker, logger: Logger(label: "t")
+        )
         outbox.whenNewMessages { [forwarder] in forwarder.notifyNewData() }
         outbox.start()
         forwarder.start()
@@ -246,6 +248,19 @@ struct ForwarderTests {
         #expect(harness.upstream.published.map(\.topic) == ["quota", "quota"])
         harness.upstream.acknowledge(harness.upstream.published[1].messageID)
         #expect(harness.waitForDepth(0))
+    }
+
+    @Test func aConnectionThatStopsAcknowledgingIsReplacedAndTheMessageStillDelivered() throws {
+        let harness = try ForwarderHarness(window: 5, ackTimeout: 0.3)
+        defer { harness.close() }
+        try harness.store(["stuck"])
+        harness.upstream.connect()
+        #expect(harness.upstream.waitUntil { $0.published.count == 1 })
+        #expect(harness.upstream.waitUntil { $0.reconnects == 1 })
+        // The client resends under the same ID; its PUBACK deletes the row.
+        harness.upstream.acknowledge(harness.upstream.published[0].messageID)
+        #expect(harness.waitForDepth(0))
+        #expect(harness.upstream.published.count == 1)
     }
 
     @Test func aPermanentRefusalDropsTheMessage() throws {

@@ -33,6 +33,10 @@ public protocol UpstreamClient: AnyObject, Sendable {
     func start(events: @escaping @Sendable (UpstreamEvent) -> Void)
     /// `expiresIn`: seconds the broker may keep it (MQTT 5 message expiry); nil: no expiry.
     func publish(topic: String, payload: [UInt8], qos: QoS, retain: Bool, expiresIn: UInt32?) -> PublishOutcome
+    /// Drops the connection and makes a new one (with the usual backoff):
+    /// for a broker that stopped answering on a live connection. Messages in
+    /// flight are resent after the reconnect.
+    func reconnect()
     /// Disconnects cleanly and stops the background thread.
     func stop()
 }

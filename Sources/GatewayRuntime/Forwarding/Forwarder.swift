@@ -34,14 +34,18 @@ public final class Forwarder: Sendable {
     private let signals = Guarded(Signals())
     private let thread = WorkerThread(name: "forwarder")
 
+    /// `ackTimeout`: a connection whose oldest publish waits this long for
+    /// its PUBACK is replaced (nil: never).
     public convenience init(
         lane: OutboxLane, client: UpstreamClient, window: Int,
-        publishRate: Double? = nil, byteRate: Int? = nil, tracker: DeliveryTracker? = nil,
+        publishRate: Double? = nil, byteRate: Int? = nil, ackTimeout: Double? = nil, tracker: DeliveryTracker? = nil,
         observer: GatewayObserver = NoObserver(), logger: Logger
     ) {
         self.init(
             lane: lane, client: client,
-            configuration: ForwarderMachine.Configuration(window: window, publishRate: publishRate, byteRate: byteRate),
+            configuration: ForwarderMachine.Configuration(
+                window: window, publishRate: publishRate, byteRate: byteRate, ackTimeout: ackTimeout
+            ),
             tracker: tracker, observer: observer, logger: logger
         )
     }
@@ -118,6 +122,7 @@ public final class Forwarder: Sendable {
                 }
             )
             perform(machine.handle(events, now: MonotonicClock.now()))
+            perform(machine.checkStall(now: MonotonicClock.now()))
             publish(&machine, &readAhead)
         }
         if !machine.inFlight.isEmpty {
@@ -211,6 +216,9 @@ public final class Forwarder: Sendable {
                     "mqtt.reason_code": "0x\(String(code, radix: 16))", "reason": "\(reason)", "mqtt.connection": "\(lane.index)",
                 ])
                 observer.messagesDropped(reason: "rejected", qos: qos, count: 1)
+            case .reconnect(let reason):
+                logger.warning("upstream stalled; reconnecting", metadata: ["reason": "\(reason)", "mqtt.connection": "\(lane.index)"])
+                client.reconnect()
             case .rejected(let topic, let reason, let qos):
                 logger.error("message can never be published; dropping it", metadata: [
                     "mqtt.topic": "\(topic)", "reason": "\(reason)",

@@ -26,14 +26,18 @@ struct ForwarderMachine {
         var maxUnsettled: Int
         var publishRate: Double?
         var byteRate: Int?
+        /// A connection whose oldest publish waits this long for its PUBACK
+        /// is stalled and is replaced; nil: never.
+        var ackTimeout: Double?
 
         init(window: Int, prefetch: Int? = nil, maxUnsettled: Int = ForwarderMachine.defaultMaxUnsettled,
-             publishRate: Double? = nil, byteRate: Int? = nil) {
+             publishRate: Double? = nil, byteRate: Int? = nil, ackTimeout: Double? = nil) {
             self.window = window
             self.prefetch = prefetch ?? window
             self.maxUnsettled = maxUnsettled
             self.publishRate = publishRate
             self.byteRate = byteRate
+            self.ackTimeout = ackTimeout
         }
     }
 
@@ -63,6 +67,8 @@ struct ForwarderMachine {
         var size: Int
         var qos: QoS
         var receivedAt: Date
+        /// When it was handed over (or resent after a reconnect), monotonic.
+        var sentAt: Double = 0
     }
 
     struct RowRef: Sendable, Equatable {
@@ -89,6 +95,8 @@ struct ForwarderMachine {
         case refusedForGood(code: Int, reason: String, qos: QoS)
         /// The client can never send it as it is.
         case rejected(topic: String, reason: String, qos: QoS)
+        /// The broker stopped acknowledging on a live connection: drop it and connect again.
+        case reconnect(reason: String)
     }
 
     /// What to read before the next publishes.
@@ -144,6 +152,10 @@ struct ForwarderMachine {
     private var batchExpired: [RowRef] = []
     private var batchExpiredQoS0 = 0
     private var batchLastQoS0: UInt64?
+    /// When the stalled-connection check runs next; a reconnect asked for
+    /// is not asked again until the next `.connected`.
+    private var nextStallCheck = 0.0
+    private var reconnectRequested = false
 
     init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -171,6 +183,9 @@ struct ForwarderMachine {
             connected = true
             everConnected = true
             maybeMore = true
+            reconnectRequested = false
+            // What the client resends now gets a new chance to be acknowledged.
+            for messageID in inFlight.keys { inFlight[messageID]?.sentAt = now }
             actions.append(.connection(up: true))
             return actions
         case .disconnected:
@@ -322,7 +337,9 @@ struct ForwarderMachine {
         switch outcome {
         case .inFlight(let messageID):
             limiter.record(bytes: message.storedSize, now: now)
-            inFlight[messageID] = InFlight(key: candidate.key, size: message.storedSize, qos: message.qos, receivedAt: message.receivedAt)
+            inFlight[messageID] = InFlight(
+                key: candidate.key, size: message.storedSize, qos: message.qos, receivedAt: message.receivedAt, sentAt: now
+            )
             taken(candidate.key)
             return []
         case .notConnected:
@@ -366,6 +383,21 @@ struct ForwarderMachine {
         if !retry.isEmpty { retry.removeAll { $0 == id } }
     }
 
+    // MARK: A stalled connection
+
+    /// Asks for a new connection when the oldest publish in flight has
+    /// waited `ackTimeout` for its PUBACK on a live connection (a broker or
+    /// middlebox that stopped answering; keep-alive alone misses one that
+    /// still answers PINGREQ). Looked at once a second at most.
+    mutating func checkStall(now: Double) -> [Action] {
+        guard let timeout = configuration.ackTimeout, connected, !reconnectRequested,
+              !inFlight.isEmpty, now >= nextStallCheck else { return [] }
+        nextStallCheck = now + min(1, timeout / 4)
+        guard let oldest = inFlight.values.lazy.map(\.sentAt).min(), now - oldest >= timeout else { return [] }
+        reconnectRequested = true
+        return [.reconnect(reason: "no PUBACK in \(Int(timeout)) s for the oldest of \(inFlight.count) messages in flight")]
+    }
+
     // MARK: Waking
 
     /// When to wake without an event, and how many PUBACKs wake it. While
@@ -376,6 +408,9 @@ struct ForwarderMachine {
         var deadline: Double?
         if let drainUntil { return Wake(deadline: drainUntil, acks: 1) }
         if connected, let until = throttledUntil { deadline = until }
+        if connected, configuration.ackTimeout != nil, !inFlight.isEmpty, !reconnectRequested {
+            deadline = min(deadline ?? .infinity, max(nextStallCheck, now + 0.001))
+        }
         let queued = inFlight.count - configuration.window
         guard connected, queued > 0 else { return Wake(deadline: deadline, acks: 1) }
         let acks = max(1, (queued + 1) / 2)
