@@ -126,7 +126,14 @@ struct Parts: Sendable {
             )
             outbox = try Outbox(store: store, settings: settings, logger: logger, observer: observer, reserve: reserve)
         } catch {
-            throw .storage(error.description)
+            switch error {
+            case .damaged:
+                throw .unusableState("\(error.description); iot-gateway queue recover --config FILE --yes salvages what is readable into a new outbox and keeps the old file aside")
+            case .unwritable, .stateDirectory:
+                throw .unusableState("\(error.description); the state directory (gateway.state_dir) must be writable by the service user")
+            default:
+                throw .storage(error.description)
+            }
         }
 
         let tracker = DeliveryTracker()

@@ -49,7 +49,19 @@ public final class OutboxStore: Sendable {
             try Self.enableIncrementalVacuumIfEmpty(pool)
             try Self.reshard(pool, to: self.shards)
         } catch {
-            throw Self.map(error)
+            throw Self.mapOpening(error, path: path)
+        }
+    }
+
+    /// At open, a damaged or unwritable file is named as such: the gateway
+    /// then stops for good with a way out instead of restarting into it.
+    static func mapOpening(_ error: Error, path: String) -> OutboxError {
+        guard let database = error as? DatabaseError else { return map(error) }
+        let reason = database.message ?? "\(database.resultCode)"
+        switch database.resultCode {
+        case .SQLITE_NOTADB, .SQLITE_CORRUPT: return .damaged(path: path, reason: reason)
+        case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_IOERR: return .unwritable(path: path, reason: reason)
+        default: return map(error)
         }
     }
 

@@ -21,6 +21,10 @@ public enum OutboxError: Error, Sendable, CustomStringConvertible {
     case database(reason: String)
     /// The disk is full.
     case diskFull
+    /// The database file is not a database, or is corrupt.
+    case damaged(path: String, reason: String)
+    /// The database cannot be opened for writing (read-only filesystem, permissions).
+    case unwritable(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -28,6 +32,8 @@ public enum OutboxError: Error, Sendable, CustomStringConvertible {
         case .locked(let path): return "state directory \(path) is in use by another iot-gateway process"
         case .database(let reason): return "outbox database: \(reason)"
         case .diskFull: return "outbox database: disk is full"
+        case .damaged(let path, let reason): return "outbox database \(path) is damaged: \(reason)"
+        case .unwritable(let path, let reason): return "outbox database \(path) cannot be written: \(reason)"
         }
     }
 }

@@ -10,7 +10,7 @@ struct QueueCommand: ParsableCommand {
             stats and peek only read, and work while the gateway runs. purge needs the gateway stopped.
             QoS 0 messages wait in the running gateway's memory, not in the outbox; see /metrics on the admin listener.
             """,
-        subcommands: [Stats.self, Peek.self, Purge.self]
+        subcommands: [Stats.self, Peek.self, Purge.self, Recover.self]
     )
 }
 

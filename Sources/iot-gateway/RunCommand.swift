@@ -14,6 +14,9 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOption
 
+    /// The exit status for a state directory a restart cannot fix (sysexits' EX_DATAERR).
+    static let unusableStateStatus: Int32 = 65
+
     func run() async throws {
         let config: GatewayConfig
         do {
@@ -52,6 +55,9 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             logger.critical("gateway failed", metadata: ["error": "\(error)"])
             StandardError.write("error: \(error)")
+            // EX_DATAERR: the unit's RestartPreventExitStatus stops systemd
+            // from restarting into the same damaged or read-only state.
+            if case .unusableState = error as? GatewayError { throw ExitCode(Self.unusableStateStatus) }
             throw ExitCode(1)
         }
     }
