@@ -17,13 +17,13 @@ final class ForwarderHarness {
     let tracker = DeliveryTracker()
     let forwarder: Forwarder
 
-    init(window: Int, qos0WhenOffline: OfflineQoS0 = .drop, ackTimeout: Double? = nil) throws {
+    init(window: Int, qos0WhenOffline: OfflineQoS0 = .drop, ackTimeout: Double? = nil, logger: Logger = Logger(label: "t")) throws {
         directory = try StateDirectory(path: path)
         var settings = OutboxSettings(maxMessages: 10_000, maxBytes: 1 << 30, sync: .normal)
         settings.qos0WhenOffline = qos0WhenOffline
         outbox = try Outbox(store: OutboxStore(path: directory.databasePath, sync: .normal), settings: settings, logger: Logger(label: "t"))
         forwarder = Forwarder(
-            lane: outbox.lanes[0], client: upstream, window: window, ackTimeout: ackTimeout, tracker: tracker, logger: Logger(label: "t")
+            lane: outbox.lanes[0], client: upstream, window: window, ackTimeout: ackTimeout, tracker: tracker, logger: logger
         )
         outbox.whenNewMessages { [forwarder] in forwarder.notifyNewData() }
         outbox.start()
@@ -251,12 +251,17 @@ struct ForwarderTests {
     }
 
     @Test func aConnectionThatStopsAcknowledgingIsReplacedAndTheMessageStillDelivered() throws {
-        let harness = try ForwarderHarness(window: 5, ackTimeout: 0.3)
+        let (logger, lines) = RecordingLogHandler.logger()
+        let harness = try ForwarderHarness(window: 5, ackTimeout: 0.3, logger: logger)
         defer { harness.close() }
         try harness.store(["stuck"])
         harness.upstream.connect()
         #expect(harness.upstream.waitUntil { $0.published.count == 1 })
         #expect(harness.upstream.waitUntil { $0.reconnects == 1 })
+        let stalled = lines.all.filter { $0.message == "upstream stalled; reconnecting" }
+        #expect(stalled.count == 1)
+        #expect(stalled.first?.level == .warning)
+        #expect(stalled.first?.metadata["reason"]?.description == "no PUBACK in 0.3 s for the oldest of 1 messages in flight")
         // The client resends under the same ID; its PUBACK deletes the row.
         harness.upstream.acknowledge(harness.upstream.published[0].messageID)
         #expect(harness.waitForDepth(0))

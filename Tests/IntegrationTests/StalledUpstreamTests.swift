@@ -50,4 +50,16 @@ struct StalledUpstreamTests {
         // The stalled attempt was given up and the gateway goes on trying.
         #expect(running)
     }
+
+    @Test("TLS completes, CONNACK never comes: 'TLS up, but no CONNACK from the broker in 30 s'")
+    func connackNeverComes() async throws {
+        // openssl s_server finishes the mutual-TLS handshake and then only
+        // prints what it receives: the CONNECT is never answered.
+        let line = try await TLSHandshakeTests.withHandshake("stalled-connack", serverArguments: [], profile: "generic") { _, gateway in
+            try await eventually(timeout: .seconds(90), interval: .milliseconds(250), "the stalled attempt logged") {
+                gateway.currentLog.split(separator: "\n").first { $0.contains("upstream connect attempt") && $0.contains("CONNACK") }
+            }
+        }
+        #expect(line.contains("TLS up, but no CONNACK from the broker in 30 s"), "\(line)")
+    }
 }

@@ -395,7 +395,7 @@ struct ForwarderMachine {
         nextStallCheck = now + min(1, timeout / 4)
         guard let oldest = inFlight.values.lazy.map(\.sentAt).min(), now - oldest >= timeout else { return [] }
         reconnectRequested = true
-        return [.reconnect(reason: "no PUBACK in \(Int(timeout)) s for the oldest of \(inFlight.count) messages in flight")]
+        return [.reconnect(reason: "no PUBACK in \(String(format: "%g", timeout)) s for the oldest of \(inFlight.count) messages in flight")]
     }
 
     // MARK: Waking
