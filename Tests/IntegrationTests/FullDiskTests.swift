@@ -115,6 +115,10 @@ struct FullDiskTests {
             try await env.subscriber.waitUntil(timeout: .seconds(240), "all \(accepted.count) acknowledged readings") {
                 expected.isSubset(of: Set($0.map(\.topic)))
             }
+            // The outbox empties.
+            try await eventually(timeout: .seconds(30), interval: .milliseconds(200), "an empty outbox") {
+                try await PrometheusSamples.scrape(gateway).value("iotgw_outbox_messages", ["qos": "1"]) == 0 ? true : nil
+            }
             // Room again, without a restart.
             let after = try await Self.post(gateway, devices: ["sd-after"])
             #expect(after.accepted == ["sd-after"], "answers \(after.others)")

@@ -62,4 +62,30 @@ struct StalledUpstreamTests {
         }
         #expect(line.contains("TLS up, but no CONNACK from the broker in 30 s"), "\(line)")
     }
+
+    @Test("a frozen broker (SIGSTOP) on a live connection: dropped within 2 x keep_alive with the reason logged; after it thaws, what was in flight is delivered")
+    func frozenBroker() async throws {
+        var settings = GatewaySettings()
+        settings.keepAlive = 5
+        try await EndToEnd.run("stalled-frozen", settings: settings) { env in
+            let gateway = env.gateway
+            let before = try await FullDiskTests.post(gateway, devices: (0..<5).map { "fz-a\($0)" })
+            #expect(before.others.isEmpty)
+            try await env.subscriber.waitFor(count: 5)
+            env.broker.freeze()
+            let during = try await FullDiskTests.post(gateway, devices: (0..<5).map { "fz-b\($0)" })
+            #expect(during.others.isEmpty, "stored while the broker is frozen: \(during.others)")
+            let line = try await eventually(timeout: .seconds(40), interval: .milliseconds(250), "the stall logged") {
+                gateway.currentLog.split(separator: "\n").first {
+                    $0.contains("not even to PINGREQ") || $0.contains("upstream stalled; reconnecting")
+                }
+            }
+            env.broker.thaw()
+            #expect(line.contains("warning"), "\(line)")
+            let expected = FullDiskTests.topics(before.accepted + during.accepted)
+            try await env.subscriber.waitUntil(timeout: .seconds(120), "all 10 readings") {
+                expected.isSubset(of: Set($0.map(\.topic)))
+            }
+        }
+    }
 }

@@ -17,6 +17,8 @@ struct GatewaySettings: Sendable {
     /// More `upstream:` keys, one `key: value` per entry.
     var upstreamExtra: [String] = []
     var logLevel = "info"
+    /// `upstream.keep_alive`, seconds.
+    var keepAlive = 30
     /// Extra top-level YAML appended verbatim (e.g. `mapping_files: [...]`).
     var extraYAML = ""
     /// A device registry, DTLS and HTTPS listeners; nil: plain listeners only.
@@ -94,7 +96,7 @@ extension GatewaySettings {
               host: localhost
               port: \(brokerPort)
               profile: \(profile)
-              keep_alive: 30
+              keep_alive: \(keepAlive)
               max_inflight: 20
               tls:
                 ca_file: \(certificates.caFile)

@@ -109,6 +109,16 @@ final class MosquittoBroker {
     }
 
     /// SIGTERM and wait: mosquitto writes its persistence file on the way out.
+    /// SIGSTOP: the broker keeps its sockets open and answers nothing (a
+    /// hung broker or a middlebox that stopped forwarding).
+    func freeze() {
+        if let pid = child?.pid { kill(pid, SIGSTOP) }
+    }
+
+    func thaw() {
+        if let pid = child?.pid { kill(pid, SIGCONT) }
+    }
+
     func stop() async throws {
         guard let child else { return }
         let (status, forced) = await child.terminate(grace: .seconds(10))
