@@ -144,7 +144,7 @@ final class NetworkLoop: @unchecked Sendable {
                     // keep_alive seconds as "Unknown error." (its code 19):
                     // say what stalled instead.
                     if code == MOSQ_ERR_KEEPALIVE.rawValue {
-                        attemptFailed(reason: Self.stalled(stage: stage, after: Int((MonotonicClock.now() - attemptStarted).rounded())))
+                        attemptFailed(reason: Self.stalled(stage: stage, after: settings.keepAlive))
                     } else {
                         attemptFailed(code)
                     }
