@@ -124,6 +124,12 @@ struct Parts: Sendable {
             let store = try OutboxStore(
                 path: state.databasePath, sync: config.outbox.sync, shards: upstream.connections, walPages: budget.walPages
             )
+            if store.foundTornWAL {
+                logger.warning("outbox WAL ended in a partial write (a power loss or a crash mid-commit); the unfinished commit was dropped", metadata: [
+                    "outbox.path": "\(store.path)",
+                    "outbox.sync": "\(config.outbox.sync.rawValue)",
+                ])
+            }
             outbox = try Outbox(store: store, settings: settings, logger: logger, observer: observer, reserve: reserve)
         } catch {
             switch error {

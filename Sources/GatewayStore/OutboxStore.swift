@@ -15,6 +15,10 @@ public final class OutboxStore: Sendable {
     /// How many connections rows are sharded across.
     public let shards: Int
 
+    /// The WAL found at open ended in a partial frame: a write cut short
+    /// (power loss, or a crash mid-commit). SQLite drops it at open.
+    public let foundTornWAL: Bool
+
     /// Opens (creating or migrating) the database. When `shards` differs from
     /// the count the queued rows were sharded for, they are re-sharded so
     /// each connection finds its own, in their original order.
@@ -23,6 +27,7 @@ public final class OutboxStore: Sendable {
     public init(path: String, sync: SyncMode, shards: Int = 1, walPages: Int? = nil) throws(OutboxError) {
         self.path = path
         self.shards = max(1, shards)
+        self.foundTornWAL = Self.walIsTorn(path + "-wal")
         var configuration = Configuration()
         configuration.label = "outbox"
         // The CLI's queue commands may read while the gateway writes.
@@ -63,6 +68,20 @@ public final class OutboxStore: Sendable {
         case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_IOERR: return .unwritable(path: path, reason: reason)
         default: return map(error)
         }
+    }
+
+    /// Whether the WAL's size is not its 32-byte header plus whole frames
+    /// (a 24-byte header and a page each, the page size being in the WAL
+    /// header): the last write was cut short.
+    static func walIsTorn(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        guard let size = try? handle.seekToEnd(), size > 32 else { return false }
+        try? handle.seek(toOffset: 8)
+        guard let header = try? handle.read(upToCount: 4), header.count == 4 else { return false }
+        let pageSize = header.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard pageSize >= 512 else { return true }
+        return (size - 32) % (24 + pageSize) != 0
     }
 
     /// What one commit did.

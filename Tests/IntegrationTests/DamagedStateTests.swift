@@ -55,4 +55,30 @@ struct DamagedStateTests {
         #expect(failed.status == .exited(65), "\(failed.summary)")
         #expect(failed.stderrText.contains("must be writable by the service user"), "\(failed.stderrText)")
     }
+
+    @Test("a WAL cut mid-frame (a torn write): the gateway starts, says so in one line, and delivers the commits before the cut")
+    func tornWAL() async throws {
+        try await EndToEnd.run("torn-wal", brokerDownAtStart: true) { env in
+            let gateway = env.gateway
+            let posted = try await FullDiskTests.post(gateway, devices: (0..<200).map { "tw-\($0)" })
+            #expect(posted.others.isEmpty)
+            await gateway.kill()
+            let wal = gateway.stateDirectory + "/outbox.sqlite-wal"
+            let handle = try FileHandle(forUpdating: URL(fileURLWithPath: wal))
+            let size = try handle.seekToEnd()
+            #expect(size > 10_000, "a WAL with frames in it")
+            try handle.truncate(atOffset: size - 1000)
+            try handle.close()
+
+            try await gateway.start()
+            let lines = gateway.currentLog.split(separator: "\n").filter { $0.contains("outbox WAL ended in a partial write") }
+            #expect(lines.count == 1, "\(tail(gateway.currentLog, lines: 20))")
+            try await env.broker.start()
+            let sent = FullDiskTests.topics(posted.accepted)
+            let received = try await env.subscriber.waitUntil(timeout: .seconds(120), "the readings before the cut") { messages in
+                messages.count >= 150
+            }
+            #expect(Set(received.map(\.topic)).isSubset(of: sent))
+        }
+    }
 }
