@@ -202,6 +202,19 @@ struct ConfigLoaderTests {
         }
     }
 
+    @Test func aDirectoryGivenAsTheConfigIsNamedAsSuch() throws {
+        let directory = NSTemporaryDirectory() + "iotgw-config-dir-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            _ = try ConfigLoader.load(path: directory)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description == "\(directory):1:1: is a directory, not a YAML file (name the file itself, e.g. gateway.yaml)")
+            #expect(!error.description.contains("NSCocoaErrorDomain"))
+        }
+    }
+
     @Test(arguments: ["0.0.0.0:5683", "[::]:5683", "127.0.0.1:1"])
     func listenAddressesParse(_ text: String) {
         #expect(ListenAddress.parse(text) != nil)

@@ -29,6 +29,12 @@ struct YAMLFile {
     /// Reads and parses `path`; on failure records the problem and returns nil.
     static func load(_ path: String, issues: IssueList, reportedAs shown: String? = nil) -> YAMLFile? {
         let name = shown ?? path
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            // Foundation's own text for this is "NSCocoaErrorDomain error 256".
+            issues.add("is a directory, not a YAML file (name the file itself, e.g. gateway.yaml)", at: SourceLocation(file: name, line: 1, column: 1))
+            return nil
+        }
         let text: String
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
