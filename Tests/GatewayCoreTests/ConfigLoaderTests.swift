@@ -202,6 +202,29 @@ struct ConfigLoaderTests {
         }
     }
 
+    @Test(arguments: ["broker.example:8883", "[2001:db8::1]:8883"])
+    func aHostThatCarriesAPortIsAnError(host: String) throws {
+        let fixture = try ConfigFixture()
+        defer { fixture.remove() }
+        let text = ConfigFixture.base.replacingOccurrences(of: "host: broker.example", with: "host: \"\(host)\"")
+        #expect(try fixture.issues(text) == ["5:9: upstream.host must not carry a port ('\(host)'): put the port in upstream.port"])
+    }
+
+    @Test(arguments: ["2001:db8::1", "broker.example", "192.0.2.7"])
+    func hostsWithoutAPortAreFine(host: String) throws {
+        #expect(!SectionParser.carriesPort(host))
+    }
+
+    @Test func aMappingFilesGlobThatMatchesNothingIsAWarningAndNoMappingsAtAllIsAnother() throws {
+        let fixture = try ConfigFixture()
+        defer { fixture.remove() }
+        let path = try fixture.write("gateway.yaml", ConfigFixture.base + "mapping_files: [\"mappings.d/*.yaml\"]\n")
+        let config = try ConfigLoader.load(path: path)
+        let warnings = config.warnings.map { "\($0.location.line): \($0.message)" }
+        #expect(warnings.contains { $0.hasPrefix("10: mapping_files pattern 'mappings.d/*.yaml' matches no file") }, "\(warnings)")
+        #expect(warnings.contains("1: no mappings: add `mappings:` or `mapping_files:` (every request would be answered 4.04)"), "\(warnings)")
+    }
+
     @Test func aDirectoryGivenAsTheConfigIsNamedAsSuch() throws {
         let directory = NSTemporaryDirectory() + "iotgw-config-dir-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -48,6 +48,14 @@ public enum ConfigLoader {
             }
         }
 
+        if compiler.rules.isEmpty && issues.isEmpty {
+            // Not an error: a gateway may be started before its mappings are written.
+            issues.warn(
+                "no mappings: add `mappings:` or `mapping_files:` (every request would be answered 4.04)",
+                at: SourceLocation(file: path, line: 1, column: 1)
+            )
+        }
+
         var registry = DeviceRegistry.empty
         if loadingRegistry, let devices, let node = top["devices"] {
             registry = sections.registry(devices, section: node)
@@ -108,6 +116,8 @@ enum MappingFiles {
             let matches = Glob.paths(absolute)
             if matches.isEmpty && !hasWildcard {
                 reader.fail("mapping file '\(pattern)' does not exist", at: node)
+            } else if matches.isEmpty {
+                reader.warn("mapping_files pattern '\(pattern)' matches no file (looked for \(absolute))", at: node)
             }
             files.formUnion(matches)
         }

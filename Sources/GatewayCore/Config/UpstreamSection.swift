@@ -7,6 +7,12 @@ extension SectionParser {
         "session_expiry", "publish_rate", "byte_rate", "connections", "username", "password_file",
     ]
 
+    /// `name:port` or `[v6]:port`; a bare IPv6 address has several colons and no brackets.
+    static func carriesPort(_ host: String) -> Bool {
+        if host.hasPrefix("[") { return host.contains("]:") }
+        return host.filter { $0 == ":" }.count == 1
+    }
+
     /// AWS IoT Core's keep-alive range, in seconds.
     static let awsKeepAlive = 30...1200
     /// AWS IoT Core's longest client ID, in bytes.
@@ -32,6 +38,9 @@ extension SectionParser {
             host = reader.string(value, what: "upstream.host")
             if let text = host, text.isEmpty || text.contains(where: { $0 == " " || $0 == "/" }) {
                 reader.fail("upstream.host must be a host name or IP address", at: value)
+                host = nil
+            } else if let text = host, Self.carriesPort(text) {
+                reader.fail("upstream.host must not carry a port ('\(text)'): put the port in upstream.port", at: value)
                 host = nil
             }
         }
