@@ -182,6 +182,7 @@ final class CoAPEngine: @unchecked Sendable {
             pollfd(fd: wake.descriptor, events: Int16(POLLIN), revents: 0),
         ]
         while true {
+            thread.beat()
             // Drain what is readable, then answer what committed meanwhile.
             var rounds = 0
             while rounds < 512 && iotgw_coap_io_drain_once(context) > 0 {
@@ -207,7 +208,7 @@ final class CoAPEngine: @unchecked Sendable {
             if let nextAckDue {
                 timeout = min(timeout, Int32(max(1, ((nextAckDue - MonotonicClock.now()) * 1000).rounded(.up))))
             }
-            _ = poll(&descriptors, 2, timeout)
+            _ = thread.idle { poll(&descriptors, 2, timeout) }
             if descriptors[1].revents != 0 { wake.reset() }
         }
         if !pending.isEmpty || coap_can_exit(context) == 0 {

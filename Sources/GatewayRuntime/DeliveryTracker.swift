@@ -60,14 +60,14 @@ public final class DeliveryTracker: Sendable {
     private func expireLoop() {
         while true {
             let (generation, earliest) = state.withLock { ($0.generation, $0.waiters.values.map(\.deadline).min()) }
-            let (expired, stop) = state.wait(
+            let (expired, stop) = thread.idle { state.wait(
                 until: { $0.stopped || $0.generation != generation || (earliest?.hasPassed ?? false) },
                 deadline: earliest ?? .after(60)
             ) { state -> ([Completion], Bool) in
                 let now = Deadline.now()
                 let keys = state.waiters.filter { $0.value.deadline <= now }.map(\.key)
                 return (keys.compactMap { state.waiters.removeValue(forKey: $0)?.completion }, state.stopped)
-            }
+            } }
             for completion in expired { completion(false) }
             if stop { return }
         }

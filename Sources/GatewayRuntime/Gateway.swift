@@ -12,11 +12,14 @@ import ServiceLifecycle
 /// every request already accepted is committed and answered, and what can be
 /// delivered in the drain window is.
 public final class Gateway: Service {
-    private let config: GatewayConfig
-    private let logger: Logger
+    let config: GatewayConfig
+    let logger: Logger
     private let metrics = PrometheusObserver()
     /// The parts while the gateway is ready; nil while it starts and stops.
-    private let running = Guarded<Parts?>(nil)
+    let running = Guarded<Parts?>(nil)
+    /// The configuration a reload would read, and the mapping table in use.
+    let reloads: Guarded<ReloadState>
+    let supervisor: ServiceSupervisor
 
     /// Seconds to wait for PUBACKs of messages in flight when stopping.
     static let drainTimeout: TimeInterval = 3
@@ -24,6 +27,12 @@ public final class Gateway: Service {
     public init(config: GatewayConfig, logger: Logger) {
         self.config = config
         self.logger = logger
+        reloads = Guarded(ReloadState(mappings: config.mappings))
+        let running = self.running
+        supervisor = ServiceSupervisor(logger: logger) {
+            guard let parts = running.withLock({ $0 }) else { return "starting" }
+            return Self.status(parts)
+        }
     }
 
     public func run() async throws {
@@ -49,27 +58,16 @@ public final class Gateway: Service {
             "gateway.devices": "\(parts.security.registry.count)",
             "outbox.depth": "\(parts.outbox.durableCounts.messages)",
         ])
+        supervisor.ready()
         try? await gracefulShutdown()
         logger.info("gateway stopping")
+        supervisor.stopping()
         running.withLock { $0 = nil }
         await Blocking.run("gateway-stop") {
             parts.stop()
             admin?.stop()
         }
         logger.info("gateway stopped")
-    }
-
-    /// SIGHUP: re-reads the device registry now (it is also re-read by
-    /// itself within a second of its files changing). Mappings are read at
-    /// start only.
-    public func reload() {
-        guard let parts = running.withLock({ $0 }) else { return }
-        if let watcher = parts.registryWatcher {
-            logger.info("reload requested", metadata: ["reload.what": "device registry"])
-            watcher.requestReload()
-        } else {
-            logger.info("reload requested; nothing to reload", metadata: ["reload.what": "no device registry is configured"])
-        }
     }
 
     private static func startAdmin(
@@ -110,6 +108,7 @@ struct Parts: Sendable {
     let coap: CoAPServer?
     let http: HTTPServer?
     let security: DeviceSecurity
+    let intake: Intake
     /// Present when a device registry is configured.
     let registryWatcher: RegistryWatcher?
     let logger: Logger
@@ -198,7 +197,7 @@ struct Parts: Sendable {
         }
         return Parts(
             state: state, outbox: outbox, tracker: tracker, forwarders: forwarders, coap: coap, http: http,
-            security: security, registryWatcher: registryWatcher, logger: logger
+            security: security, intake: intake, registryWatcher: registryWatcher, logger: logger
         )
     }
 

@@ -10,7 +10,9 @@ public final class Intake: IngressPipeline {
     /// Seconds a device is told to wait when the outbox is full.
     static let retryAfterFull = 5
 
-    private let router: Router
+    /// Swapped whole by a reload; each request routes with the table it
+    /// read first, so it is handled entirely by the old or the new one.
+    private let table: Guarded<Router>
     private let outbox: Outbox
     private let tracker: DeliveryTracker
     private let security: DeviceSecurity
@@ -18,8 +20,16 @@ public final class Intake: IngressPipeline {
     /// A failing disk fails every request: one line a minute, with a count.
     private let failures = LogThrottle(interval: 60)
 
+    /// The mapping table requests are routed with now.
+    public var router: Router { table.withLock { $0 } }
+
+    /// Routes every request from now on with `router`.
+    public func replaceRouter(_ router: Router) {
+        table.withLock { $0 = router }
+    }
+
     public init(router: Router, outbox: Outbox, tracker: DeliveryTracker, security: DeviceSecurity, logger: Logger) {
-        self.router = router
+        table = Guarded(router)
         self.outbox = outbox
         self.tracker = tracker
         self.security = security
@@ -30,7 +40,8 @@ public final class Intake: IngressPipeline {
         _ request: IngressRequest,
         completion: @escaping @Sendable (Result<Acceptance, IngressRejection>) -> Void
     ) throws(IngressRejection) -> IngressAdmission {
-        let route = try authorizedRoute(request)
+        let router = self.router
+        let route = try authorizedRoute(request, router: router)
         let rule = route.rule
         let payload: [UInt8]
         switch rule.payload {
@@ -109,7 +120,7 @@ public final class Intake: IngressPipeline {
     /// mapping table is not a secret), then a lockout (4.29), then 4.01 /
     /// 4.03. Refusals for who sent it count towards a lockout; nothing of a
     /// refused request is queued.
-    private func authorizedRoute(_ request: IngressRequest) throws(IngressRejection) -> Route {
+    private func authorizedRoute(_ request: IngressRequest, router: Router) throws(IngressRejection) -> Route {
         let found: RouteMatch
         switch router.match(request) {
         case .success(let match): found = match

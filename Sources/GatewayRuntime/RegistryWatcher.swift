@@ -54,13 +54,13 @@ public final class RegistryWatcher: Sendable {
     private func run(from initial: FileStamps) {
         var seen = initial
         while true {
-            let (forced, stopping) = control.wait(
+            let (forced, stopping) = thread.idle { control.wait(
                 until: { $0.reloadRequested || $0.stopRequested },
                 deadline: .after(Self.interval)
             ) { state -> (Bool, Bool) in
                 defer { state.reloadRequested = false }
                 return (state.reloadRequested, state.stopRequested)
-            }
+            } }
             if stopping { break }
             let now = FileStamps(RegistryLoader.files(settings.files))
             guard forced || now != seen else { continue }

@@ -72,11 +72,12 @@ final class NetworkLoop: @unchecked Sendable {
         var writesPending = false
 
         while !stopRequested {
+            thread.beat()
             if !socketOpen {
                 if !first {
                     let delay = backoff.nextDelay()
                     logger.debug("upstream reconnect scheduled", metadata: ["mqtt.retry_in": "\(String(format: "%.1f", delay))s"])
-                    let stopping = control.wait(until: { $0.stopRequested }, deadline: .after(delay)) { $0.stopRequested }
+                    let stopping = thread.idle { control.wait(until: { $0.stopRequested }, deadline: .after(delay)) { $0.stopRequested } }
                     if stopping { break }
                 }
                 let code = first

@@ -38,8 +38,8 @@ struct RunCommand: AsyncParsableCommand {
             logger.warning("configuration adjusted", metadata: ["config.location": "\(warning.location)", "config.warning": "\(warning.message)"])
         }
         let gateway = Gateway(config: config, logger: logger)
-        // SIGHUP re-reads the device registry. Its default action would end
-        // the process, so it is ignored from here on and watched instead.
+        // SIGHUP re-reads the mappings and the device registry. Its default
+        // action would end the process, so it is ignored and watched instead.
         signal(SIGHUP, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         hangup.setEventHandler { gateway.reload() }

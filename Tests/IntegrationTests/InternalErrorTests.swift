@@ -12,8 +12,6 @@ import Testing
 /// skipped, not passed.
 @Suite("Internal failure")
 struct InternalErrorTests {
-    static var compiler: String? { Tools.find("clang") ?? Tools.find("cc") }
-
     static let shim = """
         #define _GNU_SOURCE
         #include <dlfcn.h>
@@ -43,16 +41,11 @@ struct InternalErrorTests {
         """
 
     @Test("storage write failure: 5.00 / 500 with a diagnostic; the gateway survives and delivers what it acknowledged",
-          .enabled(if: compiler != nil, "no C compiler (clang/cc) to build the fault-injection shim"))
+          .enabled(if: FaultShim.compiler != nil, "no C compiler (clang/cc) to build the fault-injection shim"))
     func storageFailure() async throws {
-        let compiler = try #require(Self.compiler)
         var trigger = ""
         try await EndToEnd.run("status-500", brokerDownAtStart: true, gatewayEnvironment: { directory in
-            let source = try directory.write(Self.shim, to: "fault.c")
-            let library = directory.file("fault.so")
-            let build = try await ProcessRunner.run(compiler, ["-shared", "-fPIC", "-O1", "-o", library, source, "-ldl"],
-                                                    timeout: .seconds(60))
-            guard build.succeeded else { throw HarnessError("cannot build the fault shim\n\(build.summary)") }
+            let library = try await FaultShim.build(Self.shim, named: "fault", in: directory)
             trigger = directory.file("fail-writes")
             return ["LD_PRELOAD": library, "IOTGW_FAULT_TRIGGER": trigger]
         }) { env in

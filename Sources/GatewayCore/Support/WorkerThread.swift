@@ -12,11 +12,21 @@ public final class WorkerThread: Sendable {
 
     public let name: String
     private let life = Guarded(Life())
+    /// Read by the watchdog while the thread runs (see `Heartbeat`).
+    public let heartbeat: Heartbeat
 
     /// `name` is what `top -H` and `ps -L` show (at most 15 bytes are kept).
     public init(name: String) {
         self.name = name
+        heartbeat = Heartbeat(name: name)
     }
+
+    /// Once per turn of the thread's loop.
+    public func beat() { heartbeat.beat() }
+
+    /// Runs `wait` (a sleep until there is work) as idle time, which the
+    /// watchdog does not count as being stuck.
+    public func idle<R>(_ wait: () throws -> R) rethrows -> R { try heartbeat.idle(wait) }
 
     /// Runs `body` on a new thread; only the first call after `init` does,
     /// and none after `stop`.
@@ -27,8 +37,10 @@ public final class WorkerThread: Sendable {
             return true
         }
         guard first else { return }
-        NamedThread.start(name) { [life] in
+        NamedThread.start(name) { [life, heartbeat] in
+            LiveWorkers.add(heartbeat)
             body()
+            LiveWorkers.remove(heartbeat)
             life.update { $0.finished = true }
         }
     }

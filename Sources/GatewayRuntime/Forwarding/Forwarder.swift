@@ -102,13 +102,14 @@ public final class Forwarder: Sendable {
         var machine = ForwarderMachine(configuration)
         var readAhead = ReadAhead()
         while true {
+            thread.beat()
             let now = MonotonicClock.now()
             if machine.isFinished(now: now) { break }
             let wake = machine.wake(now: now)
             let canPublish = machine.canPublish(now: now)
             let stopping = machine.isStopping
             signals.withLock { $0.ackWakeAt = wake.acks }
-            let events = signals.wait(
+            let events = thread.idle { signals.wait(
                 until: { $0.events.count > $0.acks || $0.acks >= $0.ackWakeAt || $0.newData || canPublish || ($0.stop != nil && !stopping) },
                 deadline: wake.deadline.map { Deadline(seconds: $0) },
                 then: { signals -> [ForwarderMachine.Event] in
@@ -120,7 +121,7 @@ public final class Forwarder: Sendable {
                     signals.newData = false
                     return events
                 }
-            )
+            ) }
             perform(machine.handle(events, now: MonotonicClock.now()))
             perform(machine.checkStall(now: MonotonicClock.now()))
             publish(&machine, &readAhead)

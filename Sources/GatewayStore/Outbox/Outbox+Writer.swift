@@ -9,6 +9,7 @@ import Logging
 extension Outbox {
     func runWriter() {
         while let work = nextWork() {
+            writer.beat()
             if let work { commit(work) }
             if storageProbeDue { probeStorage() }
         }
@@ -18,7 +19,7 @@ extension Outbox {
     /// (look again), nil once stopping with nothing left.
     private func nextWork() -> CommitQueue.Work?? {
         let (seen, check) = state.withLock { ($0.commits.generation, min($0.commits.nextCheck(), $0.nextStorageProbe)) }
-        return state.wait(
+        return writer.idle { state.wait(
             until: {
                 $0.stopRequested || $0.commits.generation != seen
                     || $0.commits.isDue(now: MonotonicClock.now(), stopping: $0.stopRequested)
@@ -28,7 +29,7 @@ extension Outbox {
         ) { state -> CommitQueue.Work?? in
             if let work = state.commits.take(now: MonotonicClock.now(), stopping: state.stopRequested) { return .some(work) }
             return state.stopRequested && state.commits.isEmpty ? nil : .some(nil)
-        }
+        } }
     }
 
     private func commit(_ work: CommitQueue.Work) {
