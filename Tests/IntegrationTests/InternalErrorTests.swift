@@ -12,42 +12,15 @@ import Testing
 /// skipped, not passed.
 @Suite("Internal failure")
 struct InternalErrorTests {
-    static let shim = """
-        #define _GNU_SOURCE
-        #include <dlfcn.h>
-        #include <errno.h>
-        #include <stdlib.h>
-        #include <sys/types.h>
-        #include <unistd.h>
-
-        /* Fails pwrite/pwrite64 with EIO while $IOTGW_FAULT_TRIGGER exists. */
-        static int armed(void) {
-            const char *trigger = getenv("IOTGW_FAULT_TRIGGER");
-            return trigger != NULL && access(trigger, F_OK) == 0;
-        }
-        ssize_t pwrite64(int fd, const void *buffer, size_t count, off_t offset) {
-            static ssize_t (*real)(int, const void *, size_t, off_t);
-            if (real == NULL) real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite64");
-            if (armed()) { errno = EIO; return -1; }
-            return real(fd, buffer, count, offset);
-        }
-        ssize_t pwrite(int fd, const void *buffer, size_t count, off_t offset) {
-            static ssize_t (*real)(int, const void *, size_t, off_t);
-            if (real == NULL) real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
-            if (armed()) { errno = EIO; return -1; }
-            return real(fd, buffer, count, offset);
-        }
-
-        """
 
     @Test("storage write failure: 5.00 / 500 with a diagnostic; the gateway survives and delivers what it acknowledged",
           .enabled(if: FaultShim.compiler != nil, "no C compiler (clang/cc) to build the fault-injection shim"))
     func storageFailure() async throws {
         var trigger = ""
         try await EndToEnd.run("status-500", brokerDownAtStart: true, gatewayEnvironment: { directory in
-            let library = try await FaultShim.build(Self.shim, named: "fault", in: directory)
+            let library = try await FaultShim.build(FaultShim.pwrite(.fail), named: "fault", in: directory)
             trigger = directory.file("fail-writes")
-            return ["LD_PRELOAD": library, "IOTGW_FAULT_TRIGGER": trigger]
+            return ["LD_PRELOAD": library, FaultShim.triggerVariable: trigger]
         }) { env in
             let gateway = env.gateway
             let before = try await HTTP.post(gateway.httpURL("/sensors/before/temperature"), body: Array("before".utf8))

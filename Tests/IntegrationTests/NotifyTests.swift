@@ -14,45 +14,18 @@ import Glibc
 /// SD card does.
 @Suite("systemd notify and watchdog")
 struct NotifyTests {
-    static let shim = """
-        #define _GNU_SOURCE
-        #include <dlfcn.h>
-        #include <stdlib.h>
-        #include <sys/types.h>
-        #include <unistd.h>
-
-        /* pwrite/pwrite64 hang while $IOTGW_STALL_TRIGGER exists. */
-        static void hang_while_armed(void) {
-            const char *trigger = getenv("IOTGW_STALL_TRIGGER");
-            while (trigger != NULL && access(trigger, F_OK) == 0) usleep(20000);
-        }
-        ssize_t pwrite64(int fd, const void *buffer, size_t count, off_t offset) {
-            static ssize_t (*real)(int, const void *, size_t, off_t);
-            if (real == NULL) real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite64");
-            hang_while_armed();
-            return real(fd, buffer, count, offset);
-        }
-        ssize_t pwrite(int fd, const void *buffer, size_t count, off_t offset) {
-            static ssize_t (*real)(int, const void *, size_t, off_t);
-            if (real == NULL) real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
-            hang_while_armed();
-            return real(fd, buffer, count, offset);
-        }
-
-        """
-
     @Test("READY, STATUS and WATCHDOG over NOTIFY_SOCKET; a writer stuck on a hung disk stops the pings until it moves again; STOPPING on SIGTERM",
           .enabled(if: FaultShim.compiler != nil, "no C compiler (clang/cc) to build the hung-disk shim"))
     func notifyProtocolAndWatchdog() async throws {
         var notify: NotifySocket?
         var trigger = ""
         try await EndToEnd.run("notify", gatewayEnvironment: { directory in
-            let library = try await FaultShim.build(Self.shim, named: "hang", in: directory)
+            let library = try await FaultShim.build(FaultShim.pwrite(.hang), named: "hang", in: directory)
             let socket = try NotifySocket(path: directory.file("notify.sock"))
             notify = socket
             trigger = directory.file("hang-writes")
             // A 2 s watchdog: pings every second.
-            return ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "2000000", "LD_PRELOAD": library, "IOTGW_STALL_TRIGGER": trigger]
+            return ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "2000000", "LD_PRELOAD": library, FaultShim.triggerVariable: trigger]
         }) { env in
             let socket = try #require(notify)
             defer { socket.stop() }
