@@ -204,16 +204,18 @@ public final class Forwarder: Sendable {
                 observer.messagesExpired(qos: .atMostOnce, count: count)
             case .consumeQoS0(let sequence):
                 lane.consumeVolatile(through: sequence)
-            case .pausing(let code, let reason, let pause):
+            case .pausing(let code, let reason, let pause, let topic, let mapping):
                 observer.brokerRefused(reasonCode: code)
                 logger.warning("broker refused a message for now; slowing down", metadata: [
                     "mqtt.reason_code": "0x\(String(code, radix: 16))", "reason": "\(reason)",
                     "mqtt.connection": "\(lane.index)", "mqtt.pause": "\(pause)s",
+                    "mqtt.topic": "\(topic)", "mapping": "\(mapping)",
                 ])
-            case .refusedForGood(let code, let reason, let qos):
+            case .refusedForGood(let code, let reason, let qos, let topic, let mapping):
                 observer.brokerRefused(reasonCode: code)
                 logger.error("broker refused a message for good; dropping it", metadata: [
                     "mqtt.reason_code": "0x\(String(code, radix: 16))", "reason": "\(reason)", "mqtt.connection": "\(lane.index)",
+                    "mqtt.topic": "\(topic)", "mapping": "\(mapping)",
                 ])
                 observer.messagesDropped(reason: "rejected", qos: qos, count: 1)
             case .reconnect(let reason):
