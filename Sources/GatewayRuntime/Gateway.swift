@@ -27,6 +27,7 @@ public final class Gateway: Service {
     }
 
     public func run() async throws {
+        logger.info("gateway starting", metadata: ["gateway.version": "\(GatewayVersion.string)", "gateway.commit": "\(GatewayVersion.commit)"])
         // The admin listener comes first and goes last, so /readyz says 503
         // while the gateway starts and stops rather than refusing connections.
         let running = self.running
