@@ -14,7 +14,7 @@ import ServiceLifecycle
 public final class Gateway: Service {
     private let config: GatewayConfig
     private let logger: Logger
-    private let metrics = PrometheusObserver()
+    private let metrics: PrometheusObserver
     /// The parts while the gateway is ready; nil while it starts and stops.
     private let running = Guarded<Parts?>(nil)
 
@@ -24,6 +24,9 @@ public final class Gateway: Service {
     public init(config: GatewayConfig, logger: Logger) {
         self.config = config
         self.logger = logger
+        self.metrics = PrometheusObserver(
+            connections: config.upstream.connections, mappings: config.mappings.map { ($0.name, $0.qos) }
+        )
     }
 
     public func run() async throws {

@@ -63,7 +63,13 @@ public final class Forwarder: Sendable {
     }
 
     public func start() {
-        client.start { [signals] event in
+        client.start { [signals, observer, connection = lane.index] event in
+            // Counted here, on the client's thread: the forwarder's
+            // decisions do not depend on failed attempts.
+            if case .connectFailed(let failure) = event {
+                observer.upstreamConnectFailed(connection, reason: failure)
+                return
+            }
             signals.updateWakingIf { signals in
                 switch event {
                 case .connected: signals.events.append(.connected)
@@ -74,6 +80,8 @@ public final class Forwarder: Sendable {
                     return signals.acks >= signals.ackWakeAt
                 case .refused(let messageID, let code, let reason, let transient):
                     signals.events.append(.refused(messageID: messageID, code: code, reason: reason, transient: transient))
+                case .connectFailed:
+                    return false
                 }
                 return true
             }
@@ -101,6 +109,7 @@ public final class Forwarder: Sendable {
     private func run() {
         var machine = ForwarderMachine(configuration)
         var readAhead = ReadAhead()
+        var reportedInFlight = 0
         while true {
             let now = MonotonicClock.now()
             if machine.isFinished(now: now) { break }
@@ -124,6 +133,11 @@ public final class Forwarder: Sendable {
             perform(machine.handle(events, now: MonotonicClock.now()))
             perform(machine.checkStall(now: MonotonicClock.now()))
             publish(&machine, &readAhead)
+            // Once a turn, and only when it changed: one atomic store.
+            if machine.inFlight.count != reportedInFlight {
+                reportedInFlight = machine.inFlight.count
+                observer.upstreamInFlight(lane.index, count: reportedInFlight)
+            }
         }
         if !machine.inFlight.isEmpty {
             logger.notice("stopping with messages unacknowledged; they will be sent again on restart", metadata: [

@@ -25,10 +25,17 @@ struct GatewayMetrics: Sendable {
     let devicesEnabled: Gauge
     let devicesDisabled: Gauge
     let registryReloads: LabeledCounters
+    let acceptedByMapping: MappingCounters
+    /// `iotgw_upstream_inflight`, indexed by connection.
+    let inFlight: [Gauge]
+    let connectFailures: LabeledCounters
+    private let buildInfo: Gauge
     private let outboxQoS0: OutboxGauges
     private let outboxQoS1: OutboxGauges
 
-    init(_ registry: PrometheusCollectorRegistry) {
+    /// `connections`: `upstream.connections`; `mappings`: the configured
+    /// mappings, whose series are created at once.
+    init(_ registry: PrometheusCollectorRegistry, connections: Int = 1, mappings: [(mapping: String, qos: QoS)] = []) {
         func name(_ name: String, _ help: String) -> MetricNameDescriptor {
             MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
         }
@@ -87,6 +94,25 @@ struct GatewayMetrics: Sendable {
         registryReloads = LabeledCounters(registry, name(
             "iotgw_registry_reloads_total", "Reloads of the device registry after its files changed or SIGHUP: ok, or failed (the previous registry stays)."
         ), labels: [("result", ["ok", "failed"])])
+
+        acceptedByMapping = MappingCounters(
+            registry, name: "iotgw_messages_accepted_by_mapping_total",
+            help: "Messages that entered the outbox, by the mapping that produced them and its QoS.",
+            seed: mappings
+        )
+        let connectionLabels = (0..<max(1, connections)).map(String.init)
+        let inFlightName = name(
+            "iotgw_upstream_inflight", "Messages handed to the MQTT client and not yet acknowledged, by upstream connection."
+        )
+        inFlight = connectionLabels.map { registry.makeGauge(descriptor: inFlightName, labels: [("connection", $0)]) }
+        connectFailures = LabeledCounters(registry, name(
+            "iotgw_upstream_connect_failures_total",
+            "Failed attempts to connect upstream, by connection and reason: refused (CONNACK), timeout, tls, dns, network, other."
+        ), labels: [("connection", connectionLabels), ("reason", UpstreamConnectFailure.allCases.map(\.rawValue))])
+        buildInfo = registry.makeGauge(descriptor: name(
+            "iotgw_build_info", "Always 1; the labels say which version and commit is running."
+        ), labels: [("version", GatewayVersion.string), ("commit", GatewayVersion.commit)])
+        buildInfo.set(to: 1)
 
         let messages = name("iotgw_outbox_messages", "Messages queued in the outbox.")
         let bytes = name("iotgw_outbox_bytes", "Payload bytes queued in the outbox.")
