@@ -231,7 +231,7 @@ struct ForwarderMachineTests {
         #expect(machine.decide(batch[0], now: 0, wallNow: Self.epoch) == .publish(expiresIn: nil))
         let actions = machine.outcome(batch[0], .rejected(reason: "topic too long"), now: 0)
         #expect(actions == [
-            .rejected(topic: "r/1", reason: "topic too long", qos: .atLeastOnce),
+            .rejected(topic: "r/1", mapping: "m", reason: "topic too long", qos: .atLeastOnce),
             .delete([.init(id: 1, size: Self.row(1).message.storedSize)], expired: false),
         ])
         #expect(machine.mayContinue)

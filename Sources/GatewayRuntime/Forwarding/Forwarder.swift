@@ -235,9 +235,9 @@ public final class Forwarder: Sendable {
             case .reconnect(let reason):
                 logger.warning("upstream stalled; reconnecting", metadata: ["reason": "\(reason)", "mqtt.connection": "\(lane.index)"])
                 client.reconnect()
-            case .rejected(let topic, let reason, let qos):
+            case .rejected(let topic, let mapping, let reason, let qos):
                 logger.error("message can never be published; dropping it", metadata: [
-                    "mqtt.topic": "\(topic)", "reason": "\(reason)",
+                    "mqtt.topic": "\(topic)", "mapping": "\(mapping)", "reason": "\(reason)",
                 ])
                 observer.messagesDropped(reason: "rejected", qos: qos, count: 1)
             }

@@ -98,7 +98,7 @@ struct ForwarderMachine {
         /// A permanent refusal: the message is dropped.
         case refusedForGood(code: Int, reason: String, qos: QoS, topic: String, mapping: String)
         /// The client can never send it as it is.
-        case rejected(topic: String, reason: String, qos: QoS)
+        case rejected(topic: String, mapping: String, reason: String, qos: QoS)
         /// The broker stopped acknowledging on a live connection: drop it and connect again.
         case reconnect(reason: String)
     }
@@ -354,7 +354,7 @@ struct ForwarderMachine {
             return []
         case .rejected(let reason):
             taken(candidate.key)
-            var actions: [Action] = [.rejected(topic: message.topic, reason: reason, qos: message.qos)]
+            var actions: [Action] = [.rejected(topic: message.topic, mapping: message.mapping, reason: reason, qos: message.qos)]
             if case .row(let id) = candidate.key { actions.append(delete([RowRef(id: id, size: message.storedSize)], expired: false)) }
             return actions
         }
