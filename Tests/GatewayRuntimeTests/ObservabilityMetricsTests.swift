@@ -45,6 +45,13 @@ struct ObservabilityMetricsTests {
         // The per-QoS total counts the same messages.
         #expect(lines.contains(#"iotgw_messages_accepted_total{qos="1"} 5"#))
         #expect(lines.contains(#"iotgw_messages_accepted_total{qos="0"} 1"#))
+        // QoS 2 (generic profile only) has its series made on first use.
+        #expect(!lines.contains { $0.hasPrefix(#"iotgw_messages_accepted_total{qos="2"}"#) })
+        observer.messageAccepted(qos: .exactlyOnce, mapping: "temps")
+        lines = Self.lines(observer)
+        #expect(lines.contains(#"iotgw_messages_accepted_total{qos="2"} 1"#))
+        #expect(lines.contains(#"iotgw_messages_accepted_by_mapping_total{mapping="temps",qos="2"} 1"#))
+        #expect(lines.contains(#"iotgw_messages_accepted_total{qos="1"} 5"#))
     }
 
     @Test func perMappingCountsAddUpAcrossThreads() async {

@@ -26,6 +26,10 @@ struct GatewayMetrics: Sendable {
     let devicesDisabled: Gauge
     let registryReloads: LabeledCounters
     let acceptedByMapping: MappingCounters
+    /// `accepted`'s QoS 0 and 1 series, held directly: they count every
+    /// message, and a lookup by label values would build an array each time.
+    private let acceptedQoS0: Counter
+    private let acceptedQoS1: Counter
     /// `iotgw_upstream_inflight`, indexed by connection.
     let inFlight: [Gauge]
     let connectFailures: LabeledCounters
@@ -46,9 +50,13 @@ struct GatewayMetrics: Sendable {
         requests = LabeledCounters(registry, name(
             "iotgw_requests_total", "Device requests answered, by protocol and outcome."
         ), labels: [("protocol", IngressProtocol.allCases.map(\.rawValue)), ("outcome", Self.outcomes)])
-        accepted = LabeledCounters(registry, name(
+        let acceptedName = name(
             "iotgw_messages_accepted_total", "Messages that entered the outbox (committed for QoS 1, queued for QoS 0)."
-        ), labels: [qos], onDemand: qos2)
+        )
+        accepted = LabeledCounters(registry, acceptedName, labels: [qos], onDemand: qos2)
+        // The registry hands back the series `accepted` just made.
+        acceptedQoS0 = registry.makeCounter(descriptor: acceptedName, labels: [("qos", "0")])
+        acceptedQoS1 = registry.makeCounter(descriptor: acceptedName, labels: [("qos", "1")])
         delivered = LabeledCounters(registry, name(
             "iotgw_messages_delivered_total", "Messages the broker took (PUBACK for QoS 1, written for QoS 0)."
         ), labels: [qos], onDemand: qos2)
@@ -126,6 +134,15 @@ struct GatewayMetrics: Sendable {
         }
         outboxQoS0 = gauges("0")
         outboxQoS1 = gauges("1")
+    }
+
+    /// One more accepted message of `qos`.
+    func countAccepted(_ qos: QoS) {
+        switch qos {
+        case .atMostOnce: acceptedQoS0.increment()
+        case .atLeastOnce: acceptedQoS1.increment()
+        case .exactlyOnce: accepted.increment([qos.metricLabel])
+        }
     }
 
     func outbox(_ qos: QoS) -> OutboxGauges {

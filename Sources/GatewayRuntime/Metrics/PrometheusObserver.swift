@@ -37,11 +37,13 @@ public final class PrometheusObserver: GatewayObserver {
     }
 
     public func messageAccepted(qos: QoS) {
-        metrics.accepted.increment([qos.metricLabel])
+        metrics.countAccepted(qos)
     }
 
+    /// Called for every accepted message: two atomic increments, one hash
+    /// of the mapping name; no lock, no allocation.
     public func messageAccepted(qos: QoS, mapping: String) {
-        metrics.accepted.increment([qos.metricLabel])
+        metrics.countAccepted(qos)
         metrics.acceptedByMapping.increment(mapping: mapping, qos: qos)
     }
 
