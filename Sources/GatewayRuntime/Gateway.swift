@@ -14,7 +14,7 @@ import ServiceLifecycle
 public final class Gateway: Service {
     let config: GatewayConfig
     let logger: Logger
-    private let metrics = PrometheusObserver()
+    private let metrics: PrometheusObserver
     /// The parts while the gateway is ready; nil while it starts and stops.
     let running = Guarded<Parts?>(nil)
     /// The configuration a reload would read, and the mapping table in use.
@@ -27,6 +27,9 @@ public final class Gateway: Service {
     public init(config: GatewayConfig, logger: Logger) {
         self.config = config
         self.logger = logger
+        self.metrics = PrometheusObserver(
+            connections: config.upstream.connections, mappings: config.mappings.map { ($0.name, $0.qos) }
+        )
         reloads = Guarded(ReloadState(mappings: config.mappings))
         let running = self.running
         supervisor = ServiceSupervisor(logger: logger) {
@@ -36,6 +39,7 @@ public final class Gateway: Service {
     }
 
     public func run() async throws {
+        logger.info("gateway starting", metadata: ["gateway.version": "\(GatewayVersion.string)", "gateway.commit": "\(GatewayVersion.commit)"])
         // The admin listener comes first and goes last, so /readyz says 503
         // while the gateway starts and stops rather than refusing connections.
         let running = self.running

@@ -15,6 +15,9 @@ final class MosquittoCallbacks: @unchecked Sendable {
     private var connected = false
     private var lossReported = false
     private var connectPending = false
+    /// The broker refused the current attempt's CONNACK; the network loop
+    /// reports the attempt's failure (once) as `refused`.
+    private var connackRefused = false
 
     /// Whether the broker has accepted the current connection.
     var isConnected: Bool { lock.withLock { connected } }
@@ -65,15 +68,30 @@ final class MosquittoCallbacks: @unchecked Sendable {
             lock.withLock {
                 connected = true
                 lossReported = false
+                connackRefused = false
                 connectPending = true
             }
             logger.info("upstream connected")
         } else {
+            lock.withLock { connackRefused = true }
             logger.warning("upstream refused the connection", metadata: [
                 "mqtt.connack": "\(code)",
                 "reason": "\(v5 ? MosquittoLibrary.describeReason(code) : MosquittoLibrary.describeConnack(code))",
             ])
         }
+    }
+
+    /// Whether the attempt that just ended was refused by CONNACK; clears it.
+    func takeConnackRefusal() -> Bool {
+        lock.withLock {
+            defer { connackRefused = false }
+            return connackRefused
+        }
+    }
+
+    /// An attempt to connect failed: the forwarder counts it.
+    func connectFailed(_ failure: UpstreamConnectFailure) {
+        emit(.connectFailed(failure))
     }
 
     func disconnected(code: Int32, v5: Bool) {

@@ -105,7 +105,7 @@ final class NetworkLoop: @unchecked Sendable {
             if !callbacks.isConnected, let reason = failedConnect() {
                 // libmosquitto 2.0.11 does not notice a refused asynchronous
                 // connect under TLS: its loop would spin on the readable socket.
-                attemptFailed(reason: reason)
+                attemptFailed(reason: reason, failure: .network)
                 socketOpen = false
                 continue
             }
@@ -145,7 +145,7 @@ final class NetworkLoop: @unchecked Sendable {
                     // keep_alive seconds as "Unknown error." (its code 19):
                     // say what stalled instead.
                     if code == MOSQ_ERR_KEEPALIVE.rawValue {
-                        attemptFailed(reason: Self.stalled(stage: stage, after: settings.keepAlive))
+                        attemptFailed(reason: Self.stalled(stage: stage, after: settings.keepAlive), failure: .timeout)
                     } else {
                         attemptFailed(code)
                     }
@@ -156,6 +156,7 @@ final class NetworkLoop: @unchecked Sendable {
                     "mqtt.host": "\(settings.host)", "mqtt.port": "\(settings.port)",
                     "reason": "\(Self.stalled(stage: stage, after: Int(settings.connectTimeout)))",
                 ])
+                callbacks.connectFailed(.timeout)
                 // The next reconnect closes the half-open socket.
                 socketOpen = false
             }
@@ -199,12 +200,29 @@ final class NetworkLoop: @unchecked Sendable {
     private func attemptFailed(_ code: Int32) {
         var reason = MosquittoLibrary.describe(code)
         if code == MOSQ_ERR_ERRNO.rawValue { reason += ": " + String(cString: strerror(errno)) }
-        attemptFailed(reason: reason)
+        attemptFailed(reason: reason, failure: Self.failure(code))
     }
 
-    private func attemptFailed(reason: String) {
+    private func attemptFailed(reason: String, failure detected: UpstreamConnectFailure) {
+        // A refused CONNACK ends the attempt with whatever error the socket
+        // or the loop shows next; the callback saw the refusal itself.
+        let failure = callbacks.takeConnackRefusal() ? .refused : detected
         logger.warning("upstream connect attempt failed", metadata: [
             "mqtt.host": "\(settings.host)", "mqtt.port": "\(settings.port)", "reason": "\(reason)",
+            "mqtt.failure": "\(failure.rawValue)",
         ])
+        callbacks.connectFailed(failure)
+    }
+
+    /// The class of a libmosquitto error that ended a connect attempt.
+    static func failure(_ code: Int32) -> UpstreamConnectFailure {
+        switch code {
+        case MOSQ_ERR_CONN_REFUSED.rawValue: return .refused
+        case MOSQ_ERR_TLS.rawValue, MOSQ_ERR_TLS_HANDSHAKE.rawValue, MOSQ_ERR_OCSP.rawValue: return .tls
+        case MOSQ_ERR_EAI.rawValue, MOSQ_ERR_LOOKUP.rawValue: return .dns
+        case MOSQ_ERR_ERRNO.rawValue, MOSQ_ERR_NO_CONN.rawValue, MOSQ_ERR_CONN_LOST.rawValue: return .network
+        case MOSQ_ERR_KEEPALIVE.rawValue, MOSQ_ERR_TIMEOUT.rawValue: return .timeout
+        default: return .other
+        }
     }
 }

@@ -28,11 +28,7 @@ struct RunCommand: AsyncParsableCommand {
         // Writes to a closed socket must fail with EPIPE, not kill the process.
         signal(SIGPIPE, SIG_IGN)
         let level = Logger.Level(config.log.level)
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        GatewayLogging.bootstrap(level: level)
         let logger = Logger(label: "iot-gateway")
         for warning in config.warnings {
             logger.warning("configuration adjusted", metadata: ["config.location": "\(warning.location)", "config.warning": "\(warning.message)"])

@@ -187,7 +187,7 @@ struct ForwarderMachineTests {
         driver.round()
         _ = driver.takeActions()
         driver.send(.refused(messageID: driver.id(of: .row(1)), code: 0x97, reason: "quota", transient: true))
-        #expect(driver.takeActions() == [.pausing(code: 0x97, reason: "quota", pause: 1)])
+        #expect(driver.takeActions() == [.pausing(code: 0x97, reason: "quota", pause: 1, topic: "r/1", mapping: "m")])
         #expect(driver.machine.retry == [1])
         driver.now += 0.99
         #expect(driver.round() == [])
@@ -195,7 +195,7 @@ struct ForwarderMachineTests {
         #expect(driver.round() == [.row(1)])
         #expect(driver.machine.retry.isEmpty)
         driver.send(.refused(messageID: driver.id(of: .row(1)), code: 0x97, reason: "quota", transient: true))
-        #expect(driver.takeActions() == [.pausing(code: 0x97, reason: "quota", pause: 2)])
+        #expect(driver.takeActions() == [.pausing(code: 0x97, reason: "quota", pause: 2, topic: "r/1", mapping: "m")])
         driver.now += 2.01
         #expect(driver.round() == [.row(1)])
         driver.send(.published(messageID: driver.id(of: .row(1))))
@@ -203,7 +203,7 @@ struct ForwarderMachineTests {
         // After 30 s without one, the pause starts at 1 s again.
         driver.now += 31
         driver.send(.refused(messageID: driver.id(of: .row(2)), code: 0x89, reason: "busy", transient: true))
-        #expect(driver.takeActions().last == .pausing(code: 0x89, reason: "busy", pause: 1))
+        #expect(driver.takeActions().last == .pausing(code: 0x89, reason: "busy", pause: 1, topic: "r/2", mapping: "m"))
     }
 
     @Test("a permanent refusal drops the message and deletes its row")
@@ -215,7 +215,7 @@ struct ForwarderMachineTests {
         _ = driver.takeActions()
         driver.send(.refused(messageID: driver.id(of: .row(1)), code: 0x87, reason: "not authorized", transient: false))
         #expect(driver.takeActions() == [
-            .refusedForGood(code: 0x87, reason: "not authorized", qos: .atLeastOnce),
+            .refusedForGood(code: 0x87, reason: "not authorized", qos: .atLeastOnce, topic: "r/1", mapping: "m"),
             .delete([.init(id: 1, size: Self.row(1).message.storedSize)], expired: false),
         ])
         #expect(driver.machine.retry.isEmpty)
@@ -231,7 +231,7 @@ struct ForwarderMachineTests {
         #expect(machine.decide(batch[0], now: 0, wallNow: Self.epoch) == .publish(expiresIn: nil))
         let actions = machine.outcome(batch[0], .rejected(reason: "topic too long"), now: 0)
         #expect(actions == [
-            .rejected(topic: "r/1", reason: "topic too long", qos: .atLeastOnce),
+            .rejected(topic: "r/1", mapping: "m", reason: "topic too long", qos: .atLeastOnce),
             .delete([.init(id: 1, size: Self.row(1).message.storedSize)], expired: false),
         ])
         #expect(machine.mayContinue)

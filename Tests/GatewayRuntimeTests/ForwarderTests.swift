@@ -235,7 +235,8 @@ struct ForwarderTests {
     }
 
     @Test func aQuotaRefusalPausesAndSendsTheMessageAgain() throws {
-        let harness = try ForwarderHarness(window: 5)
+        let (logger, lines) = RecordingLogHandler.logger()
+        let harness = try ForwarderHarness(window: 5, logger: logger)
         defer { harness.close() }
         try harness.store(["quota"])
         harness.upstream.connect()
@@ -246,6 +247,12 @@ struct ForwarderTests {
         // Slowed down rather than hammering: the second attempt waited.
         #expect(Date().timeIntervalSince(started) >= 0.9)
         #expect(harness.upstream.published.map(\.topic) == ["quota", "quota"])
+        // The log names the message: its topic and its mapping.
+        let refusal = try #require(lines.all.first { $0.message == "broker refused a message for now; slowing down" })
+        #expect(refusal.level == .warning)
+        #expect(refusal.metadata["mqtt.topic"]?.description == "quota")
+        #expect(refusal.metadata["mapping"]?.description == "m")
+        #expect(refusal.metadata["mqtt.reason_code"]?.description == "0x97")
         harness.upstream.acknowledge(harness.upstream.published[1].messageID)
         #expect(harness.waitForDepth(0))
     }

@@ -205,7 +205,7 @@ struct MetricsTests {
     /// Every line is a HELP, a TYPE or a sample of a declared family, with
     /// well-formed labels and a number; histograms are cumulative.
     @Test func theTextFormatParses() throws {
-        let observer = PrometheusObserver()
+        let observer = PrometheusObserver(connections: 2, mappings: [("temps", .atLeastOnce)])
         observer.requestAnswered(protocol: .coap, outcome: .accepted)
         observer.messagesDelivered(qos: .atLeastOnce, latencies: [0.003, 0.2, 7])
         observer.commitFinished(messages: 12, deletions: 3, seconds: 0.0007)
@@ -216,6 +216,15 @@ struct MetricsTests {
 
         #expect(parsed.types == [
             "iotgw_broker_refusals_total": "counter",
+            "iotgw_build_info": "gauge",
+            "iotgw_messages_accepted_by_mapping_total": "counter",
+            "iotgw_upstream_connect_failures_total": "counter",
+            "iotgw_upstream_inflight": "gauge",
+            "process_cpu_seconds_total": "counter",
+            "process_max_fds": "gauge",
+            "process_open_fds": "gauge",
+            "process_resident_memory_bytes": "gauge",
+            "process_start_time_seconds": "gauge",
             "iotgw_commit_batch_size": "histogram",
             "iotgw_commit_duration_seconds": "histogram",
             "iotgw_delivery_latency_seconds": "histogram",
@@ -237,15 +246,21 @@ struct MetricsTests {
         ])
         #expect(Set(parsed.help.keys) == Set(parsed.types.keys))
         // Labels only from small fixed sets; never a device, path or topic.
-        #expect(parsed.labelNames.isSubset(of: ["protocol", "outcome", "qos", "reason", "reason_code", "state", "result", "le"]))
+        #expect(parsed.labelNames.isSubset(of: [
+            "protocol", "outcome", "qos", "reason", "reason_code", "state", "result", "le",
+            "mapping", "connection", "version", "commit",
+        ]))
         // 24 request series (2 protocols x 12 outcomes), 6 outbox gauges,
         // 2+2+2 qos counters, 4 dropped, 3 refused, 8 broker refusal codes,
         // 4 plain, 2 device gauges, 2 registry reload results, 3 histograms
-        // with 13+15+16 lines.
-        #expect(parsed.samples.count == 24 + 6 + 6 + 4 + 3 + 8 + 4 + 2 + 2 + (12 + 3) + (14 + 3) + (15 + 3))
+        // with 13+15+16 lines; build info, 1 mapping series, 2 in-flight
+        // gauges, 2 connections x 6 connect failure reasons, 5 process metrics.
+        #expect(parsed.samples.count == 24 + 6 + 6 + 4 + 3 + 8 + 4 + 2 + 2 + (12 + 3) + (14 + 3) + (15 + 3) + 1 + 1 + 2 + 12 + 5)
         // Families in name order, so scrapes diff line by line.
         #expect(parsed.familyOrder == parsed.familyOrder.sorted())
-        #expect(Self.text(observer) == text)
+        // Two scrapes read the same, but for the process figures, which are read anew.
+        func stable(_ text: String) -> [Substring] { text.split(separator: "\n").filter { !$0.hasPrefix("process_") } }
+        #expect(stable(Self.text(observer)) == stable(text))
     }
 
     @Test func eachObserverHasItsOwnRegistry() {
@@ -316,7 +331,12 @@ struct ExpositionParser {
                     && ["_bucket", "_sum", "_count"].contains { name == family + $0 })
             }
             guard let family else { throw Failure(description: "sample of an undeclared family: \(line)") }
-            if result.types[family] == "counter" || name.hasSuffix("_count") || name.hasSuffix("_bucket") {
+            // Counters of events are whole numbers; a counter of seconds
+            // (`process_cpu_seconds_total`) is not.
+            let seconds = result.types[family] == "counter" && name.hasSuffix("_seconds_total")
+            if seconds {
+                guard value >= 0 else { throw Failure(description: "bad counter: \(line)") }
+            } else if result.types[family] == "counter" || name.hasSuffix("_count") || name.hasSuffix("_bucket") {
                 guard value >= 0, value == value.rounded() else { throw Failure(description: "bad count: \(line)") }
             }
             if name.hasSuffix("_bucket") {

@@ -310,7 +310,7 @@ struct DeviceAuthTests {
 
             try gateway.writeRegistry(SecureSetup.devices)
             _ = try await eventually(timeout: .seconds(30), "the fixed registry reloaded") {
-                gateway.currentLog.contains("registry.reason=files changed") ? true : nil
+                gateway.currentLog.contains(#"registry.reason="files changed""#) ? true : nil
             }
             #expect(kill(pid, SIGHUP) == 0)
             try await eventually(timeout: .seconds(30), "the SIGHUP reload") {

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 import Testing
 
 /// Proof 4 of the store-and-forward issue, second part: the admin listener
@@ -32,6 +33,49 @@ struct MetricsEndToEndTests {
         return all
     }
 
+    static let connectFailureReasons = ["refused", "timeout", "tls", "dns", "network", "other"]
+
+    /// The standard mappings' names and QoS, as in `StandardMappings`.
+    static let mappings: [(name: String, qos: String)] = [
+        ("temperature", "1"), ("humidity-qos0", "0"), ("patchable", "1"), ("envelope", "1"), ("coap-only", "1"),
+    ]
+
+    /// Every `iotgw_messages_accepted_by_mapping_total` series as "mapping/qos" → value.
+    static func acceptedByMapping(_ metrics: PrometheusSamples) -> Counts {
+        metrics.all("iotgw_messages_accepted_by_mapping_total").reduce(into: [:]) {
+            $0["\($1.labels["mapping"] ?? "?")/\($1.labels["qos"] ?? "?")"] = $1.value
+        }
+    }
+
+    /// One series per configured mapping at its QoS, zero unless given.
+    static func expectedByMapping(_ counts: Counts) -> Counts {
+        Dictionary(uniqueKeysWithValues: mappings.map { ("\($0.name)/\($0.qos)", counts["\($0.name)/\($0.qos)"] ?? 0) })
+    }
+
+    /// The process metrics agree with what /proc says of the gateway's process.
+    static func expectProcessMetrics(_ metrics: PrometheusSamples, pid: pid_t) throws {
+        for name in ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "process_max_fds", "process_start_time_seconds"] {
+            #expect(metrics.types[name] == (name.hasSuffix("_total") ? "counter" : "gauge"), "\(name)")
+        }
+        let cpu = try #require(metrics.value("process_cpu_seconds_total"))
+        let resident = try #require(metrics.value("process_resident_memory_bytes"))
+        let open = try #require(metrics.value("process_open_fds"))
+        let max = try #require(metrics.value("process_max_fds"))
+        let started = try #require(metrics.value("process_start_time_seconds"))
+        #expect(cpu > 0)
+        #expect(resident > 1_000_000, "\(resident)")
+        // Its listeners, the database, the broker connection: more than stdio.
+        #expect(open > 5 && open < max, "open \(open), max \(max)")
+        // The limit the kernel shows for that process.
+        let limits = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+        let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        let soft = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.flatMap { Double($0) }
+        #expect(soft == max, "\(line)")
+        // Started within the test's lifetime, before now.
+        let now = Date().timeIntervalSince1970
+        #expect(started <= now + 1 && started > now - 3600, "start \(started), now \(now)")
+    }
+
     @Test("/healthz, /readyz and /metrics: request outcomes, accepted/delivered by QoS, outbox gauges, upstream state, reconnects, dropped{offline}, commit histograms")
     func knownSequence() async throws {
         try await EndToEnd.run("metrics", settings: GatewaySettings(coapMaxBody: 64, httpMaxBody: 64)) { env in
@@ -45,6 +89,17 @@ struct MetricsEndToEndTests {
             #expect(metrics.types["iotgw_commit_duration_seconds"] == "histogram")
             #expect(Self.requests(metrics) == Self.expectedRequests(coap: [:], http: [:]), "\(Self.requests(metrics))")
             #expect(metrics.value("iotgw_upstream_reconnects_total") == 0)
+            // Issue 12: build info, per-mapping series from the start, the
+            // in-flight gauge and connect failures of connection 0, process metrics.
+            #expect(metrics.value("iotgw_build_info", ["version": GatewayVersion.string, "commit": GatewayVersion.commit]) == 1,
+                    "\(metrics.all("iotgw_build_info"))")
+            #expect(metrics.types["iotgw_build_info"] == "gauge")
+            #expect(Self.acceptedByMapping(metrics) == Self.expectedByMapping([:]), "\(Self.acceptedByMapping(metrics))")
+            #expect(metrics.value("iotgw_upstream_inflight", ["connection": "0"]) == 0)
+            for reason in Self.connectFailureReasons {
+                #expect(metrics.value("iotgw_upstream_connect_failures_total", ["connection": "0", "reason": reason]) == 0, "\(reason)")
+            }
+            try Self.expectProcessMetrics(metrics, pid: try #require(gateway.pid))
             var ready = try await HTTP.request("GET", gateway.adminURL("/readyz"))
             #expect(ready.status == 200 && ready.text.contains("upstream: connected"), "\(ready)")
 
@@ -95,6 +150,9 @@ struct MetricsEndToEndTests {
             ), "\(Self.requests(metrics))")
             #expect(metrics.value("iotgw_messages_accepted_total", ["qos": "1"]) == 5)
             #expect(metrics.value("iotgw_messages_accepted_total", ["qos": "0"]) == 3)
+            #expect(Self.acceptedByMapping(metrics) == Self.expectedByMapping(["temperature/1": 5, "humidity-qos0/0": 3]),
+                    "\(Self.acceptedByMapping(metrics))")
+            #expect(metrics.value("iotgw_upstream_inflight", ["connection": "0"]) == 0, "everything was acknowledged")
             for qos in ["0", "1"] {
                 #expect(metrics.value("iotgw_outbox_messages", ["qos": qos]) == 0)
                 #expect(metrics.value("iotgw_outbox_bytes", ["qos": qos]) == 0)
@@ -124,10 +182,14 @@ struct MetricsEndToEndTests {
                 "reason": ["full", "disk_full", "stopping", "offline", "rejected"],
                 "reason_code": ["0x80", "0x83", "0x87", "0x89", "0x90", "0x91", "0x97", "0x99"],
                 "state": ["enabled", "disabled"], "result": ["ok", "failed"],
+                "mapping": Set(Self.mappings.map(\.name)), "connection": ["0"],
+                "version": [GatewayVersion.string], "commit": [GatewayVersion.commit],
             ]
             for sample in metrics.samples {
                 for (label, value) in sample.labels where label != "le" {
-                    #expect(allowed[label]?.contains(value) == true, "\(sample.name): label \(label)=\(value)")
+                    let reasons = sample.name == "iotgw_upstream_connect_failures_total" && label == "reason"
+                        ? Set(Self.connectFailureReasons) : nil
+                    #expect((reasons ?? allowed[label])?.contains(value) == true, "\(sample.name): label \(label)=\(value)")
                 }
             }
             #expect(!metrics.text.contains("it/sensors") && !metrics.text.contains("/sensors/"), "a topic or path appears in /metrics")
@@ -154,6 +216,15 @@ struct MetricsEndToEndTests {
                 stored.append(("it/sensors/dh\(index)/temperature", "m-down-h\(index)-http"))
             }
             let storedBytes = stored.reduce(0) { $0 + $1.topic.utf8.count + $1.payload.utf8.count }
+            // The gateway keeps trying while the broker is down: the port is
+            // closed, so each attempt fails as `network`.
+            metrics = try await gateway.waitForMetrics("a failed connect attempt") {
+                ($0.value("iotgw_upstream_connect_failures_total", ["connection": "0", "reason": "network"]) ?? 0) >= 1
+            }
+            for reason in Self.connectFailureReasons where reason != "network" {
+                #expect(metrics.value("iotgw_upstream_connect_failures_total", ["connection": "0", "reason": reason]) == 0, "\(reason)")
+            }
+            let failedAttempts = metrics.value("iotgw_upstream_connect_failures_total", ["connection": "0", "reason": "network"]) ?? 0
             try await Task.sleep(for: .milliseconds(1100))
             metrics = try await PrometheusSamples.scrape(gateway)
             #expect(metrics.value("iotgw_upstream_connected") == 0)
@@ -166,6 +237,10 @@ struct MetricsEndToEndTests {
             #expect(metrics.value("iotgw_messages_accepted_total", ["qos": "0"]) == 3, "dropped QoS 0 counted as accepted into the outbox")
             #expect(metrics.value("iotgw_messages_accepted_total", ["qos": "1"]) == 9)
             #expect(metrics.value("iotgw_messages_delivered_total", ["qos": "1"]) == 5)
+            // QoS 0 dropped while offline never entered the outbox: not accepted for its mapping either.
+            #expect(Self.acceptedByMapping(metrics) == Self.expectedByMapping(["temperature/1": 9, "humidity-qos0/0": 3]),
+                    "\(Self.acceptedByMapping(metrics))")
+            #expect(metrics.value("iotgw_upstream_connect_failures_total", ["connection": "0", "reason": "network"]) ?? 0 >= failedAttempts)
             #expect(Self.requests(metrics)["coap/accepted"] == 9 && Self.requests(metrics)["http/accepted"] == 6,
                     "\(Self.requests(metrics))")
 
@@ -180,6 +255,12 @@ struct MetricsEndToEndTests {
             #expect(metrics.value("iotgw_outbox_bytes", ["qos": "1"]) == 0)
             #expect(metrics.value("iotgw_outbox_oldest_age_seconds", ["qos": "1"]) == 0)
             #expect(metrics.value("iotgw_messages_resent_total") == 0, "nothing was in flight when the broker stopped")
+            #expect(metrics.value("iotgw_upstream_inflight", ["connection": "0"]) == 0)
+            // Failed attempts ended with the reconnect: counted, never reset.
+            let failures = metrics.all("iotgw_upstream_connect_failures_total").reduce(0) { $0 + $1.value }
+            #expect(failures >= failedAttempts && failures == metrics.value(
+                "iotgw_upstream_connect_failures_total", ["connection": "0", "reason": "network"]), "\(metrics.all("iotgw_upstream_connect_failures_total"))")
+            try Self.expectProcessMetrics(metrics, pid: try #require(gateway.pid))
             #expect(metrics.value("iotgw_delivery_latency_seconds_count") == 9)
             // The four stored while down waited over a second: above the 1 s bucket.
             #expect((metrics.bucket("iotgw_delivery_latency_seconds", le: 1) ?? 99) <= 5)
@@ -190,7 +271,7 @@ struct MetricsEndToEndTests {
             let received = try await env.subscriber.settle(for: .milliseconds(500))
             let texts = Set(received.map(\.text))
             #expect(texts.isDisjoint(with: ["m-down-h0", "m-down-h1", "m-down-h2"]), "a dropped QoS 0 was published")
-            print("metrics: 18 request series, accepted 9/3, delivered 9/3, dropped{offline,0} 3, reconnects 1, commit batches \(Int(batches))")
+            print("metrics: 18 request series, accepted 9/3, delivered 9/3, dropped{offline,0} 3, reconnects 1, commit batches \(Int(batches)), failed connect attempts \(Int(failures))")
         }
     }
 

@@ -35,12 +35,24 @@ public protocol GatewayObserver: Sendable {
     func registryLoaded(devices: Int, disabled: Int, reload: Bool)
     /// A changed registry had problems and was not used.
     func registryReloadFailed()
+    /// `messageAccepted(qos:)`, with the name of the mapping that produced
+    /// the message (what the outbox calls).
+    func messageAccepted(qos: QoS, mapping: String)
+    /// Connection `connection` now has `count` messages handed to its
+    /// client and not yet acknowledged. Reported when it changes, at most
+    /// once per turn of the forwarder's loop.
+    func upstreamInFlight(_ connection: Int, count: Int)
+    /// An attempt of connection `connection` to connect failed.
+    func upstreamConnectFailed(_ connection: Int, reason: UpstreamConnectFailure)
 }
 
 extension GatewayObserver {
     // Most observers (the tests') care only about messages.
     public func registryLoaded(devices: Int, disabled: Int, reload: Bool) {}
     public func registryReloadFailed() {}
+    public func messageAccepted(qos: QoS, mapping: String) { messageAccepted(qos: qos) }
+    public func upstreamInFlight(_ connection: Int, count: Int) {}
+    public func upstreamConnectFailed(_ connection: Int, reason: UpstreamConnectFailure) {}
 }
 
 /// Reports nothing: the default where no metrics are wanted (tests, tools).

@@ -12,6 +12,8 @@ public enum UpstreamEvent: Sendable, Equatable {
     /// message was not accepted. `transient` codes (quota exceeded, server
     /// busy, unspecified) are worth retrying later; the others never will be.
     case refused(messageID: Int32, reasonCode: Int, reason: String, transient: Bool)
+    /// An attempt to connect failed (the client tries again with backoff).
+    case connectFailed(UpstreamConnectFailure)
 }
 
 /// The result of handing one message to the upstream client.

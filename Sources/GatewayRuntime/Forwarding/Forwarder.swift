@@ -63,7 +63,13 @@ public final class Forwarder: Sendable {
     }
 
     public func start() {
-        client.start { [signals] event in
+        client.start { [signals, observer, connection = lane.index] event in
+            // Counted here, on the client's thread: the forwarder's
+            // decisions do not depend on failed attempts.
+            if case .connectFailed(let failure) = event {
+                observer.upstreamConnectFailed(connection, reason: failure)
+                return
+            }
             signals.updateWakingIf { signals in
                 switch event {
                 case .connected: signals.events.append(.connected)
@@ -74,6 +80,8 @@ public final class Forwarder: Sendable {
                     return signals.acks >= signals.ackWakeAt
                 case .refused(let messageID, let code, let reason, let transient):
                     signals.events.append(.refused(messageID: messageID, code: code, reason: reason, transient: transient))
+                case .connectFailed:
+                    return false
                 }
                 return true
             }
@@ -101,6 +109,7 @@ public final class Forwarder: Sendable {
     private func run() {
         var machine = ForwarderMachine(configuration)
         var readAhead = ReadAhead()
+        var reportedInFlight = 0
         while true {
             thread.beat()
             let now = MonotonicClock.now()
@@ -125,6 +134,11 @@ public final class Forwarder: Sendable {
             perform(machine.handle(events, now: MonotonicClock.now()))
             perform(machine.checkStall(now: MonotonicClock.now()))
             publish(&machine, &readAhead)
+            // Once a turn, and only when it changed: one atomic store.
+            if machine.inFlight.count != reportedInFlight {
+                reportedInFlight = machine.inFlight.count
+                observer.upstreamInFlight(lane.index, count: reportedInFlight)
+            }
         }
         if !machine.inFlight.isEmpty {
             logger.notice("stopping with messages unacknowledged; they will be sent again on restart", metadata: [
@@ -205,24 +219,26 @@ public final class Forwarder: Sendable {
                 observer.messagesExpired(qos: .atMostOnce, count: count)
             case .consumeQoS0(let sequence):
                 lane.consumeVolatile(through: sequence)
-            case .pausing(let code, let reason, let pause):
+            case .pausing(let code, let reason, let pause, let topic, let mapping):
                 observer.brokerRefused(reasonCode: code)
                 logger.warning("broker refused a message for now; slowing down", metadata: [
                     "mqtt.reason_code": "0x\(String(code, radix: 16))", "reason": "\(reason)",
                     "mqtt.connection": "\(lane.index)", "mqtt.pause": "\(pause)s",
+                    "mqtt.topic": "\(topic)", "mapping": "\(mapping)",
                 ])
-            case .refusedForGood(let code, let reason, let qos):
+            case .refusedForGood(let code, let reason, let qos, let topic, let mapping):
                 observer.brokerRefused(reasonCode: code)
                 logger.error("broker refused a message for good; dropping it", metadata: [
                     "mqtt.reason_code": "0x\(String(code, radix: 16))", "reason": "\(reason)", "mqtt.connection": "\(lane.index)",
+                    "mqtt.topic": "\(topic)", "mapping": "\(mapping)",
                 ])
                 observer.messagesDropped(reason: "rejected", qos: qos, count: 1)
             case .reconnect(let reason):
                 logger.warning("upstream stalled; reconnecting", metadata: ["reason": "\(reason)", "mqtt.connection": "\(lane.index)"])
                 client.reconnect()
-            case .rejected(let topic, let reason, let qos):
+            case .rejected(let topic, let mapping, let reason, let qos):
                 logger.error("message can never be published; dropping it", metadata: [
-                    "mqtt.topic": "\(topic)", "reason": "\(reason)",
+                    "mqtt.topic": "\(topic)", "mapping": "\(mapping)", "reason": "\(reason)",
                 ])
                 observer.messagesDropped(reason: "rejected", qos: qos, count: 1)
             }

@@ -69,6 +69,10 @@ struct ForwarderMachine {
         var receivedAt: Date
         /// When it was handed over (or resent after a reconnect), monotonic.
         var sentAt: Double = 0
+        /// For the log line of a refusal: references to the message's own
+        /// strings (no copy of their bytes).
+        var topic: String
+        var mapping: String
     }
 
     struct RowRef: Sendable, Equatable {
@@ -90,11 +94,11 @@ struct ForwarderMachine {
         /// QoS 0 entries up to this sequence left the memory queue.
         case consumeQoS0(through: UInt64)
         /// A transient refusal: this connection pauses.
-        case pausing(code: Int, reason: String, pause: Double)
+        case pausing(code: Int, reason: String, pause: Double, topic: String, mapping: String)
         /// A permanent refusal: the message is dropped.
-        case refusedForGood(code: Int, reason: String, qos: QoS)
+        case refusedForGood(code: Int, reason: String, qos: QoS, topic: String, mapping: String)
         /// The client can never send it as it is.
-        case rejected(topic: String, reason: String, qos: QoS)
+        case rejected(topic: String, mapping: String, reason: String, qos: QoS)
         /// The broker stopped acknowledging on a live connection: drop it and connect again.
         case reconnect(reason: String)
     }
@@ -251,9 +255,9 @@ struct ForwarderMachine {
             let pause = refusalPause
             refusalPause = min(30, refusalPause * 2)
             maybeMore = true
-            return [.pausing(code: code, reason: reason, pause: pause)]
+            return [.pausing(code: code, reason: reason, pause: pause, topic: entry.topic, mapping: entry.mapping)]
         }
-        var actions: [Action] = [.refusedForGood(code: code, reason: reason, qos: entry.qos)]
+        var actions: [Action] = [.refusedForGood(code: code, reason: reason, qos: entry.qos, topic: entry.topic, mapping: entry.mapping)]
         if case .row(let id) = entry.key { actions.append(delete([RowRef(id: id, size: entry.size)], expired: false)) }
         return actions
     }
@@ -338,7 +342,8 @@ struct ForwarderMachine {
         case .inFlight(let messageID):
             limiter.record(bytes: message.storedSize, now: now)
             inFlight[messageID] = InFlight(
-                key: candidate.key, size: message.storedSize, qos: message.qos, receivedAt: message.receivedAt, sentAt: now
+                key: candidate.key, size: message.storedSize, qos: message.qos, receivedAt: message.receivedAt, sentAt: now,
+                topic: message.topic, mapping: message.mapping
             )
             taken(candidate.key)
             return []
@@ -349,7 +354,7 @@ struct ForwarderMachine {
             return []
         case .rejected(let reason):
             taken(candidate.key)
-            var actions: [Action] = [.rejected(topic: message.topic, reason: reason, qos: message.qos)]
+            var actions: [Action] = [.rejected(topic: message.topic, mapping: message.mapping, reason: reason, qos: message.qos)]
             if case .row(let id) = candidate.key { actions.append(delete([RowRef(id: id, size: message.storedSize)], expired: false)) }
             return actions
         }

@@ -25,10 +25,21 @@ struct GatewayMetrics: Sendable {
     let devicesEnabled: Gauge
     let devicesDisabled: Gauge
     let registryReloads: LabeledCounters
+    let acceptedByMapping: MappingCounters
+    /// `accepted`'s QoS 0 and 1 series, held directly: they count every
+    /// message, and a lookup by label values would build an array each time.
+    private let acceptedQoS0: Counter
+    private let acceptedQoS1: Counter
+    /// `iotgw_upstream_inflight`, indexed by connection.
+    let inFlight: [Gauge]
+    let connectFailures: LabeledCounters
+    private let buildInfo: Gauge
     private let outboxQoS0: OutboxGauges
     private let outboxQoS1: OutboxGauges
 
-    init(_ registry: PrometheusCollectorRegistry) {
+    /// `connections`: `upstream.connections`; `mappings`: the configured
+    /// mappings, whose series are created at once.
+    init(_ registry: PrometheusCollectorRegistry, connections: Int = 1, mappings: [(mapping: String, qos: QoS)] = []) {
         func name(_ name: String, _ help: String) -> MetricNameDescriptor {
             MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
         }
@@ -39,9 +50,13 @@ struct GatewayMetrics: Sendable {
         requests = LabeledCounters(registry, name(
             "iotgw_requests_total", "Device requests answered, by protocol and outcome."
         ), labels: [("protocol", IngressProtocol.allCases.map(\.rawValue)), ("outcome", Self.outcomes)])
-        accepted = LabeledCounters(registry, name(
+        let acceptedName = name(
             "iotgw_messages_accepted_total", "Messages that entered the outbox (committed for QoS 1, queued for QoS 0)."
-        ), labels: [qos], onDemand: qos2)
+        )
+        accepted = LabeledCounters(registry, acceptedName, labels: [qos], onDemand: qos2)
+        // The registry hands back the series `accepted` just made.
+        acceptedQoS0 = registry.makeCounter(descriptor: acceptedName, labels: [("qos", "0")])
+        acceptedQoS1 = registry.makeCounter(descriptor: acceptedName, labels: [("qos", "1")])
         delivered = LabeledCounters(registry, name(
             "iotgw_messages_delivered_total", "Messages the broker took (PUBACK for QoS 1, written for QoS 0)."
         ), labels: [qos], onDemand: qos2)
@@ -88,6 +103,25 @@ struct GatewayMetrics: Sendable {
             "iotgw_registry_reloads_total", "Reloads of the device registry after its files changed or SIGHUP: ok, or failed (the previous registry stays)."
         ), labels: [("result", ["ok", "failed"])])
 
+        acceptedByMapping = MappingCounters(
+            registry, name: "iotgw_messages_accepted_by_mapping_total",
+            help: "Messages that entered the outbox, by the mapping that produced them and its QoS.",
+            seed: mappings
+        )
+        let connectionLabels = (0..<max(1, connections)).map(String.init)
+        let inFlightName = name(
+            "iotgw_upstream_inflight", "Messages handed to the MQTT client and not yet acknowledged, by upstream connection."
+        )
+        inFlight = connectionLabels.map { registry.makeGauge(descriptor: inFlightName, labels: [("connection", $0)]) }
+        connectFailures = LabeledCounters(registry, name(
+            "iotgw_upstream_connect_failures_total",
+            "Failed attempts to connect upstream, by connection and reason: refused (CONNACK), timeout, tls, dns, network, other."
+        ), labels: [("connection", connectionLabels), ("reason", UpstreamConnectFailure.allCases.map(\.rawValue))])
+        buildInfo = registry.makeGauge(descriptor: name(
+            "iotgw_build_info", "Always 1; the labels say which version and commit is running."
+        ), labels: [("version", GatewayVersion.string), ("commit", GatewayVersion.commit)])
+        buildInfo.set(to: 1)
+
         let messages = name("iotgw_outbox_messages", "Messages queued in the outbox.")
         let bytes = name("iotgw_outbox_bytes", "Payload bytes queued in the outbox.")
         let age = name("iotgw_outbox_oldest_age_seconds", "Age of the oldest queued message; 0 when empty.")
@@ -100,6 +134,15 @@ struct GatewayMetrics: Sendable {
         }
         outboxQoS0 = gauges("0")
         outboxQoS1 = gauges("1")
+    }
+
+    /// One more accepted message of `qos`.
+    func countAccepted(_ qos: QoS) {
+        switch qos {
+        case .atMostOnce: acceptedQoS0.increment()
+        case .atLeastOnce: acceptedQoS1.increment()
+        case .exactlyOnce: accepted.increment([qos.metricLabel])
+        }
     }
 
     func outbox(_ qos: QoS) -> OutboxGauges {

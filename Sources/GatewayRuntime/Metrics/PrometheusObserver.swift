@@ -7,7 +7,8 @@ import Synchronization
 /// Every metric is created once, in `init`, on a registry this observer is
 /// given (never the global `MetricsSystem`, so tests and tools stay
 /// isolated). Labels come only from small fixed sets: protocol, outcome,
-/// QoS and reason, never a device, path or topic.
+/// QoS, reason, the upstream connection's index, and the mapping names of
+/// the configuration; never a device, path or topic.
 ///
 /// The observer methods are called on the CoAP, HTTP, writer, forwarder and
 /// MQTT threads; they only touch swift-prometheus' atomics and short locks.
@@ -20,9 +21,13 @@ public final class PrometheusObserver: GatewayObserver {
     /// two scrapes overlap.
     private let rendering = Mutex(())
 
-    public init(registry: PrometheusCollectorRegistry = .init()) {
+    /// `connections`: `upstream.connections`; `mappings`: the configured
+    /// mappings (name and QoS), whose per-mapping series start at 0.
+    public init(
+        registry: PrometheusCollectorRegistry = .init(), connections: Int = 1, mappings: [(mapping: String, qos: QoS)] = []
+    ) {
         self.registry = registry
-        self.metrics = GatewayMetrics(registry)
+        self.metrics = GatewayMetrics(registry, connections: connections, mappings: mappings)
     }
 
     // MARK: GatewayObserver
@@ -32,7 +37,23 @@ public final class PrometheusObserver: GatewayObserver {
     }
 
     public func messageAccepted(qos: QoS) {
-        metrics.accepted.increment([qos.metricLabel])
+        metrics.countAccepted(qos)
+    }
+
+    /// Called for every accepted message: two atomic increments, one hash
+    /// of the mapping name; no lock, no allocation.
+    public func messageAccepted(qos: QoS, mapping: String) {
+        metrics.countAccepted(qos)
+        metrics.acceptedByMapping.increment(mapping: mapping, qos: qos)
+    }
+
+    public func upstreamInFlight(_ connection: Int, count: Int) {
+        guard metrics.inFlight.indices.contains(connection) else { return }
+        metrics.inFlight[connection].set(to: Double(count))
+    }
+
+    public func upstreamConnectFailed(_ connection: Int, reason: UpstreamConnectFailure) {
+        metrics.connectFailures.increment([String(connection), reason.rawValue])
     }
 
     /// Every delivery counts; the latency histogram takes only QoS 1, whose
@@ -102,12 +123,16 @@ public final class PrometheusObserver: GatewayObserver {
     // MARK: Exposition
 
     /// Sets the outbox gauges from `snapshot` and returns every metric of the
-    /// registry in the text format (version 0.0.4), families sorted by name.
+    /// registry, and the process metrics read now, in the text format
+    /// (version 0.0.4), families sorted by name.
     public func render(snapshot: OutboxSnapshot) -> [UInt8] {
-        rendering.withLock { _ in
+        let process = ProcessMetrics.sample()
+        return rendering.withLock { _ in
             metrics.outbox(.atMostOnce).set(snapshot.qos0)
             metrics.outbox(.atLeastOnce).set(snapshot.qos1)
-            return PrometheusText.sorted(registry.emitToBuffer())
+            var text = registry.emitToBuffer()
+            if let process { text.append(contentsOf: process.text.utf8) }
+            return PrometheusText.sorted(text)
         }
     }
 }

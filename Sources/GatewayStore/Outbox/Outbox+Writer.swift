@@ -76,7 +76,7 @@ extension Outbox {
             }
         }
         for (pending, id) in zip(work.group, result.ids) {
-            observer.messageAccepted(qos: pending.message.qos)
+            observer.messageAccepted(qos: pending.message.qos, mapping: pending.message.mapping)
             pending.completion(.success(id))
         }
         if let last = result.ids.last {

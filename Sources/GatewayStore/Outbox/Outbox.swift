@@ -104,7 +104,7 @@ public final class Outbox: Sendable {
             return .dropped
         case .success(let admission):
             if case .queued = admission {
-                observer.messageAccepted(qos: .atMostOnce)
+                observer.messageAccepted(qos: .atMostOnce, mapping: message.mapping)
                 onVisible.withLock { $0 }?.run()
             }
             return admission
