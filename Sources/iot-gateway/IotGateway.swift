@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GatewayCore
 
 @main
@@ -11,8 +12,25 @@ struct IotGateway: AsyncParsableCommand {
     )
 }
 
-/// The `--config FILE` option every subcommand takes.
+/// The `--config FILE` option every subcommand takes. Without it, the file
+/// named by `$IOT_GATEWAY_CONFIG`, else the packaged location, so commands
+/// typed on the box need no option.
 struct ConfigOption: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Gateway configuration file (YAML).", valueName: "file"))
-    var config: String
+    static let environmentVariable = "IOT_GATEWAY_CONFIG"
+    static let defaultPath = "/etc/iot-gateway/gateway.yaml"
+
+    @Option(name: .customLong("config"), help: ArgumentHelp(
+        "Gateway configuration file (YAML). Default: $\(Self.environmentVariable) if set, else \(Self.defaultPath).",
+        valueName: "file"
+    ))
+    var explicitPath: String?
+
+    /// The file to read: `--config`, else `$IOT_GATEWAY_CONFIG`, else the default.
+    var config: String {
+        if let explicitPath { return explicitPath }
+        if let fromEnvironment = ProcessInfo.processInfo.environment[Self.environmentVariable], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        return Self.defaultPath
+    }
 }
