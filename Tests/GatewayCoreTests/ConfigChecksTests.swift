@@ -334,6 +334,28 @@ struct CertificateFileTests {
         #expect(earlier.error(at: "8:16")?.contains("is not valid before ") == true, "\(earlier)")
     }
 
+    @Test func aBundleWorksWhileOneOfItsCertificatesDoes() throws {
+        let fixture = try ConfigFixture()
+        defer { fixture.remove() }
+        let pem = try TestPEM.shared()
+        let twoDaysOn = Date().addingTimeInterval(2 * 86_400)
+        try fixture.put("ca.pem", pem.oneDayCA + pem.ca, mode: 0o644)
+        let bundle = try fixture.report(config(anonymous), now: twoDaysOn)
+        #expect(bundle.errors.isEmpty && bundle.warnings.isEmpty, "an expired root next to a valid one is fine: \(bundle)")
+        try fixture.put("ca.pem", pem.oneDayCA, mode: 0o644)
+        let alone = try fixture.report(config(anonymous), now: twoDaysOn)
+        #expect(alone.error(at: "7:14")?.contains("the CA certificate 'CN=One Day CA' expired on") == true, "\(alone)")
+
+        let garbage = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+        try fixture.put("ca.pem", garbage + pem.ca, mode: 0o644)
+        let partly = try fixture.report(config(anonymous))
+        #expect(partly.errors.isEmpty, "\(partly)")
+        #expect(partly.warning(at: "7:14")?.contains("1 of its 2 CERTIFICATE blocks do not parse") == true, "\(partly)")
+        try fixture.put("ca.pem", garbage, mode: 0o644)
+        let none = try fixture.report(config(anonymous))
+        #expect(none.error(at: "7:14")?.contains("holds no valid X.509 certificate") == true, "\(none)")
+    }
+
     @Test func underThirtyDaysLeftIsAWarningWithTheDate() throws {
         let fixture = try ConfigFixture()
         defer { fixture.remove() }

@@ -2,8 +2,8 @@ import Foundation
 
 /// Certificates and keys made with `openssl` once per test run, for
 /// configurations whose files are read for real: a CA, a client certificate
-/// it signed (EC P-256, a year), another EC key, and a self-signed RSA-2048
-/// certificate with its key.
+/// it signed (EC P-256, a year), another EC key, a self-signed RSA-2048
+/// certificate with its key, and a self-signed CA valid for one day.
 struct TestPEM: Sendable {
     var ca: String
     var clientCertificate: String
@@ -11,6 +11,7 @@ struct TestPEM: Sendable {
     var otherKey: String
     var rsaCertificate: String
     var rsaKey: String
+    var oneDayCA: String
 
     static func shared() throws -> TestPEM { try made.get() }
 
@@ -38,10 +39,12 @@ struct TestPEM: Sendable {
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path("rsa.key"), "-out", path("rsa.pem"),
             "-subj", "/CN=rsa-gateway", "-days", "365",
         ])
+        try openssl(["req", "-x509"] + ec + ["-keyout", path("day.key"), "-out", path("day.pem"), "-subj", "/CN=One Day CA", "-days", "1"])
         func read(_ name: String) throws -> String { try String(contentsOfFile: path(name), encoding: .utf8) }
         return TestPEM(
             ca: try read("ca.pem"), clientCertificate: try read("client.pem"), clientKey: try read("client.key"),
-            otherKey: try read("other.key"), rsaCertificate: try read("rsa.pem"), rsaKey: try read("rsa.key")
+            otherKey: try read("other.key"), rsaCertificate: try read("rsa.pem"), rsaKey: try read("rsa.key"),
+            oneDayCA: try read("day.pem")
         )
     }
 

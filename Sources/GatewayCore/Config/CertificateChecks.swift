@@ -93,27 +93,36 @@ struct CertificateChecks {
     private func checkAuthorities(_ file: PEMFileReference) {
         guard let documents = documents(file) else { return }
         var parsed: [Certificate] = []
+        var unreadable = 0
         for document in documents {
             guard document.discriminator == "CERTIFICATE" else {
                 fail(file, "'\(file.written)' holds a \(Self.kind(document)) where CA certificates belong; a CA file holds only -----BEGIN CERTIFICATE----- blocks")
                 return
             }
-            guard let certificate = try? Certificate(pemEncoded: document.text) else {
-                fail(file, "'\(file.written)' holds a CERTIFICATE block that is not a valid X.509 certificate")
-                return
+            if let certificate = try? Certificate(pemEncoded: document.text) {
+                parsed.append(certificate)
+            } else {
+                unreadable += 1
             }
-            parsed.append(certificate)
         }
-        let valid = parsed.filter { $0.notValidBefore <= now && now <= $0.notValidAfter }
-        if valid.isEmpty, let first = parsed.first {
-            fail(file, "'\(file.written)': \(validityProblem(first, what: "the CA certificate")); no certificate in it is valid now, so no peer can be verified: get a current CA certificate")
+        guard !parsed.isEmpty else {
+            fail(file, "'\(file.written)' holds no valid X.509 certificate (its CERTIFICATE blocks do not parse)")
             return
         }
-        for certificate in parsed where !valid.contains(certificate) {
-            warn(file, "'\(file.written)': \(validityProblem(certificate, what: "the CA certificate")); the file's other certificates are used")
+        if unreadable > 0 {
+            // A large bundle (the system's) may hold one the TLS library reads and we do not.
+            warn(file, "'\(file.written)': \(unreadable) of its \(documents.count) CERTIFICATE blocks do not parse as X.509 certificates; the others are used")
         }
-        for certificate in valid where certificate.notValidAfter.timeIntervalSince(now) < Self.warningPeriod {
-            warn(file, "'\(file.written)': the CA certificate \(Self.subject(certificate)) expires on \(Self.date(certificate.notValidAfter)), in under 30 days: replace it before then")
+        let valid = parsed.filter { $0.notValidBefore <= now && now <= $0.notValidAfter }
+        guard let lastToExpire = valid.max(by: { $0.notValidAfter < $1.notValidAfter }) else {
+            fail(file, "'\(file.written)': \(validityProblem(parsed[0], what: "the CA certificate")); no certificate in it is valid now, so no peer can be verified: get a current CA certificate")
+            return
+        }
+        // A bundle (the system's holds some expired roots) works while any of
+        // its certificates does: only the last one to expire matters.
+        if lastToExpire.notValidAfter.timeIntervalSince(now) < Self.warningPeriod {
+            let which = parsed.count == 1 ? "the CA certificate \(Self.subject(lastToExpire))" : "the last of its CA certificates, \(Self.subject(lastToExpire)),"
+            warn(file, "'\(file.written)': \(which) expires on \(Self.date(lastToExpire.notValidAfter)), in under 30 days: replace it before then")
         }
     }
 
