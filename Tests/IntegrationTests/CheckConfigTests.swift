@@ -347,6 +347,10 @@ extension CheckConfigTests {
         #expect(lines.count == 2, "\(withError.summary)")
         #expect(lines.first?.hasPrefix("\(path):\(keyTypo.line):\(keyTypo.column): error: unknown key 'keepalive'") == true, "\(withError.summary)")
         #expect(lines.last?.hasPrefix("\(path):\(shortNow.line):\(shortNow.column): warning: upstream.tls.cert_file:") == true, "\(withError.summary)")
+        // run refuses the same file with the same lines, before opening anything.
+        let run = try await ProcessRunner.run(try GatewayBinary.path(), ["run", "--config", path], timeout: .seconds(30))
+        #expect(run.status == .exited(1), "\(run.summary)")
+        #expect(run.stderrText == withError.stderrText, "\(run.summary)\n\(withError.summary)")
     }
 
     @Test("a mapping shadowed by an earlier {rest*} mapping is refused at its resource, naming the earlier one")
