@@ -23,7 +23,7 @@ struct CheckConfigCommand: ParsableCommand {
             }
             print("\(options.config): OK (\(config.mappings.count) mapping\(config.mappings.count == 1 ? "" : "s"))")
         } catch {
-            StandardError.write(error.description)
+            StandardError.write(options.explained(error).description)
             throw ExitCode(1)
         }
     }

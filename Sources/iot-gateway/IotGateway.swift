@@ -33,4 +33,21 @@ struct ConfigOption: ParsableArguments {
         }
         return Self.defaultPath
     }
+
+    /// `error`, with a hint on where the file name came from when it was not
+    /// given and the file cannot be read: "No such file" alone would not say
+    /// that the default, or `$IOT_GATEWAY_CONFIG`, was tried.
+    func explained(_ error: ConfigError) -> ConfigError {
+        guard explicitPath == nil else { return error }
+        let fromEnvironment = config != Self.defaultPath
+        let hint = fromEnvironment
+            ? " (named by $\(Self.environmentVariable); --config FILE names another)"
+            : " (the default, since neither --config nor $\(Self.environmentVariable) names a file)"
+        var explained = error
+        explained.issues = error.issues.map { issue in
+            guard issue.location.file == config, issue.message.hasPrefix("cannot read file") else { return issue }
+            return ConfigIssue(issue.message + hint, at: issue.location)
+        }
+        return explained
+    }
 }

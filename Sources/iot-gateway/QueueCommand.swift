@@ -52,7 +52,7 @@ struct QueueTarget {
             let directory = try ConfigLoader.stateDirectory(path: options.configuration.config)
             return QueueTarget(paths: StatePaths(directory: directory))
         } catch {
-            StandardError.write(error.description)
+            StandardError.write(options.configuration.explained(error).description)
             throw ExitCode(1)
         }
     }

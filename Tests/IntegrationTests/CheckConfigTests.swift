@@ -399,6 +399,13 @@ extension CheckConfigTests {
             environment: ["IOT_GATEWAY_CONFIG": path, "GATEWAY_NAME": "edge-42"], timeout: .seconds(30)
         )
         #expect(viaEnvironment.succeeded && viaEnvironment.stdoutText.hasPrefix("\(path): OK"), "\(viaEnvironment.summary)")
+        let missing = directory.file("absent.yaml")
+        let named = try await ProcessRunner.run(
+            try GatewayBinary.path(), ["check-config"], environment: ["IOT_GATEWAY_CONFIG": missing], timeout: .seconds(30)
+        )
+        #expect(named.status == .exited(1), "\(named.summary)")
+        #expect(named.stderrText == "\(missing):1:1: error: cannot read file: No such file or directory (named by $IOT_GATEWAY_CONFIG; --config FILE names another)\n",
+                "\(named.summary)")
         let help = try await ProcessRunner.run(try GatewayBinary.path(), ["check-config", "--help"], timeout: .seconds(30))
         let flat = help.stdoutText.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(flat.contains("Default: $IOT_GATEWAY_CONFIG if set, else /etc/iot-gateway/gateway.yaml"), "\(help.summary)")
