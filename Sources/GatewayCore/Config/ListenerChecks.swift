@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// One listen address as configured, with the key that named it and where.
 struct ConfiguredListener {
     enum Transport: String { case tcp = "TCP", udp = "UDP" }
@@ -65,16 +59,8 @@ struct ListenerChecks {
         )
     }
 
-    /// An address as bytes: 4 for IPv4, 16 for IPv6.
     static func bytes(_ address: ListenAddress) -> [UInt8] {
-        if address.isIPv6 {
-            var raw = in6_addr()
-            guard inet_pton(AF_INET6, address.host, &raw) == 1 else { return [] }
-            return withUnsafeBytes(of: &raw) { Array($0) }
-        }
-        var raw = in_addr()
-        guard inet_pton(AF_INET, address.host, &raw) == 1 else { return [] }
-        return withUnsafeBytes(of: &raw) { Array($0) }
+        IPAddressText.bytes(address.host, ipv6: address.isIPv6)
     }
 
     static func isWildcard(_ bytes: [UInt8]) -> Bool { bytes.allSatisfy { $0 == 0 } }
