@@ -411,3 +411,29 @@ extension CheckConfigTests {
         #expect(flat.contains("Default: $IOT_GATEWAY_CONFIG if set, else /etc/iot-gateway/gateway.yaml"), "\(help.summary)")
     }
 }
+
+/// One configuration for a fleet, through a real gateway and broker.
+@Suite("environment references in a running gateway")
+struct EnvironmentReferenceRunTests {
+    @Test("gateway.name and a topic part come from the gateway's environment: {gateway} in the delivered topic is the resolved name")
+    func resolvedNameReachesTheBroker() async throws {
+        var settings = GatewaySettings()
+        settings.name = "${GATEWAY_NAME}"
+        settings.mappings = """
+            - name: fleet
+              resource: /fleet/{device}
+              auth: anonymous
+              topic: dt/{gateway}/${SITE:-lab}/{device}
+              qos: 1
+
+            """
+        try await EndToEnd.run("env-fleet", settings: settings, gatewayEnvironment: { _ in ["GATEWAY_NAME": "edge-42", "SITE": "plant-2"] }) { env in
+            let response = try await HTTP.post(env.gateway.httpURL("/fleet/d1"), body: Array("{\"t\":21}".utf8), contentType: "application/json")
+            #expect(response.status == 202, "\(response)")
+            let messages = try await env.subscriber.waitUntil(timeout: .seconds(30), "the fleet message") { messages in
+                messages.contains { $0.topic.hasPrefix("dt/") }
+            }
+            #expect(messages.contains { $0.topic == "dt/edge-42/plant-2/d1" && $0.text == "{\"t\":21}" }, "\(messages)")
+        }
+    }
+}
