@@ -1,24 +1,6 @@
 import Foundation
 import X509
 
-/// A PEM file the configuration names, and where.
-struct PEMFileReference {
-    /// `upstream.tls.cert_file`, `devices.ca_file`, ...
-    var key: String
-    var path: String
-    /// The path as written, for messages.
-    var written: String
-    var location: SourceLocation
-}
-
-/// Listen addresses and files as found while the sections were parsed.
-/// Reference type: `SectionParser` is a value passed around by copy, and all
-/// copies must add to one list.
-final class ConfigFindings {
-    var listeners: [(key: String, address: ListenAddress, location: SourceLocation)] = []
-    var files: [String: PEMFileReference] = [:]
-}
-
 /// Reads every certificate and key file the configuration names, so that a
 /// file the TLS libraries would refuse at connect time (mosquitto, GnuTLS,
 /// libcoap's OpenSSL) is reported at load with its YAML line instead.
@@ -46,33 +28,6 @@ struct CertificateChecks {
 
     // MARK: - Files
 
-    /// One `-----BEGIN LABEL-----` ... `-----END LABEL-----` block.
-    struct PEMBlock {
-        var discriminator: String
-        /// The whole block, for the X509 parsers.
-        var text: String
-    }
-
-    /// The PEM blocks of a file, in order; text between them is ignored
-    /// (as OpenSSL does, e.g. the "subject=" lines some tools write).
-    static func blocks(_ text: String) -> [PEMBlock] {
-        var blocks: [PEMBlock] = []
-        var current: (label: String, lines: [Substring])?
-        for line in text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline) {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if current == nil, trimmed.hasPrefix("-----BEGIN "), trimmed.hasSuffix("-----") {
-                current = (String(trimmed.dropFirst("-----BEGIN ".count).dropLast(5)), [Substring(trimmed)])
-            } else if let open = current {
-                current!.lines.append(Substring(trimmed))
-                if trimmed == "-----END \(open.label)-----" {
-                    blocks.append(PEMBlock(discriminator: open.label, text: current!.lines.joined(separator: "\n") + "\n"))
-                    current = nil
-                }
-            }
-        }
-        return blocks
-    }
-
     private func documents(_ file: PEMFileReference) -> [PEMBlock]? {
         guard let data = FileManager.default.contents(atPath: file.path) else {
             fail(file, "cannot read '\(file.written)'")
@@ -80,7 +35,7 @@ struct CertificateChecks {
         }
         let text = String(decoding: data, as: UTF8.self)
         // `openssl ecparam -genkey` writes the curve's parameters first.
-        let documents = Self.blocks(text).filter { $0.discriminator != "EC PARAMETERS" }
+        let documents = PEMBlock.all(in: text).filter { $0.discriminator != "EC PARAMETERS" }
         if documents.isEmpty {
             let hint = text.contains("-----BEGIN") ? "its PEM blocks cannot be read" : "expected PEM text starting with -----BEGIN (a DER file converts with openssl x509 -inform der or openssl pkey -inform der)"
             fail(file, "'\(file.written)' holds nothing in PEM form: \(hint)")
