@@ -61,7 +61,7 @@ struct CertificateChecks {
             }
         }
         guard !parsed.isEmpty else {
-            fail(file, "'\(file.written)' holds no valid X.509 certificate (its CERTIFICATE blocks do not parse)")
+            fail(file, "'\(file.written)' holds no valid X.509 certificate (its CERTIFICATE blocks do not parse; an RSA key under 2048 bits is refused too)")
             return
         }
         if unreadable > 0 {
@@ -90,7 +90,7 @@ struct CertificateChecks {
             return nil
         }
         guard let certificate = try? Certificate(pemEncoded: first.text) else {
-            fail(file, "'\(file.written)' holds a CERTIFICATE block that is not a valid X.509 certificate")
+            fail(file, "'\(file.written)' holds a CERTIFICATE block that is not a valid X.509 certificate (or one with an RSA key under 2048 bits, which AWS IoT Core and the gateway refuse): issue a new one")
             return nil
         }
         for extra in documents.dropFirst() where extra.discriminator != "CERTIFICATE" || (try? Certificate(pemEncoded: extra.text)) == nil {
