@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GatewayCore
 
 @main
@@ -11,8 +12,42 @@ struct IotGateway: AsyncParsableCommand {
     )
 }
 
-/// The `--config FILE` option every subcommand takes.
+/// The `--config FILE` option every subcommand takes. Without it, the file
+/// named by `$IOT_GATEWAY_CONFIG`, else the packaged location, so commands
+/// typed on the box need no option.
 struct ConfigOption: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Gateway configuration file (YAML).", valueName: "file"))
-    var config: String
+    static let environmentVariable = "IOT_GATEWAY_CONFIG"
+    static let defaultPath = "/etc/iot-gateway/gateway.yaml"
+
+    @Option(name: .customLong("config"), help: ArgumentHelp(
+        "Gateway configuration file (YAML). Default: $\(Self.environmentVariable) if set, else \(Self.defaultPath).",
+        valueName: "file"
+    ))
+    var explicitPath: String?
+
+    /// The file to read: `--config`, else `$IOT_GATEWAY_CONFIG`, else the default.
+    var config: String {
+        if let explicitPath { return explicitPath }
+        if let fromEnvironment = ProcessInfo.processInfo.environment[Self.environmentVariable], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        return Self.defaultPath
+    }
+
+    /// `error`, with a hint on where the file name came from when it was not
+    /// given and the file cannot be read: "No such file" alone would not say
+    /// that the default, or `$IOT_GATEWAY_CONFIG`, was tried.
+    func explained(_ error: ConfigError) -> ConfigError {
+        guard explicitPath == nil else { return error }
+        let fromEnvironment = config != Self.defaultPath
+        let hint = fromEnvironment
+            ? " (named by $\(Self.environmentVariable); --config FILE names another)"
+            : " (the default, since neither --config nor $\(Self.environmentVariable) names a file)"
+        var explained = error
+        explained.issues = error.issues.map { issue in
+            guard issue.location.file == config, issue.message.hasPrefix("cannot read file") else { return issue }
+            return ConfigIssue(issue.message + hint, at: issue.location)
+        }
+        return explained
+    }
 }

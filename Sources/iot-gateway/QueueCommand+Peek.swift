@@ -16,7 +16,7 @@ extension QueueCommand {
         @Argument(help: ArgumentHelp("How many messages to show.", valueName: "N"))
         var count: Int = 10
 
-        @OptionGroup var options: ConfigOption
+        @OptionGroup var options: QueueOptions
 
         @Flag(name: .long, help: "Print one JSON object (snake_case keys) instead of text.")
         var json = false

@@ -13,7 +13,7 @@ extension QueueCommand {
                 """
         )
 
-        @OptionGroup var options: ConfigOption
+        @OptionGroup var options: QueueOptions
 
         @Option(name: .long, help: ArgumentHelp(
             "Only messages whose topic matches this MQTT topic filter ('+' one level, '#' the rest).",

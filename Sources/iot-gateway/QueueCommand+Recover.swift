@@ -14,7 +14,7 @@ extension QueueCommand {
                 """
         )
 
-        @OptionGroup var options: ConfigOption
+        @OptionGroup var options: QueueOptions
 
         @Flag(name: .long, help: "Really move the old database aside and write the new one.")
         var yes = false

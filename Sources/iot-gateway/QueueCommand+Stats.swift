@@ -6,10 +6,10 @@ extension QueueCommand {
         static let configuration = CommandConfiguration(
             commandName: "stats",
             abstract: "Show what the outbox holds: depth by QoS, bytes, ages, expiries, busiest topics.",
-            discussion: "Read-only; safe while the gateway runs. Exits 1 when the configuration is invalid or there is no outbox yet."
+            discussion: "Read-only; safe while the gateway runs. Exits 1 when there is no outbox yet, or gateway.state_dir cannot be read from the configuration."
         )
 
-        @OptionGroup var options: ConfigOption
+        @OptionGroup var options: QueueOptions
 
         @Flag(name: .long, help: "Print one JSON object (snake_case keys) instead of text.")
         var json = false

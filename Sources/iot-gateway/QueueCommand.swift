@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GatewayCore
 import GatewayStore
 
@@ -8,27 +9,57 @@ struct QueueCommand: ParsableCommand {
         abstract: "Inspect or purge the outbox of a gateway's state directory.",
         discussion: """
             stats and peek only read, and work while the gateway runs. purge needs the gateway stopped.
+            The outbox is found with --state-dir DIR, or through the configuration (--config, $IOT_GATEWAY_CONFIG, \
+            /etc/iot-gateway/gateway.yaml), of which only gateway.state_dir is read: the rest may be broken.
             QoS 0 messages wait in the running gateway's memory, not in the outbox; see /metrics on the admin listener.
             """,
         subcommands: [Stats.self, Peek.self, Purge.self, Recover.self]
     )
 }
 
-/// The state directory a queue command works on, found through `--config`.
+/// Where a queue command finds the outbox: `--state-dir`, or the
+/// `gateway.state_dir` of the configuration.
+struct QueueOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "The gateway's state directory (holds outbox.sqlite). With it, no configuration is read.",
+        valueName: "dir"
+    ))
+    var stateDir: String?
+
+    @OptionGroup var configuration: ConfigOption
+
+    func validate() throws {
+        if stateDir != nil && configuration.explicitPath != nil {
+            throw ValidationError("give --state-dir or --config, not both")
+        }
+    }
+}
+
+/// The state directory a queue command works on.
 struct QueueTarget {
-    let config: GatewayConfig
     let paths: StatePaths
 
-    /// Loads the configuration; on failure prints its problems as
-    /// `check-config` does (`FILE:LINE:COLUMN: message`) and exits 1.
-    static func load(_ options: ConfigOption) throws -> QueueTarget {
+    /// From `--state-dir`, or from only `gateway.state_dir` of the
+    /// configuration: the rest of it may be broken (certificates, mapping
+    /// files), which is exactly when an operator needs these commands. A
+    /// configuration that cannot be read is printed as `check-config` prints
+    /// problems (`FILE:LINE:COLUMN: error: message`) and exits 1.
+    static func load(_ options: QueueOptions) throws -> QueueTarget {
+        if let directory = options.stateDir {
+            return QueueTarget(paths: StatePaths(directory: absolute(directory)))
+        }
         do {
-            let config = try ConfigLoader.load(path: options.config)
-            return QueueTarget(config: config, paths: StatePaths(directory: config.gateway.stateDirectory))
+            let directory = try ConfigLoader.stateDirectory(path: options.configuration.config)
+            return QueueTarget(paths: StatePaths(directory: directory))
         } catch {
-            StandardError.write(error.description)
+            StandardError.write(options.configuration.explained(error).description)
             throw ExitCode(1)
         }
+    }
+
+    private static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        return (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path)
     }
 
     /// Runs `body`; an inspection error is printed as `error: …` and exits 1.
@@ -41,11 +72,9 @@ struct QueueTarget {
         }
     }
 
-    /// Where `/metrics` is, for the QoS 0 note.
-    var metricsHint: String {
-        guard let address = config.admin.listen.first else { return "the admin listener is off (admin.listen)" }
-        return "see /metrics on the admin listener (\(address))"
-    }
+    /// Where QoS 0 messages can be seen instead (the configuration is not
+    /// read for the admin address: it may be broken).
+    var metricsHint: String { "see /metrics on the admin listener (admin.listen)" }
 }
 
 /// Text shared by the queue commands.

@@ -9,8 +9,10 @@ struct ConfigFixture {
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("iotgw-config-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        for name in ["ca.pem", "client.pem", "client.key"] {
-            try Data("x".utf8).write(to: directory.appendingPathComponent(name))
+        // Real PEM files: the loader parses every certificate and key it is given.
+        let pem = try TestPEM.shared()
+        for (name, text) in [("ca.pem", pem.ca), ("client.pem", pem.clientCertificate), ("client.key", pem.clientKey)] {
+            try Data(text.utf8).write(to: directory.appendingPathComponent(name))
         }
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: directory.appendingPathComponent("client.key").path)
     }
@@ -198,7 +200,7 @@ struct ConfigLoaderTests {
             _ = try ConfigLoader.load(path: "/nonexistent/gateway.yaml")
             Issue.record("expected an error")
         } catch {
-            #expect(error.description == "/nonexistent/gateway.yaml:1:1: cannot read file: No such file or directory")
+            #expect(error.description == "/nonexistent/gateway.yaml:1:1: error: cannot read file: No such file or directory")
         }
     }
 
@@ -233,7 +235,7 @@ struct ConfigLoaderTests {
             _ = try ConfigLoader.load(path: directory)
             Issue.record("expected an error")
         } catch {
-            #expect(error.description == "\(directory):1:1: is a directory, not a YAML file (name the file itself, e.g. gateway.yaml)")
+            #expect(error.description == "\(directory):1:1: error: is a directory, not a YAML file (name the file itself, e.g. gateway.yaml)")
             #expect(!error.description.contains("NSCocoaErrorDomain"))
         }
     }

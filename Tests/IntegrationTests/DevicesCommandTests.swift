@@ -6,17 +6,23 @@ import Testing
 /// real binary against registry files on disk.
 @Suite("devices commands")
 struct DevicesCommandTests {
-    /// A configuration (dummy upstream certificates, DTLS and HTTPS
-    /// listeners, one device mapping) whose registry is `devices/*.yaml`.
+    /// A configuration (the test PKI's certificates, copied: the loader
+    /// parses them; DTLS and HTTPS listeners, one device mapping) whose
+    /// registry is `devices/*.yaml`.
     struct Fixture {
         let directory: TemporaryDirectory
         let config: String
 
-        init(_ label: String, files: String = "[\"devices/*.yaml\"]") throws {
+        init(_ label: String, files: String = "[\"devices/*.yaml\"]") async throws {
             directory = try TemporaryDirectory("devices-\(label)")
-            for name in ["ca.pem", "client.pem", "client.key", "https.pem", "https.key"] {
-                let path = try directory.write("x", to: name)
-                chmod(path, 0o600)
+            let pki = try await TestCertificates.shared()
+            let sources = [
+                "ca.pem": pki.caFile, "client.pem": pki.gateway.certificate, "client.key": pki.gateway.key,
+                "https.pem": pki.server.certificate, "https.key": pki.server.key,
+            ]
+            for (name, source) in sources {
+                try FileManager.default.copyItem(atPath: source, toPath: directory.file(name))
+                chmod(directory.file(name), 0o600)
             }
             config = try directory.write("""
                 gateway:
@@ -106,7 +112,7 @@ struct DevicesCommandTests {
 
     @Test("add --psk --token prints each secret once, stores the PSK as hex and the token only as its hash, mode 0600")
     func addPrintsSecretsOnce() async throws {
-        let fixture = try Fixture("add")
+        let fixture = try await Fixture("add")
         defer { fixture.remove() }
         let result = try await fixture.devices("add", "kitchen-1", "--psk", "--token", "--groups", "kitchen,sensors")
         #expect(result.succeeded, "\(result.summary)")
@@ -147,7 +153,7 @@ struct DevicesCommandTests {
 
     @Test("add needs a credential and a valid id, and refuses an id that exists in any file")
     func addRefusals() async throws {
-        let fixture = try Fixture("add-refused")
+        let fixture = try await Fixture("add-refused")
         defer { fixture.remove() }
         try fixture.registry("devices/site.yaml", "devices:\n  - id: meter-7\n    token_sha256: \(Self.hash)\n")
         let before = fixture.snapshot()
@@ -171,7 +177,7 @@ struct DevicesCommandTests {
 
     @Test("list shows ids, groups, state, credential kinds and FILE:LINE, never a secret or hash")
     func listShowsNoSecrets() async throws {
-        let fixture = try Fixture("list")
+        let fixture = try await Fixture("list")
         defer { fixture.remove() }
         let first = try await fixture.devices("add", "a", "--psk", "--groups", "g1,g2")
         let second = try await fixture.devices("add", "b", "--token", "--cert-sha256", Self.hash.uppercased())
@@ -205,12 +211,12 @@ struct DevicesCommandTests {
 
     @Test("list of an invalid registry exits 1 with FILE:LINE:COLUMN lines")
     func listOfAnInvalidRegistry() async throws {
-        let fixture = try Fixture("list-invalid")
+        let fixture = try await Fixture("list-invalid")
         defer { fixture.remove() }
         try fixture.registry("devices/bad.yaml", "devices:\n  - id: x\n    psk: 00\n    colour: red\n")
         let list = try await fixture.devices("list")
         #expect(list.status == .exited(1), "\(list.summary)")
-        let hit = list.stderrText.split(separator: "\n").contains { $0.contains(/bad\.yaml:4:5: unknown key 'colour'/) }
+        let hit = list.stderrText.split(separator: "\n").contains { $0.contains(/bad\.yaml:4:5: error: unknown key 'colour'/) }
         #expect(hit, "\(list.summary)")
     }
 
@@ -234,7 +240,7 @@ struct DevicesCommandTests {
 
     @Test("disable, enable and remove change exactly the entry; unknown ids exit 1")
     func editsChangeExactlyTheEntry() async throws {
-        let fixture = try Fixture("edit")
+        let fixture = try await Fixture("edit")
         defer { fixture.remove() }
         let file = try fixture.registry("devices/site.yaml", Self.siteFile)
 
@@ -281,7 +287,7 @@ struct DevicesCommandTests {
 
     @Test("remove of a one-device file's device deletes the file; of a file named literally keeps `devices: []`")
     func removeTheOnlyDevice() async throws {
-        let fixture = try Fixture("remove-only")
+        let fixture = try await Fixture("remove-only")
         defer { fixture.remove() }
         let add = try await fixture.devices("add", "solo", "--token")
         #expect(add.succeeded, "\(add.summary)")
@@ -290,7 +296,7 @@ struct DevicesCommandTests {
         #expect(remove.succeeded && remove.stdoutText.contains("deleted"), "\(remove.summary)")
         #expect(fixture.text("devices/solo.yaml") == nil)
 
-        let literal = try Fixture("remove-literal", files: "[\"registry.yaml\"]")
+        let literal = try await Fixture("remove-literal", files: "[\"registry.yaml\"]")
         defer { literal.remove() }
         // The first add creates the file the configuration names.
         let first = try await literal.devices("add", "solo", "--token")
@@ -304,7 +310,7 @@ struct DevicesCommandTests {
 
     @Test("8 concurrent adds into one file all land")
     func concurrentAdds() async throws {
-        let fixture = try Fixture("concurrent")
+        let fixture = try await Fixture("concurrent")
         defer { fixture.remove() }
         let file = try fixture.registry("devices/site.yaml", "# shared\ndevices:\n  - id: first\n    token_sha256: \(Self.hash)\n")
         let results = try await withThrowingTaskGroup(of: ProcessResult.self) { group in
@@ -324,7 +330,7 @@ struct DevicesCommandTests {
 
     @Test("an edit that would make the registry invalid is refused and nothing changes")
     func invalidEditRefused() async throws {
-        let fixture = try Fixture("invalid-edit")
+        let fixture = try await Fixture("invalid-edit")
         defer { fixture.remove() }
         try fixture.registry("devices/site.yaml", Self.siteFile)
         let before = fixture.snapshot()

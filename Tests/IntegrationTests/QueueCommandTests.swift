@@ -173,7 +173,72 @@ struct QueueCommandTests {
         }
     }
 
-    @Test("configuration errors are printed as check-config prints them; no outbox is named as such")
+    @Test("only the state directory is needed: --state-dir without a config, a config whose certificates, mappings and variables are broken, $IOT_GATEWAY_CONFIG")
+    func stateDirectoryOnly() async throws {
+        try await EndToEnd.run("queue-state-only", settings: GatewaySettings(mappings: Self.mappings), brokerDownAtStart: true) { env in
+            let gateway = env.gateway
+            for device in ["a", "b"] {
+                let response = try await HTTP.post(gateway.httpURL("/sensors/\(device)/temperature"), body: Array("{}".utf8), contentType: "application/json")
+                try #require(response.status == 202, "\(response)")
+            }
+            let (status, _) = await gateway.terminate(grace: .seconds(15))
+            #expect(status == .exited(0))
+            let state = gateway.stateDirectory
+            let directory = URL(fileURLWithPath: gateway.configPath).deletingLastPathComponent()
+
+            // No configuration at all: --state-dir.
+            let bare = try await ProcessRunner.run(
+                try GatewayBinary.path(), ["queue", "stats", "--json", "--state-dir", state],
+                environment: ["IOT_GATEWAY_CONFIG": "/nonexistent/gateway.yaml"], timeout: .seconds(60)
+            )
+            #expect(bare.succeeded, "\(bare.summary)")
+            let stats = try JSONSerialization.jsonObject(with: bare.stdout) as? [String: Any]
+            #expect(stats?["messages"] as? Int == 2 && stats?["state_dir"] as? String == state, "\(bare.summary)")
+            let peek = try await ProcessRunner.run(try GatewayBinary.path(), ["queue", "peek", "--state-dir", state], timeout: .seconds(60))
+            #expect(peek.succeeded && peek.stdoutText.contains("dt/sensors/a/temperature"), "\(peek.summary)")
+
+            // A configuration that check-config refuses, but whose state_dir is readable.
+            var text = try String(contentsOfFile: gateway.configPath, encoding: .utf8)
+            let certificates = try await TestCertificates.shared()
+            text = text.replacingOccurrences(of: "cert_file: \(certificates.gateway.certificate)", with: "cert_file: /nonexistent/client.pem")
+            text = text.replacingOccurrences(of: "state_dir: \(state)", with: "state_dir: ${QUEUE_TEST_STATE}")
+            text += "\nmapping_files: [absent-mappings.yaml]\n"
+            let broken = directory.appendingPathComponent("broken.yaml").path
+            try Data(text.utf8).write(to: URL(fileURLWithPath: broken))
+            let refused = try await GatewayProcess.checkConfig(broken)
+            #expect(refused.status == .exited(1), "\(refused.summary)")
+            for expected in ["/nonexistent/client.pem", "absent-mappings.yaml", "QUEUE_TEST_STATE is not set"] {
+                #expect(refused.stderrText.contains(expected), "check-config should refuse it for \(expected): \(refused.summary)")
+            }
+            let environment = ["QUEUE_TEST_STATE": state]
+            let viaConfig = try await ProcessRunner.run(
+                try GatewayBinary.path(), ["queue", "stats", "--json", "--config", broken], environment: environment, timeout: .seconds(60)
+            )
+            #expect(viaConfig.succeeded, "\(viaConfig.summary)")
+            #expect((try? JSONSerialization.jsonObject(with: viaConfig.stdout) as? [String: Any])?["messages"] as? Int == 2, "\(viaConfig.summary)")
+
+            // The same file through $IOT_GATEWAY_CONFIG, with no --config.
+            var viaEnvironment = environment
+            viaEnvironment["IOT_GATEWAY_CONFIG"] = broken
+            let peekTwo = try await ProcessRunner.run(try GatewayBinary.path(), ["queue", "peek", "1"], environment: viaEnvironment, timeout: .seconds(60))
+            #expect(peekTwo.succeeded && peekTwo.stdoutText.contains("oldest 1 of 2 stored messages"), "\(peekTwo.summary)")
+            let dryRun = try await ProcessRunner.run(try GatewayBinary.path(), ["queue", "purge"], environment: viaEnvironment, timeout: .seconds(60))
+            #expect(dryRun.status == .exited(1) && dryRun.stdoutText.contains("would purge 2 messages"), "\(dryRun.summary)")
+
+            // state_dir itself must still resolve.
+            let unset = try await Self.queue(["stats"], config: broken)
+            #expect(unset.status == .exited(1), "\(unset.summary)")
+            #expect(unset.stderrText.contains("broken.yaml:") && unset.stderrText.contains("error: environment variable QUEUE_TEST_STATE is not set"), "\(unset.summary)")
+            #expect(!unset.stderrText.contains("client.pem") && !unset.stderrText.contains("absent-mappings"), "only state_dir is read: \(unset.summary)")
+
+            let both = try await ProcessRunner.run(
+                try GatewayBinary.path(), ["queue", "stats", "--state-dir", state, "--config", broken], timeout: .seconds(60)
+            )
+            #expect(both.status != .exited(0) && both.stderrText.contains("not both"), "\(both.summary)")
+        }
+    }
+
+    @Test("a configuration that cannot give a state directory is printed as check-config prints it; no outbox is named as such")
     func errors() async throws {
         let directory = try TemporaryDirectory("queue-errors")
         defer { directory.remove() }
@@ -184,12 +249,16 @@ struct QueueCommandTests {
         #expect(noFile.status == .exited(1), "\(noFile.summary)")
         #expect(noFile.stderrText == checkMissing.stderrText, "\(noFile.summary)\n\(checkMissing.summary)")
 
-        let broken = try directory.write("gateway:\n  name: gw\n  bogus: 1\n", to: "broken.yaml")
-        let invalid = try await Self.queue(["peek"], config: broken)
-        let checkBroken = try await GatewayProcess.checkConfig(broken)
+        let notYAML = try directory.write("gateway: [\n", to: "not-yaml.yaml")
+        let unreadable = try await Self.queue(["peek"], config: notYAML)
+        let checkUnreadable = try await GatewayProcess.checkConfig(notYAML)
+        #expect(unreadable.status == .exited(1), "\(unreadable.summary)")
+        #expect(unreadable.stderrText == checkUnreadable.stderrText, "\(unreadable.summary)\n\(checkUnreadable.summary)")
+
+        let wrongType = try directory.write("gateway:\n  name: gw\n  state_dir: [a, b]\n", to: "broken.yaml")
+        let invalid = try await Self.queue(["peek"], config: wrongType)
         #expect(invalid.status == .exited(1), "\(invalid.summary)")
-        #expect(invalid.stderrText == checkBroken.stderrText, "\(invalid.summary)\n\(checkBroken.summary)")
-        #expect(invalid.stderrText.contains("broken.yaml:3:3:"), "\(invalid.summary)")
+        #expect(invalid.stderrText.contains("broken.yaml:3:14: error: gateway.state_dir must be a string"), "\(invalid.summary)")
 
         let valid = try directory.write(try await CheckConfigTests.config(in: directory), to: "gateway.yaml")
         let database = directory.file("state/outbox.sqlite")

@@ -10,20 +10,27 @@ public enum ConfigLoader {
     /// `loadingRegistry: false` leaves the device registry files unread
     /// (`registry` stays empty): the `devices` commands read and check them
     /// themselves, and must work while a registry file is missing or broken.
-    public static func load(path: String, loadingRegistry: Bool = true) throws(ConfigError) -> GatewayConfig {
+    /// `${NAME}` references in the configuration and its mapping files are
+    /// resolved from `environment`; certificates are judged against `now`.
+    public static func load(
+        path: String,
+        loadingRegistry: Bool = true,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        now: Date = Date()
+    ) throws(ConfigError) -> GatewayConfig {
         let issues = IssueList()
         let absolute = FilePaths.absolute(path)
-        guard let file = YAMLFile.load(absolute, issues: issues, reportedAs: path) else {
-            throw ConfigError(issues: issues.issues)
+        guard let file = YAMLFile.load(absolute, issues: issues, reportedAs: path, environment: environment) else {
+            throw issues.failure
         }
         let reader = NodeReader(file: path, issues: issues)
         let base = (absolute as NSString).deletingLastPathComponent
         guard let root = file.root else {
             issues.add("configuration is empty", at: SourceLocation(file: path, line: 1, column: 1))
-            throw ConfigError(issues: issues.issues)
+            throw issues.failure
         }
         guard let top = reader.mapping(root, what: "the configuration", allowed: topLevelKeys) else {
-            throw ConfigError(issues: issues.issues)
+            throw issues.failure
         }
         let sections = SectionParser(reader: reader, baseDirectory: base)
 
@@ -35,10 +42,16 @@ public enum ConfigLoader {
         let outbox = sections.outbox(top["outbox"])
         let admin = sections.admin(top["admin"])
         let log = sections.log(top["log"])
+        if let coap, let http, let admin {
+            ListenerChecks(issues: issues, configFile: path).check(listeners(coap: coap, http: http, admin: admin, found: sections.found))
+        }
+        CertificateChecks(issues: issues, now: now).check(sections.found.files)
 
         // Mappings are checked against the broker's limits; if the upstream
         // section itself is broken, against the default profile's.
-        var compiler = MappingCompiler(issues: issues, limits: upstream?.limits ?? .awsIotCore, gateway: gateway?.name ?? "x")
+        var compiler = MappingCompiler(
+            issues: issues, limits: upstream?.limits ?? .awsIotCore, gateway: gateway?.name ?? "x", environment: environment
+        )
         if let inline = top["mappings"] {
             compiler.compileList(inline, reader: reader)
         }
@@ -47,6 +60,7 @@ public enum ConfigLoader {
                 compiler.compileFile(mappingFile)
             }
         }
+        MappingShadowing(issues: issues).check(compiler.rules, resourceLocations: compiler.resourceLocations)
 
         if compiler.rules.isEmpty && issues.isEmpty {
             // Not an error: a gateway may be started before its mappings are written.
@@ -62,7 +76,7 @@ public enum ConfigLoader {
         }
 
         guard issues.isEmpty, let gateway, let upstream, let devices, let coap, let http, let outbox, let admin, let log else {
-            throw ConfigError(issues: issues.issues)
+            throw issues.failure
         }
         SecurityChecks(issues: issues).check(mappings: compiler.rules, devices: devices, coap: coap, http: http)
         var config = GatewayConfig(
@@ -81,6 +95,24 @@ public enum ConfigLoader {
         config.registry = registry
         config.warnings = issues.warnings
         return config
+    }
+
+    /// Every listen address in use, defaults included, in the order the
+    /// gateway binds them, each with where it was written.
+    static func listeners(coap: CoAPSettings, http: HTTPSettings, admin: AdminSettings, found: ConfigFindings) -> [ConfiguredListener] {
+        let groups: [(String, [ListenAddress], ConfiguredListener.Transport)] = [
+            ("admin.listen", admin.listen, .tcp),
+            ("coap.listen", coap.listen, .udp),
+            ("coap.dtls.listen", coap.dtls.listen, .udp),
+            ("http.listen", http.listen, .tcp),
+            ("http.tls.listen", http.tls?.listen ?? [], .tcp),
+        ]
+        return groups.flatMap { key, addresses, transport in
+            addresses.map { address in
+                let location = found.listeners.first { $0.key == key && $0.address == address }?.location
+                return ConfiguredListener(address: address, key: key, transport: transport, location: location)
+            }
+        }
     }
 }
 
@@ -140,5 +172,29 @@ enum Glob {
         return (0..<Int(result.gl_pathc)).compactMap { index in
             result.gl_pathv[index].map { String(cString: $0) }
         }.sorted()
+    }
+}
+
+extension ConfigLoader {
+    /// Only `gateway.state_dir` (absolute; the default when it is not set),
+    /// for the `queue` commands: they must work while the rest of the
+    /// configuration is broken (unreadable certificates, missing mapping
+    /// files, an unset variable elsewhere), which is when they are needed.
+    /// The file must still be YAML, and `state_dir` a string.
+    public static func stateDirectory(
+        path: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigError) -> String {
+        let issues = IssueList()
+        let absolute = FilePaths.absolute(path)
+        guard let file = YAMLFile.load(absolute, issues: issues, reportedAs: path) else { throw issues.failure }
+        let reader = NodeReader(file: path, issues: issues)
+        guard case .mapping(let top)? = file.root, case .mapping(let gateway)? = top["gateway"], var node = gateway["state_dir"] else {
+            return SectionParser.defaultStateDirectory
+        }
+        if let text = file.text {
+            node = EnvironmentReferences(environment: environment, source: text, file: path, issues: issues).resolve(node)
+        }
+        guard issues.isEmpty, let text = reader.string(node, what: "gateway.state_dir") else { throw issues.failure }
+        return FilePaths.resolve(text, against: (absolute as NSString).deletingLastPathComponent)
     }
 }

@@ -15,17 +15,22 @@ struct MappingCompiler {
     let gateway: String
     private(set) var rules: [MappingRule] = []
     private var names: [String: SourceLocation] = [:]
+    /// Where each rule's `resource:` is, index for index with `rules`.
+    private(set) var resourceLocations: [SourceLocation] = []
+    /// Resolves `${NAME}` in mapping files as in the configuration; nil: not at all.
+    let environment: [String: String]?
 
-    init(issues: IssueList, limits: UpstreamLimits, gateway: String) {
+    init(issues: IssueList, limits: UpstreamLimits, gateway: String, environment: [String: String]? = nil) {
         self.issues = issues
         self.limits = limits
         self.gateway = gateway
+        self.environment = environment
     }
 
     /// A mapping file holds one key, `mappings`, with a list of entries.
     mutating func compileFile(_ path: String) {
         let shown = FilePaths.display(path)
-        guard let file = YAMLFile.load(path, issues: issues, reportedAs: shown) else { return }
+        guard let file = YAMLFile.load(path, issues: issues, reportedAs: shown, environment: environment) else { return }
         let reader = NodeReader(file: shown, issues: issues)
         guard let root = file.root else { return }  // an empty file holds no mappings
         guard let top = reader.mapping(root, what: "a mapping file", allowed: ["mappings"]) else { return }
@@ -40,8 +45,14 @@ struct MappingCompiler {
         for entry in entries {
             if let rule = compile(entry, reader: reader) {
                 rules.append(rule)
+                resourceLocations.append(Self.resourceLocation(entry, reader: reader) ?? rule.location)
             }
         }
+    }
+
+    private static func resourceLocation(_ node: Node, reader: NodeReader) -> SourceLocation? {
+        guard case .mapping(let mapping) = node, let value = mapping["resource"] else { return nil }
+        return reader.location(value)
     }
 
     private mutating func compile(_ node: Node, reader: NodeReader) -> MappingRule? {

@@ -6,6 +6,8 @@ import Yams
 struct SectionParser {
     let reader: NodeReader
     let baseDirectory: String
+    /// Listen addresses and PEM files as written, for the checks that span sections.
+    let found = ConfigFindings()
 
     static let defaultStateDirectory = "/var/lib/iot-gateway"
 
@@ -46,10 +48,6 @@ struct SectionParser {
             if let list = listen(value, what: "coap.listen") { settings.listen = list } else { ok = false }
         }
         if let dtls = dtls(entries["dtls"], devices: devices) { settings.dtls = dtls } else { ok = false }
-        if let clash = settings.dtls.listen.first(where: settings.listen.contains) {
-            reader.fail("\(clash) is both a plain CoAP (coap.listen) and a DTLS (coap.dtls.listen) address", at: entries["dtls"] ?? node)
-            ok = false
-        }
         warnIfExposed(settings.listen, node: entries["listen"], what: "coap.listen", kind: "plain CoAP", secure: "coap.dtls")
         if let value = entries["max_body"] {
             if let size = reader.byteSize(value, what: "coap.max_body", range: 16...16 << 20) { settings.maxBody = size } else { ok = false }
@@ -77,10 +75,6 @@ struct SectionParser {
         }
         if let value = entries["tls"] {
             if let tls = httpTLS(value, devices: devices) { settings.tls = tls } else { ok = false }
-            if let clash = settings.tls?.listen.first(where: settings.listen.contains) {
-                reader.fail("\(clash) is both a plain HTTP (http.listen) and an HTTPS (http.tls.listen) address", at: value)
-                ok = false
-            }
         }
         warnIfExposed(settings.listen, node: entries["listen"], what: "http.listen", kind: "plain HTTP", secure: "http.tls")
         if let value = entries["max_body"] {
@@ -190,6 +184,7 @@ struct SectionParser {
         var ok = true
         for (text, item) in list {
             if let address = ListenAddress.parse(text) {
+                found.listeners.append((what, address, reader.location(item)))
                 if result.contains(address) {
                     reader.fail("\(what): '\(text)' is listed twice", at: item)
                     ok = false
@@ -215,6 +210,7 @@ extension SectionParser {
             reader.fail("\(what): cannot read '\(text)': \(String(cString: strerror(errno)))", at: node)
             return nil
         }
+        found.files[what] = PEMFileReference(key: what, path: path, written: text, location: reader.location(node))
         return path
     }
 

@@ -31,10 +31,31 @@ public struct ConfigIssue: Error, Sendable, Hashable, CustomStringConvertible {
 /// the first problem, so an operator can fix them all in one pass.
 public struct ConfigError: Error, Sendable, CustomStringConvertible {
     public var issues: [ConfigIssue]
+    /// What was found alongside the errors but would not stop the gateway on
+    /// its own: shown too, since it may be the cause (e.g. a glob that
+    /// matched no mapping file).
+    public var warnings: [ConfigIssue]
 
-    public init(issues: [ConfigIssue]) {
+    public init(issues: [ConfigIssue], warnings: [ConfigIssue] = []) {
         self.issues = issues
+        self.warnings = warnings
     }
 
-    public var description: String { issues.map(\.description).joined(separator: "\n") }
+    /// One line per problem, errors and warnings together in file order,
+    /// each marked: `FILE:LINE:COLUMN: error: message` (the compilers' form,
+    /// which editors and CI logs understand).
+    public var description: String {
+        let marked = issues.map { ($0, "error") } + warnings.map { ($0, "warning") }
+        return marked
+            .enumerated()
+            .sorted { a, b in
+                let (x, y) = (a.element.0.location, b.element.0.location)
+                if x.file != y.file { return x.file < y.file }
+                if x.line != y.line { return x.line < y.line }
+                if x.column != y.column { return x.column < y.column }
+                return a.offset < b.offset
+            }
+            .map { "\($0.element.0.location): \($0.element.1): \($0.element.0.message)" }
+            .joined(separator: "\n")
+    }
 }

@@ -6,9 +6,18 @@ import Yams
 final class IssueList {
     private(set) var issues: [ConfigIssue] = []
     private(set) var warnings: [ConfigIssue] = []
+    /// Values already reported (an unresolvable `${NAME}`): whatever else is
+    /// said about them would only repeat the cause.
+    private var settled: Set<SourceLocation> = []
 
     func add(_ message: String, at location: SourceLocation) {
+        guard !settled.contains(location) else { return }
         issues.append(ConfigIssue(message, at: location))
+    }
+
+    /// Problems reported later at `location` are left out.
+    func settle(_ location: SourceLocation) {
+        settled.insert(location)
     }
 
     func warn(_ message: String, at location: SourceLocation) {
@@ -16,18 +25,28 @@ final class IssueList {
     }
 
     var isEmpty: Bool { issues.isEmpty }
+
+    /// The errors, with the warnings found alongside them.
+    var failure: ConfigError { ConfigError(issues: issues, warnings: warnings) }
 }
 
 /// A parsed YAML file: its root node and where it came from.
 struct YAMLFile {
     let path: String
     let root: Node?
+    /// The file's text, to place problems found after parsing.
+    var text: String? = nil
 
     /// The directory relative paths in this file are resolved against.
     var directory: String { (path as NSString).deletingLastPathComponent }
 
     /// Reads and parses `path`; on failure records the problem and returns nil.
-    static func load(_ path: String, issues: IssueList, reportedAs shown: String? = nil) -> YAMLFile? {
+    /// With an `environment`, `${NAME}` references in scalar values are
+    /// resolved from it (see `EnvironmentReferences`); a reference that
+    /// cannot be resolved is a problem at its `$`.
+    static func load(
+        _ path: String, issues: IssueList, reportedAs shown: String? = nil, environment: [String: String]? = nil
+    ) -> YAMLFile? {
         let name = shown ?? path
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -48,7 +67,12 @@ struct YAMLFile {
             return nil
         }
         do {
-            return YAMLFile(path: name, root: try Yams.compose(yaml: text))
+            var root = try Yams.compose(yaml: text)
+            if let environment, let parsed = root {
+                let resolver = EnvironmentReferences(environment: environment, source: text, file: name, issues: issues)
+                root = resolver.resolve(parsed)
+            }
+            return YAMLFile(path: name, root: root, text: text)
         } catch let error as YamlError {
             let (mark, message) = Self.describe(error)
             issues.add(message, at: SourceLocation(file: name, line: mark?.line ?? 1, column: mark?.column ?? 1))

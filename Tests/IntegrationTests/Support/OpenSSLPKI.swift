@@ -1,7 +1,8 @@
 import Foundation
 
 /// Certificate authorities and leaf certificates made with `openssl` in a
-/// temporary directory: EC P-256 keys (quick to make), 30 days.
+/// temporary directory: EC P-256 keys (quick to make), valid a year by
+/// default (check-config warns about a certificate with under 30 days left).
 enum OpenSSLPKI {
     struct Pair: Sendable {
         var certificate: String
@@ -9,7 +10,7 @@ enum OpenSSLPKI {
     }
 
     /// `NAME.pem` and `NAME.key` in `directory`: a self-signed CA.
-    static func makeCA(_ name: String, commonName: String, in directory: TemporaryDirectory) async throws -> Pair {
+    static func makeCA(_ name: String, commonName: String, days: Int = 365, in directory: TemporaryDirectory) async throws -> Pair {
         _ = try directory.write("""
             [req]
             distinguished_name = dn
@@ -25,13 +26,15 @@ enum OpenSSLPKI {
             """, to: "\(name).cnf")
         let key = directory.file("\(name).key"), certificate = directory.file("\(name).pem")
         try await openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key])
-        try await openssl(["req", "-x509", "-new", "-key", key, "-config", directory.file("\(name).cnf"), "-days", "30", "-sha256", "-out", certificate])
+        try await openssl(["req", "-x509", "-new", "-key", key, "-config", directory.file("\(name).cnf"), "-days", String(days), "-sha256", "-out", certificate])
         return Pair(certificate: certificate, key: key)
     }
 
     /// `NAME.pem` and `NAME.key`: a leaf certificate for `commonName` signed
     /// by `ca`, with `extensions` (extendedKeyUsage, subjectAltName) added.
-    static func issue(_ name: String, commonName: String, by ca: Pair, extensions: String, in directory: TemporaryDirectory) async throws -> Pair {
+    static func issue(
+        _ name: String, commonName: String, by ca: Pair, extensions: String, days: Int = 365, in directory: TemporaryDirectory
+    ) async throws -> Pair {
         let key = directory.file("\(name).key"), csr = directory.file("\(name).csr"), certificate = directory.file("\(name).pem")
         let ext = try directory.write("""
             basicConstraints = critical, CA:FALSE
@@ -46,7 +49,7 @@ enum OpenSSLPKI {
         try await openssl([
             "x509", "-req", "-in", csr, "-CA", ca.certificate, "-CAkey", ca.key,
             "-set_serial", "0x" + UUID().uuidString.replacingOccurrences(of: "-", with: ""),
-            "-days", "30", "-sha256", "-extfile", ext, "-out", certificate,
+            "-days", String(days), "-sha256", "-extfile", ext, "-out", certificate,
         ])
         return Pair(certificate: certificate, key: key)
     }
