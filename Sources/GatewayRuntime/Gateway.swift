@@ -28,7 +28,8 @@ public final class Gateway: Service {
         self.config = config
         self.logger = logger
         self.metrics = PrometheusObserver(
-            connections: config.upstream.connections, mappings: config.mappings.map { ($0.name, $0.qos) }
+            connections: config.upstream.connections, mappings: config.mappings.map { ($0.name, $0.qos) },
+            certificateExpiry: CertificateExpiry.notAfter(path: config.upstream.tls.certFile)
         )
         reloads = Guarded(ReloadState(mappings: config.mappings))
         let running = self.running

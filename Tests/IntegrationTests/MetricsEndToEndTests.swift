@@ -100,6 +100,14 @@ struct MetricsEndToEndTests {
                 #expect(metrics.value("iotgw_upstream_connect_failures_total", ["connection": "0", "reason": reason]) == 0, "\(reason)")
             }
             try Self.expectProcessMetrics(metrics, pid: try #require(gateway.pid))
+            // The client certificate's end, as openssl reads it: it has not
+            // expired a minute before the metric's time and has a minute after.
+            let expiry = try #require(metrics.value("iotgw_upstream_certificate_expiry_timestamp_seconds"), "no certificate expiry metric")
+            let left = Int(expiry - Date().timeIntervalSince1970)
+            let certificate = env.broker.certificates.gateway.certificate
+            let before = try await ProcessRunner.run(Tools.openssl, ["x509", "-noout", "-in", certificate, "-checkend", String(left - 60)], timeout: .seconds(10))
+            let after = try await ProcessRunner.run(Tools.openssl, ["x509", "-noout", "-in", certificate, "-checkend", String(left + 60)], timeout: .seconds(10))
+            #expect(before.succeeded && !after.succeeded, "expiry metric \(expiry) against openssl: \(before.summary) / \(after.summary)")
             var ready = try await HTTP.request("GET", gateway.adminURL("/readyz"))
             #expect(ready.status == 200 && ready.text.contains("upstream: connected"), "\(ready)")
 

@@ -1,3 +1,4 @@
+import Foundation
 import GatewayCore
 import Prometheus
 
@@ -34,12 +35,16 @@ struct GatewayMetrics: Sendable {
     let inFlight: [Gauge]
     let connectFailures: LabeledCounters
     private let buildInfo: Gauge
+    private let certificateExpiry: Gauge?
     private let outboxQoS0: OutboxGauges
     private let outboxQoS1: OutboxGauges
 
     /// `connections`: `upstream.connections`; `mappings`: the configured
     /// mappings, whose series are created at once.
-    init(_ registry: PrometheusCollectorRegistry, connections: Int = 1, mappings: [(mapping: String, qos: QoS)] = []) {
+    init(
+        _ registry: PrometheusCollectorRegistry, connections: Int = 1, mappings: [(mapping: String, qos: QoS)] = [],
+        certificateExpiry expiry: Date? = nil
+    ) {
         func name(_ name: String, _ help: String) -> MetricNameDescriptor {
             MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
         }
@@ -121,6 +126,15 @@ struct GatewayMetrics: Sendable {
             "iotgw_build_info", "Always 1; the labels say which version and commit is running."
         ), labels: [("version", GatewayVersion.string), ("commit", GatewayVersion.commit)])
         buildInfo.set(to: 1)
+        // Read once at start: libmosquitto loads the certificate then too.
+        certificateExpiry = expiry.map { date in
+            let gauge = registry.makeGauge(descriptor: name(
+                "iotgw_upstream_certificate_expiry_timestamp_seconds",
+                "When the upstream client certificate (upstream.tls.cert_file) expires, in seconds since 1970 (UTC)."
+            ))
+            gauge.set(to: date.timeIntervalSince1970.rounded())
+            return gauge
+        }
 
         let messages = name("iotgw_outbox_messages", "Messages queued in the outbox.")
         let bytes = name("iotgw_outbox_bytes", "Payload bytes queued in the outbox.")

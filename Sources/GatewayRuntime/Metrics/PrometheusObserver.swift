@@ -1,3 +1,4 @@
+import Foundation
 import GatewayCore
 import Prometheus
 import Synchronization
@@ -22,12 +23,14 @@ public final class PrometheusObserver: GatewayObserver {
     private let rendering = Mutex(())
 
     /// `connections`: `upstream.connections`; `mappings`: the configured
-    /// mappings (name and QoS), whose per-mapping series start at 0.
+    /// mappings (name and QoS), whose per-mapping series start at 0;
+    /// `certificateExpiry`: when the upstream client certificate expires.
     public init(
-        registry: PrometheusCollectorRegistry = .init(), connections: Int = 1, mappings: [(mapping: String, qos: QoS)] = []
+        registry: PrometheusCollectorRegistry = .init(), connections: Int = 1, mappings: [(mapping: String, qos: QoS)] = [],
+        certificateExpiry: Date? = nil
     ) {
         self.registry = registry
-        self.metrics = GatewayMetrics(registry, connections: connections, mappings: mappings)
+        self.metrics = GatewayMetrics(registry, connections: connections, mappings: mappings, certificateExpiry: certificateExpiry)
     }
 
     // MARK: GatewayObserver
