@@ -29,7 +29,7 @@ struct DevicesTarget {
         do {
             config = try ConfigLoader.load(path: options.config, loadingRegistry: false)
         } catch {
-            StandardError.write(error.description)
+            StandardError.write(options.explained(error).description)
             throw ExitCode(1)
         }
         return DevicesTarget(config: config, store: try run { () throws(RegistryEditError) in

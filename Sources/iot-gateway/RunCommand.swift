@@ -22,7 +22,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             config = try ConfigLoader.load(path: options.config)
         } catch {
-            StandardError.write(error.description)
+            StandardError.write(options.explained(error).description)
             throw ExitCode(1)
         }
         // Writes to a closed socket must fail with EPIPE, not kill the process.
