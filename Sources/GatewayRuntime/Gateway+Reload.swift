@@ -114,11 +114,12 @@ struct MappingChange: Equatable {
 
     init(from old: [MappingRule], to new: [MappingRule]) {
         /// What the rule does, not where it is written: moving a mapping
-        /// within its file is no change.
-        func meaning(_ rule: MappingRule) -> String {
+        /// within its file is no change. (Compared with `==`: a description
+        /// would list a `Set`'s members in no fixed order.)
+        func meaning(_ rule: MappingRule) -> MappingRule {
             var rule = rule
             rule.location = SourceLocation(file: "", line: 0, column: 0)
-            return String(describing: rule)
+            return rule
         }
         let before = Dictionary(old.map { ($0.name, meaning($0)) }, uniquingKeysWith: { first, _ in first })
         let after = Dictionary(new.map { ($0.name, meaning($0)) }, uniquingKeysWith: { first, _ in first })

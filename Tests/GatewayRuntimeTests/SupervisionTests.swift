@@ -99,4 +99,12 @@ struct MappingChangeTests {
         #expect(change.removed == ["b"])
         #expect(change.changed == ["c"])
     }
+
+    @Test func theSameRuleReadAgainIsNoChange() {
+        var first = Self.rule("a", "/a/{d}", "t/a/{d}", line: 2)
+        var again = Self.rule("a", "/a/{d}", "t/a/{d}", line: 9)
+        first.protocols = [.coap, .http]
+        again.protocols = [.http, .coap]
+        #expect(MappingChange(from: [first], to: [again]) == MappingChange(from: [], to: []))
+    }
 }

@@ -23,7 +23,7 @@ public enum MappingAuth: String, Sendable, CaseIterable {
 }
 
 /// One compiled entry of the mapping table.
-public struct MappingRule: Sendable {
+public struct MappingRule: Sendable, Equatable {
     public var name: String
     public var resource: ResourcePattern
     public var methods: [RequestMethod]
