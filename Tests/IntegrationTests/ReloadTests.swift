@@ -104,7 +104,18 @@ struct ReloadTests {
                 }
             }
 
-            try await Task.sleep(for: .seconds(2))
+            /// Each phase lasts until both protocols have had requests
+            /// answered in it: fixed sleeps are too short on a loaded machine.
+            func waitForTraffic(since start: ContinuousClock.Instant, _ phase: String) async throws {
+                try await eventually(timeout: .seconds(90), "requests answered \(phase)") {
+                    let answered = await ledger.outcomes.filter { $0.started > start }
+                    let http = answered.filter { $0.id.hasPrefix("h") }.count
+                    let coap = answered.count - http
+                    return http >= 8 && coap >= 4 ? true : nil
+                }
+            }
+
+            try await waitForTraffic(since: .now - .seconds(3600), "before the reload")
             try Self.table2.write(toFile: mapFile, atomically: true, encoding: .utf8)
             let hangup = ContinuousClock.now
             kill(pid, SIGHUP)
@@ -117,7 +128,7 @@ struct ReloadTests {
             #expect(reloadLine.contains("mappings.added=reload-d") && reloadLine.contains("mappings.removed=reload-b")
                     && reloadLine.contains("mappings.changed=reload-c "), "\(reloadLine)")
 
-            try await Task.sleep(for: .seconds(2))
+            try await waitForTraffic(since: reloaded, "after the reload")
             try Self.broken.write(toFile: mapFile, atomically: true, encoding: .utf8)
             kill(pid, SIGHUP)
             try await eventually(timeout: .seconds(20), "'reload refused' in the gateway log") {
@@ -126,7 +137,7 @@ struct ReloadTests {
             let refusal = gateway.currentLog.split(separator: "\n").first { $0.contains("reload refused") } ?? ""
             #expect(refusal.contains("\(mapFile):\(Self.brokenLine):"), "\(refusal)")
             let refused = ContinuousClock.now
-            try await Task.sleep(for: .seconds(2))
+            try await waitForTraffic(since: refused, "after the refused reload")
             await ledger.stop()
             try await httpLoad.value
             try await coapLoad.value
