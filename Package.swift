@@ -1,5 +1,20 @@
 // swift-tools-version:6.0
 import PackageDescription
+import Foundation
+
+/// The commit compiled into `iot-gateway --version`: packaging/build-deb sets
+/// IOTGW_COMMIT to `git rev-parse --short HEAD` (plus "-dirty" for a tree with
+/// changes). Only CBuildInfo's one C file sees it, so a new commit recompiles
+/// that file and what links it, not the dependencies. Unset, the binary says
+/// "unknown": a plain `swift build` cannot know what it was built from.
+let buildCommit: [CSetting] = {
+    guard let commit = ProcessInfo.processInfo.environment["IOTGW_COMMIT"], !commit.isEmpty else { return [] }
+    guard commit.wholeMatch(of: /[0-9a-f]{7,40}(-dirty)?/) != nil else {
+        FileHandle.standardError.write(Data("error: IOTGW_COMMIT=\(commit): expected a hex commit hash, optionally with -dirty (e.g. 0130b5d); unset it for a build that says 'unknown'\n".utf8))
+        exit(1)
+    }
+    return [.define("IOTGW_COMMIT", to: "\"\(commit)\"")]
+}()
 
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 /// The FIFOs of the outbox, the CoAP engine and the forwarder.
@@ -45,10 +60,14 @@ let package = Package(
             providers: [.apt(["libmosquitto-dev", "libssl-dev"])]
         ),
 
+        // The commit the binary was built from (see buildCommit above).
+        .target(name: "CBuildInfo", cSettings: buildCommit),
+
         // The pure core: message model, configuration, routing.
         .target(
             name: "GatewayCore",
             dependencies: [
+                "CBuildInfo",
                 "Yams",
                 logging,
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -7,7 +7,7 @@ struct IotGateway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "iot-gateway",
         abstract: "Takes CoAP and HTTP from devices, stores every message on disk, and forwards it to an MQTT broker over mutual TLS.",
-        version: GatewayVersion.string,
+        version: GatewayVersion.description,
         subcommands: [RunCommand.self, CheckConfigCommand.self, QueueCommand.self, DevicesCommand.self]
     )
 }
