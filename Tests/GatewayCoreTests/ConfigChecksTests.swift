@@ -38,6 +38,15 @@ extension ConfigFixture {
 /// The base configuration (9 lines) plus text starting at line 10.
 private func config(_ rest: String) -> String { ConfigFixture.base + rest }
 
+extension ConfigFixture {
+    /// What a fresh fixture reports on the base configuration plus `rest`.
+    static func reportOnBase(_ rest: String) throws -> LoadReport {
+        let fixture = try ConfigFixture()
+        defer { fixture.remove() }
+        return try fixture.report(config(rest))
+    }
+}
+
 private let anonymous = """
     mappings:
       - name: any
@@ -50,9 +59,7 @@ private let anonymous = """
 @Suite("Configuration: mappings that can never match")
 struct MappingShadowingTests {
     @Test func aRestPatternShadowsEveryLaterPathUnderIt() throws {
-        let fixture = try ConfigFixture()
-        defer { fixture.remove() }
-        let report = try fixture.report(config("""
+        let report = try ConfigFixture.reportOnBase("""
             mappings:
               - name: raw
                 resource: /raw/{rest*}
@@ -63,7 +70,7 @@ struct MappingShadowingTests {
                 auth: anonymous
                 topic: dt/t/{device}
 
-            """))
+            """)
         let error = try #require(report.error(at: "16:15"), "\(report)")
         #expect(error.contains("mapping 'temp' can never match"), "\(error)")
         #expect(error.contains("/raw/{rest*}") && error.contains("'raw' (") && error.contains("gateway.yaml:11)"), "\(error)")
@@ -72,9 +79,7 @@ struct MappingShadowingTests {
     }
 
     @Test func anExactDuplicateResourceIsAnError() throws {
-        let fixture = try ConfigFixture()
-        defer { fixture.remove() }
-        let report = try fixture.report(config("""
+        let report = try ConfigFixture.reportOnBase("""
             mappings:
               - name: first
                 resource: /s/{a}/t
@@ -85,15 +90,13 @@ struct MappingShadowingTests {
                 auth: anonymous
                 topic: dt/second/{b}
 
-            """))
+            """)
         let error = try #require(report.error(at: "16:15"), "\(report)")
         #expect(error.contains("same pattern") && error.contains("'first' (") && error.contains(":11)"), "\(error)")
     }
 
     @Test func aVariableTakesALaterLiteral() throws {
-        let fixture = try ConfigFixture()
-        defer { fixture.remove() }
-        let report = try fixture.report(config("""
+        let report = try ConfigFixture.reportOnBase("""
             mappings:
               - name: any-room
                 resource: /rooms/{room}
@@ -104,14 +107,12 @@ struct MappingShadowingTests {
                 auth: anonymous
                 topic: dt/kitchen
 
-            """))
+            """)
         #expect(report.error(at: "16:15")?.contains("mapping 'kitchen' can never match") == true, "\(report)")
     }
 
     @Test func partlyOverlappingMethodsAreAWarningNamingWhatIsLost() throws {
-        let fixture = try ConfigFixture()
-        defer { fixture.remove() }
-        let report = try fixture.report(config("""
+        let report = try ConfigFixture.reportOnBase("""
             mappings:
               - name: raw
                 resource: /raw/{rest*}
@@ -124,7 +125,7 @@ struct MappingShadowingTests {
                 auth: anonymous
                 topic: dt/t
 
-            """))
+            """)
         #expect(report.errors.isEmpty, "\(report)")
         let warning = try #require(report.warning(at: "18:15"), "\(report)")
         #expect(warning.contains("POST over coap") && warning.contains("'raw'"), "\(warning)")
@@ -132,9 +133,7 @@ struct MappingShadowingTests {
     }
 
     @Test func disjointMappingsAreFine() throws {
-        let fixture = try ConfigFixture()
-        defer { fixture.remove() }
-        let report = try fixture.report(config("""
+        let report = try ConfigFixture.reportOnBase("""
             mappings:
               - name: raw
                 resource: /raw/{rest*}
@@ -157,7 +156,7 @@ struct MappingShadowingTests {
                 auth: anonymous
                 topic: dt/y
 
-            """))
+            """)
         // put-only: raw takes POST and PUT by default, so it is shadowed.
         #expect(report.errors.count == 1 && report.error(at: "26:15") != nil, "\(report)")
     }
@@ -196,15 +195,13 @@ struct MappingShadowingTests {
 @Suite("Configuration: listeners on one address and port")
 struct ListenerConflictTests {
     @Test func httpAndAdminOnOnePortAreAnError() throws {
-        let fixture = try ConfigFixture()
-        defer { fixture.remove() }
-        let report = try fixture.report(config("""
+        let report = try ConfigFixture.reportOnBase("""
             http:
               listen: ["127.0.0.1:8080"]
             admin:
               listen: ["127.0.0.1:8080"]
 
-            """ + anonymous))
+            """ + anonymous)
         let error = try #require(report.error(at: "11:12"), "\(report)")
         #expect(error.contains("http.listen 127.0.0.1:8080 and admin.listen 127.0.0.1:8080") && error.contains("gateway.yaml:13)"), "\(error)")
         #expect(error.contains("TCP port 8080") && error.contains("another port"), "\(error)")
@@ -220,9 +217,7 @@ struct ListenerConflictTests {
     }
 
     @Test func aWildcardAndASpecificAddressOfOneFamilyConflictOnTCP() throws {
-        let fixture = try ConfigFixture()
-        defer { fixture.remove() }
-        let report = try fixture.report(config("""
+        let report = try ConfigFixture.reportOnBase("""
             http:
               listen: ["0.0.0.0:8080", "[::]:8081"]
               tls:
@@ -232,16 +227,14 @@ struct ListenerConflictTests {
             admin:
               listen: ["127.0.0.1:8080"]
 
-            """ + anonymous))
+            """ + anonymous)
         #expect(report.error(at: "13:14")?.contains("http.tls.listen [::1]:8081 and http.listen [::]:8081") == true, "\(report)")
         #expect(report.error(at: "11:12")?.contains("http.listen 0.0.0.0:8080 and admin.listen 127.0.0.1:8080") == true, "\(report)")
         #expect(report.errors.count == 2, "\(report.errors)")
     }
 
     @Test func ipv6AndIPv4WildcardsOnOneTCPPortAndTCPNextToUDPAreFine() throws {
-        let fixture = try ConfigFixture()
-        defer { fixture.remove() }
-        let report = try fixture.report(config("""
+        let report = try ConfigFixture.reportOnBase("""
             http:
               listen: ["0.0.0.0:8080", "[::]:8080"]
             coap:
@@ -249,20 +242,18 @@ struct ListenerConflictTests {
             admin:
               listen: ["127.0.0.1:9683", "[::1]:9683"]
 
-            """ + anonymous))
+            """ + anonymous)
         #expect(report.errors.isEmpty, "\(report)")
     }
 
     @Test func plainCoAPAndDTLSOverlappingOnOneUDPPortAreAnError() throws {
-        let fixture = try ConfigFixture()
-        defer { fixture.remove() }
-        let report = try fixture.report(config("""
+        let report = try ConfigFixture.reportOnBase("""
             coap:
               listen: ["0.0.0.0:5684", "127.0.0.1:5700"]
               dtls:
                 listen: ["[::]:5684", "127.0.0.1:5700", "[::1]:5683"]
 
-            """ + anonymous))
+            """ + anonymous)
         let dualStack = try #require(report.error(at: "13:14"), "\(report)")
         #expect(dualStack.contains("coap.dtls.listen [::]:5684 and coap.listen 0.0.0.0:5684") && dualStack.contains("UDP port 5684"), "\(dualStack)")
         let same = try #require(report.error(at: "13:27"), "\(report)")
