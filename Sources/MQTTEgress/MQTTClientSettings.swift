@@ -25,6 +25,15 @@ public struct MQTTClientSettings: Sendable {
     /// forwarder hands it up to twice this; the library queues the rest and
     /// sends the next at each PUBACK.
     var maxInflight: Int { upstream.maxInflight }
+    /// The gateway's status topic, on connection 0 only: one connection
+    /// speaks for the gateway, so a second one's drop cannot say `offline`.
+    var statusTopic: String? { connection == 0 ? upstream.statusTopic : nil }
+}
+
+/// The payloads of the status topic.
+enum GatewayStatus {
+    static let online = "online"
+    static let offline = "offline"
 }
 
 /// Why the client could not be set up. Connection failures are not errors:

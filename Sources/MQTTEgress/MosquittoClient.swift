@@ -67,6 +67,13 @@ public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
         if let alpn = settings.tls.alpn {
             try check(mosquitto_string_option(handle, MOSQ_OPT_TLS_ALPN, alpn), "tls_alpn")
         }
+        if let topic = settings.statusTopic {
+            // The broker publishes this when the connection dies without a
+            // DISCONNECT (a crash, a power cut, a dead link).
+            let payload = Array(GatewayStatus.offline.utf8)
+            let code = payload.withUnsafeBytes { mosquitto_will_set(handle, topic, Int32($0.count), $0.baseAddress, 1, true) }
+            try check(code, "will (status_topic)")
+        }
         if let username = settings.upstream.username {
             try check(mosquitto_username_pw_set(handle, username, settings.upstream.password), "username")
         }

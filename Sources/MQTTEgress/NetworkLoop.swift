@@ -133,7 +133,10 @@ final class NetworkLoop: @unchecked Sendable {
             if connected && iotgw_mosq_buffer_writes(handle, Self.writeBuffer) < 0 {
                 logger.debug("could not buffer TLS writes; sending each packet on its own")
             }
-            if connected && !wasConnected { backoff.didConnect(at: MonotonicClock.now()) }
+            if connected && !wasConnected {
+                backoff.didConnect(at: MonotonicClock.now())
+                publishStatus(GatewayStatus.online)
+            }
             if !connected && wasConnected { backoff.didDisconnect(at: MonotonicClock.now()) }
             wasConnected = connected
 
@@ -163,12 +166,27 @@ final class NetworkLoop: @unchecked Sendable {
         }
 
         if callbacks.isConnected {
+            // A clean DISCONNECT discards the will: say `offline` first.
+            publishStatus(GatewayStatus.offline)
             mosquitto_disconnect(handle)
             let deadline = MonotonicClock.now() + 1
             while callbacks.isConnected && MonotonicClock.now() < deadline {
                 if mosquitto_loop(handle, 100, 1) != MOSQ_ERR_SUCCESS.rawValue { break }
                 _ = iotgw_mosq_flush_writes(handle)
             }
+        }
+    }
+
+    /// Retained, QoS 1, on connection 0's status topic; its PUBACK is an ID
+    /// the forwarder never issued, which it ignores.
+    private func publishStatus(_ state: String) {
+        guard let topic = settings.statusTopic else { return }
+        let payload = Array(state.utf8)
+        let code = payload.withUnsafeBytes { mosquitto_publish(handle, nil, topic, Int32($0.count), $0.baseAddress, 1, true) }
+        if code != MOSQ_ERR_SUCCESS.rawValue {
+            logger.warning("gateway status not published", metadata: [
+                "mqtt.topic": "\(topic)", "status": "\(state)", "reason": "\(MosquittoLibrary.describe(code))",
+            ])
         }
     }
 

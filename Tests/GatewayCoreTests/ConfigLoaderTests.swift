@@ -212,6 +212,26 @@ struct ConfigLoaderTests {
         #expect(try fixture.issues(text) == ["5:9: upstream.host must not carry a port ('\(host)'): put the port in upstream.port"])
     }
 
+    @Test func theStatusTopicTakesTheGatewayName() throws {
+        let fixture = try ConfigFixture()
+        defer { fixture.remove() }
+        let text = ConfigFixture.base.replacingOccurrences(of: "host: broker.example", with: "host: broker.example\n  status_topic: \"dt/status/{gateway}\"")
+        let path = try fixture.write("gateway.yaml", text)
+        #expect(try ConfigLoader.load(path: path).upstream.statusTopic == "dt/status/gw-01")
+    }
+
+    @Test(arguments: [
+        ("dt/{device}/status", "6:17: upstream.status_topic may use {gateway} only, not {device}"),
+        ("dt/+/status", "6:17: upstream.status_topic: "),
+    ])
+    func aStatusTopicWithOtherVariablesOrWildcardsIsAnError(topic: String, expected: String) throws {
+        let fixture = try ConfigFixture()
+        defer { fixture.remove() }
+        let text = ConfigFixture.base.replacingOccurrences(of: "host: broker.example", with: "host: broker.example\n  status_topic: \"\(topic)\"")
+        let issues = try fixture.issues(text)
+        #expect(issues.count == 1 && issues[0].hasPrefix(expected), "\(issues)")
+    }
+
     @Test(arguments: ["2001:db8::1", "broker.example", "192.0.2.7"])
     func hostsWithoutAPortAreFine(host: String) throws {
         #expect(!SectionParser.carriesPort(host))

@@ -55,6 +55,10 @@ public struct UpstreamSettings: Sendable {
     public var username: String?
     /// The password, read from `password_file` when the configuration loads.
     public var password: String?
+    /// Where connection 0 says `online` (retained, at each connect) and
+    /// where the broker says `offline` for it (its will) when the gateway
+    /// goes away; nil: no status messages.
+    public var statusTopic: String?
 
     /// The client ID of connection `index` (0-based): the configured ID when
     /// there is one connection, `<id>-1 ... <id>-N` otherwise.

@@ -5,6 +5,7 @@ extension SectionParser {
     static let upstreamKeys = [
         "host", "port", "client_id", "keep_alive", "tls", "max_inflight", "profile", "protocol",
         "session_expiry", "publish_rate", "byte_rate", "connections", "username", "password_file",
+        "status_topic",
     ]
 
     /// `name:port` or `[v6]:port`; a bare IPv6 address has several colons and no brackets.
@@ -144,6 +145,12 @@ extension SectionParser {
             }
         }
 
+        var statusTopic: String?
+        if let value = entries["status_topic"] {
+            statusTopic = self.statusTopic(value, gateway: gatewayName, limits: .forProfile(profile))
+            if statusTopic == nil { ok = false }
+        }
+
         let tls = entries.required("tls", in: "upstream").flatMap { tlsFiles($0, profile: profile, port: port) }
         guard ok, let host, let clientID, let tls else { return nil }
         var settings = UpstreamSettings(host: host, port: port, clientID: clientID, keepAlive: keepAlive, tls: tls, maxInflight: maxInflight)
@@ -155,7 +162,31 @@ extension SectionParser {
         settings.connections = connections
         settings.username = username
         settings.password = password
+        settings.statusTopic = statusTopic
         return settings
+    }
+
+    /// `upstream.status_topic`: a topic (`{gateway}` allowed, nothing else
+    /// variable) that must be publishable under the profile's limits.
+    private func statusTopic(_ node: Node, gateway: String?, limits: UpstreamLimits) -> String? {
+        guard let text = reader.string(node, what: "upstream.status_topic") else { return nil }
+        let template: TopicTemplate
+        switch TopicTemplate.parse(text) {
+        case .success(let parsed): template = parsed
+        case .failure(let error):
+            reader.fail("upstream.status_topic: \(error.description)", at: node)
+            return nil
+        }
+        if let other = template.variables.first(where: { $0 != MappingVariables.gateway }) {
+            reader.fail("upstream.status_topic may use {gateway} only, not {\(other)}", at: node)
+            return nil
+        }
+        let topic = template.render([MappingVariables.gateway: gateway ?? "x"])
+        if let problem = limits.problem(withTopic: topic) {
+            reader.fail("upstream.status_topic: \(problem)", at: node)
+            return nil
+        }
+        return topic
     }
 
     /// Publishes per second: a positive number, or `unlimited`.
