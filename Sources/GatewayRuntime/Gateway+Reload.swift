@@ -79,30 +79,26 @@ extension Gateway {
     /// Sections that differ but are only read at start (listeners, the
     /// broker, the outbox): a reload cannot apply them without a restart.
     static func sectionsNeedingRestart(running: GatewayConfig, fresh: GatewayConfig) -> [String] {
-        // Value types all the way down: their descriptions differ exactly
-        // when a setting does. Only compared, never logged (passwords).
-        let pairs: [(String, Any, Any)] = [
-            ("gateway", running.gateway, fresh.gateway),
-            ("upstream", running.upstream, fresh.upstream),
-            ("coap", running.coap, fresh.coap),
-            ("http", running.http, fresh.http),
-            ("outbox", running.outbox, fresh.outbox),
-            ("admin", running.admin, fresh.admin),
-            ("log", running.log, fresh.log),
-            ("devices", running.devices, fresh.devices),
+        let changed: [(String, Bool)] = [
+            ("gateway", running.gateway != fresh.gateway),
+            ("upstream", running.upstream != fresh.upstream),
+            ("coap", running.coap != fresh.coap),
+            ("http", running.http != fresh.http),
+            ("outbox", running.outbox != fresh.outbox),
+            ("admin", running.admin != fresh.admin),
+            ("log", running.log != fresh.log),
+            ("devices", running.devices != fresh.devices),
         ]
-        return pairs.filter { String(describing: $0.1) != String(describing: $0.2) }.map(\.0)
+        return changed.filter(\.1).map(\.0)
     }
 
-    /// `queued 12 (3 KiB); upstream connected 1/1`, for systemd's STATUS=.
+    /// `queued 12 (3400 B); upstream connected 1/1`, for systemd's STATUS=.
     static func status(_ parts: Parts) -> String {
-        let snapshot = parts.outbox.snapshot()
-        let queued = snapshot.qos0.messages + snapshot.qos1.messages
-        let bytes = snapshot.qos0.bytes + snapshot.qos1.bytes
+        let queued = parts.outbox.queuedCounts
         let connected = parts.outbox.connectedCount
         let total = parts.forwarders.count
         let upstream = connected == total ? "connected" : "disconnected"
-        return "queued \(queued) (\(bytes) B); upstream \(upstream) \(connected)/\(total)"
+        return "queued \(queued.messages) (\(queued.bytes) B); upstream \(upstream) \(connected)/\(total)"
     }
 }
 

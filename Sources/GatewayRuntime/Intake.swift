@@ -21,7 +21,7 @@ public final class Intake: IngressPipeline {
     private let failures = LogThrottle(interval: 60)
 
     /// The mapping table requests are routed with now.
-    public var router: Router { table.withLock { $0 } }
+    private var router: Router { table.withLock { $0 } }
 
     /// Routes every request from now on with `router`.
     public func replaceRouter(_ router: Router) {

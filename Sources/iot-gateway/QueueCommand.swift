@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import GatewayCore
 import GatewayStore
 
@@ -46,7 +45,7 @@ struct QueueTarget {
     /// problems (`FILE:LINE:COLUMN: error: message`) and exits 1.
     static func load(_ options: QueueOptions) throws -> QueueTarget {
         if let directory = options.stateDir {
-            return QueueTarget(paths: StatePaths(directory: absolute(directory)))
+            return QueueTarget(paths: StatePaths(directory: FilePaths.absolute(directory)))
         }
         do {
             let directory = try ConfigLoader.stateDirectory(path: options.configuration.config)
@@ -55,11 +54,6 @@ struct QueueTarget {
             StandardError.write(options.configuration.explained(error).description)
             throw ExitCode(1)
         }
-    }
-
-    private static func absolute(_ path: String) -> String {
-        if path.hasPrefix("/") { return path }
-        return (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path)
     }
 
     /// Runs `body`; an inspection error is printed as `error: …` and exits 1.

@@ -116,8 +116,9 @@ public enum ConfigLoader {
     }
 }
 
-enum FilePaths {
-    static func absolute(_ path: String) -> String {
+public enum FilePaths {
+    /// `path` made absolute against the working directory, and standardized.
+    public static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return (path as NSString).standardizingPath }
         let cwd = FileManager.default.currentDirectoryPath
         return ((cwd as NSString).appendingPathComponent(path) as NSString).standardizingPath

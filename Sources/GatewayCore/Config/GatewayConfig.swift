@@ -21,7 +21,7 @@ public struct GatewayConfig: Sendable {
     public var warnings: [ConfigIssue] = []
 }
 
-public struct GatewaySettings: Sendable {
+public struct GatewaySettings: Sendable, Equatable {
     /// `[A-Za-z0-9:_-]`, 1...128; the default client ID and `{gateway}` in topics.
     public var name: String
     /// Holds the outbox database.
@@ -33,7 +33,7 @@ public struct GatewaySettings: Sendable {
     }
 }
 
-public struct UpstreamSettings: Sendable {
+public struct UpstreamSettings: Sendable, Equatable {
     public var host: String
     public var port: Int
     public var clientID: String
@@ -78,7 +78,7 @@ public struct UpstreamSettings: Sendable {
     }
 }
 
-public struct TLSFiles: Sendable {
+public struct TLSFiles: Sendable, Equatable {
     public var caFile: String
     public var certFile: String
     public var keyFile: String
@@ -93,7 +93,7 @@ public struct TLSFiles: Sendable {
     }
 }
 
-public struct CoAPSettings: Sendable {
+public struct CoAPSettings: Sendable, Equatable {
     /// Plain CoAP (UDP): no credentials, so only `auth: anonymous` mappings answer.
     public var listen: [ListenAddress]
     /// Largest request body, reassembled from Block1 transfers if needed.
@@ -112,7 +112,7 @@ public struct CoAPSettings: Sendable {
 
 /// CoAP over DTLS (RFC 7252 section 9): devices authenticate with a
 /// pre-shared key (identity = device id) or a certificate under the device CA.
-public struct DTLSSettings: Sendable {
+public struct DTLSSettings: Sendable, Equatable {
     public var listen: [ListenAddress] = []
     /// The gateway's own certificate and key, which X.509 devices need; a
     /// PSK-only deployment can go without.
@@ -132,7 +132,7 @@ public struct DTLSSettings: Sendable {
     public init() {}
 }
 
-public struct HTTPSettings: Sendable {
+public struct HTTPSettings: Sendable, Equatable {
     public var listen: [ListenAddress]
     public var maxBody: Int
     public var maxConnections: Int
@@ -156,7 +156,7 @@ public struct HTTPSettings: Sendable {
 
 /// HTTPS through libmicrohttpd (GnuTLS): devices authenticate with a bearer
 /// token, Basic id:token, or a client certificate under the device CA.
-public struct HTTPTLSSettings: Sendable {
+public struct HTTPTLSSettings: Sendable, Equatable {
     public var listen: [ListenAddress]
     public var certFile: String
     public var keyFile: String
@@ -186,7 +186,7 @@ public enum OfflineQoS0: String, Sendable, CaseIterable {
     case keep
 }
 
-public struct OutboxSettings: Sendable {
+public struct OutboxSettings: Sendable, Equatable {
     public var maxMessages: Int
     public var maxBytes: Int
     public var sync: SyncMode
@@ -209,7 +209,7 @@ public struct OutboxSettings: Sendable {
     }
 }
 
-public struct AdminSettings: Sendable {
+public struct AdminSettings: Sendable, Equatable {
     /// Where `/healthz`, `/readyz` and `/metrics` are served; empty: nowhere.
     public var listen: [ListenAddress]
 
@@ -222,7 +222,7 @@ public enum LogLevel: String, Sendable, CaseIterable {
     case trace, debug, info, notice, warning, error, critical
 }
 
-public struct LogSettings: Sendable {
+public struct LogSettings: Sendable, Equatable {
     public var level: LogLevel
 
     public init(level: LogLevel) {

@@ -2,7 +2,7 @@ import Foundation
 import Yams
 
 /// The `devices:` section: where the registry lives and how failures are throttled.
-public struct DeviceSettings: Sendable {
+public struct DeviceSettings: Sendable, Equatable {
     /// Glob patterns of registry files, absolute.
     public var files: [String]
     /// CA that signs device certificates (DTLS and HTTPS client certificates).

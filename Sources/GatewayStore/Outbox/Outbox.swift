@@ -138,6 +138,14 @@ public final class Outbox: Sendable {
     /// QoS 1 messages stored or about to be.
     public var durableCounts: OutboxCounts { state.withLock { $0.capacity.durable } }
 
+    /// Everything queued, both QoS, from memory alone (`snapshot` also reads
+    /// the database for the oldest row's age, which a status line needs not).
+    public var queuedCounts: OutboxCounts {
+        state.withLock {
+            OutboxCounts(messages: $0.capacity.durable.messages + $0.lanes.volatileCount, bytes: $0.capacity.durable.bytes + $0.lanes.volatileBytes)
+        }
+    }
+
     /// Depth by QoS, with the oldest message's age.
     public func snapshot(now: Date = Date()) -> OutboxSnapshot {
         let (durable, volatileCount, volatileBytes, oldestVolatile) = state.withLock {
