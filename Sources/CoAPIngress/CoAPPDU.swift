@@ -58,10 +58,19 @@ enum CoAPPDU {
             let length = coap_encode_var_safe(&buffer, buffer.count, value)
             _ = coap_add_option(response, coap_option_num_t(number), Int(length), buffer)
         }
+        if let format = reply.contentFormat { add(COAP_OPTION_CONTENT_FORMAT, format) }
         if let maxAge = reply.maxAge { add(COAP_OPTION_MAXAGE, maxAge) }
         if let block1 = reply.block1 { add(COAP_OPTION_BLOCK1, block1.encoded) }
         if let size1 = reply.size1 { add(COAP_OPTION_SIZE1, size1) }
-        if let diagnostic = reply.diagnostic, !diagnostic.isEmpty {
+        if let payload = reply.payload, !payload.isEmpty {
+            if coap_add_data(response, payload.count, payload) == 0 {
+                // Larger than one message (Block2 answers are not built yet):
+                // say so rather than send a truncated document.
+                coap_pdu_set_code(response, iotgw_coap_response_code(500))
+                let text = Array("the answer (\(payload.count) bytes) does not fit one CoAP message; ask for less (answer: state) or use HTTP".utf8)
+                _ = coap_add_data(response, text.count, text)
+            }
+        } else if let diagnostic = reply.diagnostic, !diagnostic.isEmpty {
             let bytes = Array(diagnostic.utf8.prefix(200))
             _ = coap_add_data(response, bytes.count, bytes)
         }

@@ -8,15 +8,25 @@ struct CoAPReply: Equatable {
     var maxAge: UInt32?
     var size1: UInt32?
     var block1: Block1Option?
+    /// A body other than the diagnostic (a shadow document), with its format.
+    var payload: [UInt8]?
+    var contentFormat: UInt32?
     /// What metrics count this answer as; nil for 2.31 Continue, which is not
     /// a final answer.
     var outcome: RequestOutcome?
 
     static let changed = CoAPReply(code: 204, outcome: .accepted)
 
-    /// 2.04 for an acceptance: CoAP has one code for both, metrics keep them apart.
+    /// 2.04 for an acceptance: CoAP has one code for both, metrics keep them
+    /// apart. A reply with content is 2.05 (or 2.04 for an update) with its body.
     static func changed(_ acceptance: Acceptance) -> CoAPReply {
-        CoAPReply(code: 204, outcome: RequestOutcome(acceptance))
+        guard case .reply(let reply) = acceptance else {
+            return CoAPReply(code: 204, outcome: RequestOutcome(acceptance))
+        }
+        var answer = CoAPReply(code: reply.kind == .content ? 205 : 204, outcome: .served)
+        answer.payload = reply.body
+        answer.contentFormat = ContentFormats.number(for: reply.contentType)
+        return answer
     }
     init(
         code: UInt32, outcome: RequestOutcome?, diagnostic: String? = nil,
@@ -52,6 +62,10 @@ struct CoAPReply: Equatable {
             self.init(code: 401, outcome: rejection.outcome, diagnostic: reason)
         case .forbidden(let reason):
             self.init(code: 403, outcome: rejection.outcome, diagnostic: reason)
+        case .conflict(let reason):
+            self.init(code: 412, outcome: rejection.outcome, diagnostic: reason)
+        case .badGateway(let reason):
+            self.init(code: 502, outcome: rejection.outcome, diagnostic: reason)
         case .tooManyRequests(let retryAfter, let reason):
             // RFC 8516: Max-Age says when a retry may succeed.
             self.init(code: 429, outcome: rejection.outcome, diagnostic: reason, maxAge: UInt32(clamping: retryAfter))

@@ -28,4 +28,11 @@ enum ContentFormats {
     static func mediaType(for format: UInt32) -> String {
         mediaTypes[format] ?? "coap-content-format/\(format)"
     }
+
+    /// The Content-Format of a media type the gateway answers with; nil when
+    /// the registry has none (the answer then goes without the option).
+    static func number(for mediaType: String) -> UInt32? {
+        if mediaType == "application/json" { return 50 }
+        return mediaTypes.first { $0.value == mediaType }?.key
+    }
 }

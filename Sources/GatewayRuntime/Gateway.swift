@@ -110,6 +110,7 @@ struct Parts: Sendable {
     let tracker: DeliveryTracker
     /// One per upstream connection.
     let forwarders: [Forwarder]
+    let shadows: ShadowExchange
     let coap: CoAPServer?
     let http: HTTPServer?
     let security: DeviceSecurity
@@ -147,14 +148,21 @@ struct Parts: Sendable {
         }
 
         let tracker = DeliveryTracker()
-        var forwarders: [Forwarder] = []
+        var clients: [MosquittoClient] = []
         for lane in outbox.lanes {
-            let client: MosquittoClient
             do {
-                client = try MosquittoClient(settings: MQTTClientSettings(upstream, connection: lane.index), logger: logger)
+                clients.append(try MosquittoClient(settings: MQTTClientSettings(upstream, connection: lane.index), logger: logger))
             } catch {
                 throw .upstream(error.description)
             }
+        }
+        // Listening before the connections start, so no SUBACK or answer is missed.
+        let shadows = ShadowExchange(
+            transports: clients, subscriptionCap: upstream.maxSubscriptions, gatewayName: config.gateway.name, logger: logger
+        )
+        shadows.start()
+        var forwarders: [Forwarder] = []
+        for (lane, client) in zip(outbox.lanes, clients) {
             forwarders.append(Forwarder(
                 lane: lane, client: client, window: upstream.maxInflight,
                 publishRate: upstream.publishRate, byteRate: upstream.byteRate,
@@ -169,7 +177,7 @@ struct Parts: Sendable {
 
         let router = Router(rules: config.mappings, gatewayName: config.gateway.name, limits: upstream.limits)
         let security = DeviceSecurity(registry: config.registry, limit: config.devices.failureLimit)
-        let intake = Intake(router: router, outbox: outbox, tracker: tracker, security: security, logger: logger)
+        let intake = Intake(router: router, outbox: outbox, tracker: tracker, security: security, shadows: shadows, logger: logger)
         var registryWatcher: RegistryWatcher?
         if config.devices.isConfigured {
             let watcher = RegistryWatcher(settings: config.devices, security: security, observer: observer, logger: logger)
@@ -185,6 +193,7 @@ struct Parts: Sendable {
         /// Stops what already runs when a later part cannot start.
         func abandon(_ error: GatewayError) -> GatewayError {
             coap?.stop()
+            shadows.stop()
             registryWatcher?.stop()
             for forwarder in forwarders { forwarder.stop(drainTimeout: 0) }
             outbox.shutdown()
@@ -201,7 +210,7 @@ struct Parts: Sendable {
             http = server
         }
         return Parts(
-            state: state, outbox: outbox, tracker: tracker, forwarders: forwarders, coap: coap, http: http,
+            state: state, outbox: outbox, tracker: tracker, forwarders: forwarders, shadows: shadows, coap: coap, http: http,
             security: security, intake: intake, registryWatcher: registryWatcher, logger: logger
         )
     }
@@ -215,6 +224,7 @@ struct Parts: Sendable {
         // Answer 5.04 / 504 to whoever still waits for a PUBACK: the message
         // stays queued and goes out after the next start.
         tracker.stop()
+        shadows.stop()
         coap?.stop()
         http?.stop()
         registryWatcher?.stop()

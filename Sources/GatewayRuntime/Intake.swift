@@ -16,6 +16,8 @@ public final class Intake: IngressPipeline {
     private let outbox: Outbox
     private let tracker: DeliveryTracker
     private let security: DeviceSecurity
+    /// Carries shadow mappings' requests; nil in tests of the uplink alone.
+    private let shadows: ShadowExchange?
     private let logger: Logger
     /// A failing disk fails every request: one line a minute, with a count.
     private let failures = LogThrottle(interval: 60)
@@ -28,11 +30,15 @@ public final class Intake: IngressPipeline {
         table.withLock { $0 = router }
     }
 
-    public init(router: Router, outbox: Outbox, tracker: DeliveryTracker, security: DeviceSecurity, logger: Logger) {
+    public init(
+        router: Router, outbox: Outbox, tracker: DeliveryTracker, security: DeviceSecurity, shadows: ShadowExchange? = nil,
+        logger: Logger
+    ) {
         table = Guarded(router)
         self.outbox = outbox
         self.tracker = tracker
         self.security = security
+        self.shadows = shadows
         self.logger = logger
     }
 
@@ -43,10 +49,17 @@ public final class Intake: IngressPipeline {
         let router = self.router
         let route = try authorizedRoute(request, router: router)
         let rule = route.rule
-        let payload: [UInt8]
+        var payload: [UInt8]
         switch rule.payload {
         case .raw: payload = request.payload
         case .envelope: payload = Envelope.encode(request: request, route: route, gateway: router.gatewayName)
+        }
+        if let binding = rule.shadow {
+            guard let queued = try shadowRequest(request, route: route, binding: binding, completion: completion) else {
+                return .pending
+            }
+            // An update kept through an outage goes out like a reading.
+            payload = queued
         }
         if let limit = router.limits.maxPayloadBytes, payload.count > limit {
             let what = rule.payload == .envelope ? "with its envelope " : ""
@@ -114,6 +127,27 @@ public final class Intake: IngressPipeline {
             }
             return .answered(.stored)
         }
+    }
+
+    /// Hands a shadow mapping's request to the exchange (nil: the completion
+    /// follows), or returns the update to queue when the mapping keeps
+    /// updates through an outage and the connection is down.
+    private func shadowRequest(
+        _ request: IngressRequest, route: Route, binding: ShadowBinding,
+        completion: @escaping @Sendable (Result<Acceptance, IngressRejection>) -> Void
+    ) throws(IngressRejection) -> [UInt8]? {
+        guard let shadows, let address = ShadowAddress(updateTopic: route.topic) else {
+            throw .internalError(reason: "shadow mappings are not available in this gateway")
+        }
+        let operation: ShadowOperation = request.method == .get ? .get : .update
+        if operation == .update, binding.offline == .queue, !shadows.isConnected(address) {
+            switch ShadowMessages.updateRequest(body: request.payload, clientToken: nil) {
+            case .success(let bytes): return bytes
+            case .failure(let rejection): throw rejection
+            }
+        }
+        try shadows.request(operation, address: address, body: request.payload, binding: binding, completion: completion)
+        return nil
     }
 
     /// Routes the request and checks who sent it: 4.04 / 4.05 first (the

@@ -12,6 +12,7 @@ final class MosquittoCallbacks: @unchecked Sendable {
     private let logger: Logger
     private let lock = NSLock()
     private var sink: (@Sendable (UpstreamEvent) -> Void)?
+    private var downlink: (@Sendable (DownlinkEvent) -> Void)?
     private var connected = false
     private var lossReported = false
     private var connectPending = false
@@ -43,7 +44,10 @@ final class MosquittoCallbacks: @unchecked Sendable {
             defer { connected = false; lossReported = false }
             return connected && !lossReported
         }
-        if wasConnected { emit(.disconnected(reason: "connection lost")) }
+        if wasConnected {
+            emit(.disconnected(reason: "connection lost"))
+            emitDownlink(DownlinkEvent.disconnected)
+        }
     }
 
     init(logger: Logger) {
@@ -63,6 +67,28 @@ final class MosquittoCallbacks: @unchecked Sendable {
         sink?(event)
     }
 
+    func setDownlink(_ handler: (@Sendable (DownlinkEvent) -> Void)?) {
+        lock.withLock { downlink = handler }
+    }
+
+    private func emitDownlink(_ event: DownlinkEvent) {
+        let handler = lock.withLock { downlink }
+        handler?(event)
+    }
+
+    /// A PUBLISH from the broker: its topic and payload copied out of
+    /// libmosquitto's buffers, which are freed when the callback returns.
+    func received(topic: UnsafePointer<CChar>?, payload: UnsafeRawPointer?, length: Int32) {
+        guard let topic else { return }
+        let bytes = payload.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(max(0, length)))) } ?? []
+        emitDownlink(DownlinkEvent.message(topic: String(cString: topic), payload: bytes))
+    }
+
+    func subscribed(messageID: Int32, count: Int32, granted: UnsafePointer<Int32>?) {
+        let codes = granted.map { Array(UnsafeBufferPointer(start: $0, count: Int(max(0, count)))) } ?? []
+        emitDownlink(DownlinkEvent.subscribed(messageID: messageID, granted: codes))
+    }
+
     func connected(code: Int32, v5: Bool) {
         if code == 0 {
             lock.withLock {
@@ -72,6 +98,7 @@ final class MosquittoCallbacks: @unchecked Sendable {
                 connectPending = true
             }
             logger.info("upstream connected")
+            emitDownlink(DownlinkEvent.connected)
         } else {
             lock.withLock { connackRefused = true }
             logger.warning("upstream refused the connection", metadata: [
@@ -103,6 +130,7 @@ final class MosquittoCallbacks: @unchecked Sendable {
         }
         // A failed attempt (never connected) is logged by the network loop.
         guard wasConnected else { return }
+        emitDownlink(DownlinkEvent.disconnected)
         // Under MQTT 5 a broker's DISCONNECT carries a reason code (e.g. 0x97
         // quota exceeded); otherwise the code is libmosquitto's error.
         let reason = code == 0 ? "disconnected by the gateway"

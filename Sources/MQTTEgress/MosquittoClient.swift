@@ -12,7 +12,7 @@ import Logging
 /// is built with threading, so `mosquitto_publish` and `mosquitto_disconnect`
 /// may be called from any thread while its network thread runs; the library
 /// takes its own locks.
-public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
+public final class MosquittoClient: DownlinkTransport, @unchecked Sendable {
     private let handle: OpaquePointer
     private let callbacks: MosquittoCallbacks
     private let settings: MQTTClientSettings
@@ -100,6 +100,15 @@ public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
                 MosquittoCallbacks.from(context)?.published(messageID: messageID, reasonCode: 0)
             }
         }
+        mosquitto_message_callback_set(handle) { _, context, message in
+            guard let message else { return }
+            MosquittoCallbacks.from(context)?.received(
+                topic: message.pointee.topic, payload: UnsafeRawPointer(message.pointee.payload), length: message.pointee.payloadlen
+            )
+        }
+        mosquitto_subscribe_callback_set(handle) { _, context, messageID, count, granted in
+            MosquittoCallbacks.from(context)?.subscribed(messageID: messageID, count: count, granted: granted)
+        }
         mosquitto_log_callback_set(handle) { _, context, level, text in
             MosquittoCallbacks.from(context)?.log(level: level, text: text)
         }
@@ -165,6 +174,25 @@ public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
         }
     }
 
+    public func listen(_ handler: @escaping @Sendable (DownlinkEvent) -> Void) {
+        callbacks.setDownlink(handler)
+    }
+
+    public func subscribe(_ filter: String, qos: QoS) -> SubscribeOutcome {
+        var messageID: Int32 = 0
+        let code = mosquitto_subscribe(handle, &messageID, filter, Int32(qos.rawValue))
+        switch code {
+        case MOSQ_ERR_SUCCESS.rawValue: return .sent(messageID: messageID)
+        case MOSQ_ERR_INVAL.rawValue, MOSQ_ERR_MALFORMED_UTF8.rawValue, MOSQ_ERR_OVERSIZE_PACKET.rawValue:
+            return .rejected(reason: MosquittoLibrary.describe(code))
+        default: return .notConnected
+        }
+    }
+
+    public func unsubscribe(_ filter: String) {
+        _ = mosquitto_unsubscribe(handle, nil, filter)
+    }
+
     public func reconnect() {
         network.requestReconnect()
     }
@@ -172,5 +200,6 @@ public final class MosquittoClient: UpstreamClient, @unchecked Sendable {
     public func stop() {
         network.stop()
         callbacks.setSink(nil)
+        callbacks.setDownlink(nil)
     }
 }

@@ -59,6 +59,9 @@ public struct UpstreamSettings: Sendable, Equatable {
     /// where the broker says `offline` for it (its will) when the gateway
     /// goes away; nil: no status messages.
     public var statusTopic: String?
+    /// Topic filters each connection subscribes to at most, for downlink
+    /// (shadow answers); the least recently used idle one makes room.
+    public var maxSubscriptions: Int = 40
 
     /// The client ID of connection `index` (0-based): the configured ID when
     /// there is one connection, `<id>-1 ... <id>-N` otherwise.

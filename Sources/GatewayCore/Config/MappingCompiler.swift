@@ -6,8 +6,10 @@ import Yams
 struct MappingCompiler {
     static let keys = [
         "name", "resource", "methods", "protocols", "topic", "qos", "retain", "payload", "expiry", "ack", "ack_timeout", "shard_key",
-        "auth", "identity", "allow",
+        "auth", "identity", "allow", "shadow",
     ]
+    /// Keys that say how a reading is published: a shadow mapping has none of them.
+    static let publishOnlyKeys = ["topic", "qos", "retain", "payload", "expiry", "ack", "ack_timeout", "shard_key"]
 
     let issues: IssueList
     let limits: UpstreamLimits
@@ -127,7 +129,19 @@ struct MappingCompiler {
         if auth == .device { builtIn.insert(MappingVariables.deviceID) }
 
         var topic: TopicTemplate?
-        if let value = entries.required("topic", in: "mapping '\(name ?? "?")'"),
+        var shadow: ShadowBinding?
+        if let value = entries["shadow"] {
+            for key in Self.publishOnlyKeys {
+                if let node = entries[key] {
+                    reader.fail("'\(key)' does not apply to a shadow mapping: it answers from the thing's shadow topics", at: node)
+                    ok = false
+                }
+            }
+            if let (binding, template) = shadowBinding(value, resource: resource, builtIn: builtIn, reader: reader) {
+                shadow = binding
+                topic = template
+            } else { ok = false }
+        } else if let value = entries.required("topic", in: "mapping '\(name ?? "?")'"),
            let text = reader.string(value, what: "topic") {
             switch TopicTemplate.parse(text) {
             case .success(let template):
@@ -152,13 +166,14 @@ struct MappingCompiler {
             }
         }
 
-        var methods: [RequestMethod] = [.post, .put]
+        let mappable = entries["shadow"] == nil ? RequestMethod.publishable : ShadowBinding.methods
+        var methods: [RequestMethod] = entries["shadow"] == nil ? [.post, .put] : ShadowBinding.methods
         if let value = entries["methods"], let list = reader.stringList(value, what: "methods") {
             methods = []
             for (text, item) in list {
-                guard let method = RequestMethod(rawValue: text.uppercased()), RequestMethod.publishable.contains(method) else {
-                    let names = RequestMethod.publishable.map(\.rawValue).joined(separator: ", ")
-                    reader.fail("method '\(text)' cannot be mapped; use \(names)", at: item)
+                guard let method = RequestMethod(rawValue: text.uppercased()), mappable.contains(method) else {
+                    let names = mappable.map(\.rawValue).joined(separator: ", ")
+                    reader.fail("method '\(text)' cannot be mapped\(entries["shadow"] == nil ? "" : " to a shadow"); use \(names)", at: item)
                     ok = false
                     continue
                 }
@@ -268,7 +283,7 @@ struct MappingCompiler {
         return MappingRule(
             name: name, resource: resource, methods: methods, protocols: protocols, topic: topic,
             qos: qos, retain: retain, payload: payload, expiry: expiry, ack: ack, ackTimeout: ackTimeout,
-            shardKey: shardKey, auth: auth, identity: identity, allow: allow, location: location
+            shardKey: shardKey, auth: auth, identity: identity, allow: allow, shadow: shadow, location: location
         )
     }
 }

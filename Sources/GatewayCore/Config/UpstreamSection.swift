@@ -5,7 +5,7 @@ extension SectionParser {
     static let upstreamKeys = [
         "host", "port", "client_id", "keep_alive", "tls", "max_inflight", "profile", "protocol",
         "session_expiry", "publish_rate", "byte_rate", "connections", "username", "password_file",
-        "status_topic",
+        "status_topic", "max_subscriptions",
     ]
 
     /// `name:port` or `[v6]:port`; a bare IPv6 address has several colons and no brackets.
@@ -88,6 +88,10 @@ extension SectionParser {
             } else { ok = false }
         }
         let maxInflight = entries["max_inflight"].flatMap { reader.int($0, what: "upstream.max_inflight", range: 1...100) } ?? 20
+        // AWS IoT Core allows 50 subscriptions per connection (an adjustable quota).
+        let maxSubscriptions = entries["max_subscriptions"].flatMap {
+            reader.int($0, what: "upstream.max_subscriptions", range: 1...(profile == .awsIotCore ? 50 : 10_000))
+        } ?? 40
 
         var version = MQTTVersion.mqtt311
         if let value = entries["protocol"], let text = reader.string(value, what: "upstream.protocol") {
@@ -163,6 +167,7 @@ extension SectionParser {
         settings.username = username
         settings.password = password
         settings.statusTopic = statusTopic
+        settings.maxSubscriptions = maxSubscriptions
         return settings
     }
 

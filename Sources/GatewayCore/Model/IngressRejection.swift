@@ -24,6 +24,12 @@ public enum IngressRejection: Error, Sendable, Equatable {
     /// An authenticated device that may not do this: disabled, not in the
     /// mapping's `allow`, or publishing as another device (4.03 / 403).
     case forbidden(reason: String)
+    /// A shadow update named a version that is no longer current (CoAP 4.12
+    /// Precondition Failed / HTTP 409): read the shadow again and retry.
+    case conflict(reason: String)
+    /// The service behind the broker refused or failed the gateway's own
+    /// request (its policy, an AWS internal error): 5.02 / 502.
+    case badGateway(reason: String)
     /// Too many failed attempts from this source or device (4.29 / 429 with
     /// Max-Age / Retry-After, RFC 8516).
     case tooManyRequests(retryAfterSeconds: Int, reason: String)
@@ -31,7 +37,7 @@ public enum IngressRejection: Error, Sendable, Equatable {
     public var reason: String {
         switch self {
         case .notFound(let reason), .badRequest(let reason), .internalError(let reason), .timeout(let reason),
-             .forbidden(let reason):
+             .forbidden(let reason), .conflict(let reason), .badGateway(let reason):
             return reason
         case .methodNotAllowed(_, let reason), .payloadTooLarge(_, let reason), .unavailable(_, let reason),
              .unauthorized(let reason, _), .tooManyRequests(_, let reason):
@@ -60,6 +66,8 @@ public enum IngressRejection: Error, Sendable, Equatable {
         case .unauthorized: return .unauthorized
         case .forbidden: return .forbidden
         case .tooManyRequests: return .tooManyRequests
+        case .conflict: return .conflict
+        case .badGateway: return .badGateway
         }
     }
 }
@@ -69,6 +77,8 @@ public enum IngressRejection: Error, Sendable, Equatable {
 public enum RequestOutcome: String, Sendable, CaseIterable {
     case accepted
     case delivered
+    /// A request/response mapping answered with content (a shadow read or update).
+    case served
     case notFound = "not_found"
     case methodNotAllowed = "method_not_allowed"
     case badRequest = "bad_request"
@@ -79,8 +89,14 @@ public enum RequestOutcome: String, Sendable, CaseIterable {
     case unauthorized
     case forbidden
     case tooManyRequests = "too_many_requests"
+    case conflict
+    case badGateway = "bad_gateway"
 
     public init(_ acceptance: Acceptance) {
-        self = acceptance == .delivered ? .delivered : .accepted
+        switch acceptance {
+        case .stored: self = .accepted
+        case .delivered: self = .delivered
+        case .reply: self = .served
+        }
     }
 }

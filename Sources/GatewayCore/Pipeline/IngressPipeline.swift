@@ -4,6 +4,29 @@ public enum Acceptance: Sendable, Equatable {
     case stored
     /// The broker acknowledged it (`ack: delivered`): CoAP 2.04, HTTP 200.
     case delivered
+    /// A request/response mapping (a Device Shadow) answered with content.
+    case reply(DeviceReply)
+}
+
+/// What a request/response mapping sends back to the device.
+public struct DeviceReply: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// CoAP 2.05 Content, HTTP 200.
+        case content
+        /// CoAP 2.04 Changed, HTTP 200.
+        case changed
+    }
+
+    public var kind: Kind
+    public var body: [UInt8]
+    /// A media type; CoAP sends the matching Content-Format.
+    public var contentType: String
+
+    public init(kind: Kind, body: [UInt8], contentType: String = "application/json") {
+        self.kind = kind
+        self.body = body
+        self.contentType = contentType
+    }
 }
 
 /// What `accept` did with a request it did not refuse.

@@ -46,6 +46,9 @@ public struct MappingRule: Sendable, Equatable {
     public var identity: String?
     /// Device ids and groups allowed to use it; empty: every device.
     public var allow: [String]
+    /// Set for a request/response mapping to a Device Shadow; `topic` is
+    /// then the shadow's update topic.
+    public var shadow: ShadowBinding?
     /// Where the entry is written, for diagnostics.
     public var location: SourceLocation
 
@@ -65,6 +68,7 @@ public struct MappingRule: Sendable, Equatable {
         auth: MappingAuth = .device,
         identity: String? = nil,
         allow: [String] = [],
+        shadow: ShadowBinding? = nil,
         location: SourceLocation
     ) {
         self.name = name
@@ -82,6 +86,7 @@ public struct MappingRule: Sendable, Equatable {
         self.auth = auth
         self.identity = identity
         self.allow = allow
+        self.shadow = shadow
         self.location = location
     }
 }

@@ -137,6 +137,14 @@ public struct Router: Sendable {
         if let problem = limits.problem(withTopic: topic) {
             return .failure(.badRequest(reason: problem))
         }
+        if rule.shadow != nil {
+            guard let address = ShadowAddress(updateTopic: topic) else {
+                return .failure(.badRequest(reason: "the path does not name one thing's shadow"))
+            }
+            if let problem = ShadowAddress.problem(thing: address.thing) ?? address.name.flatMap(ShadowAddress.problem(shadowName:)) {
+                return .failure(.badRequest(reason: problem))
+            }
+        }
         return .success(Route(
             rule: rule, topic: topic, variables: variables, shardKey: rule.shardKey?.render(values) ?? topic,
             deviceID: device?.id

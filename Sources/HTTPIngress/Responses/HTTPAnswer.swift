@@ -34,6 +34,12 @@ struct HTTPAnswer: Equatable, Sendable {
         switch outcome {
         case .success(.stored): self = .accepted
         case .success(.delivered): self = .delivered
+        case .success(.reply(let reply)):
+            // Shadow documents are JSON, so UTF-8 text.
+            self.init(
+                status: 200, headers: [Header(name: "Content-Type", value: reply.contentType)],
+                body: String(decoding: reply.body, as: UTF8.self), outcome: .served
+            )
         case .failure(let rejection): self.init(rejection: rejection)
         }
     }
@@ -72,6 +78,10 @@ struct HTTPAnswer: Equatable, Sendable {
             headers.append(Header(name: "WWW-Authenticate", value: "Basic realm=\"\(Self.realm)\", charset=\"UTF-8\""))
         case .forbidden:
             status = 403
+        case .conflict:
+            status = 409
+        case .badGateway:
+            status = 502
         case .tooManyRequests(let seconds, _):
             status = 429
             headers.append(Header(name: "Retry-After", value: String(max(0, seconds))))

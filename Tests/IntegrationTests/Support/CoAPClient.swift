@@ -10,7 +10,11 @@ struct CoAPResponse: Sendable, CustomStringConvertible {
     var options: String
     /// Diagnostic payload of an error response (printable characters).
     var diagnostic: String
+    /// The payload of a successful response, exactly as received (`-o`).
+    var body: [UInt8] = []
     var raw: ProcessResult
+
+    var bodyText: String { String(decoding: body, as: UTF8.self) }
 
     var maxAge: Int? {
         guard let range = options.range(of: #"Max-Age:(\d+)"#, options: .regularExpression) else { return nil }
@@ -96,7 +100,12 @@ enum CoAP {
             payloadFile = file
             arguments += ["-f", file]
         }
-        defer { if let payloadFile { try? FileManager.default.removeItem(atPath: payloadFile) } }
+        let outputFile = NSTemporaryDirectory() + "iotgw-coap-\(UUID().uuidString).out"
+        arguments += ["-o", outputFile]
+        defer {
+            if let payloadFile { try? FileManager.default.removeItem(atPath: payloadFile) }
+            try? FileManager.default.removeItem(atPath: outputFile)
+        }
         if let contentFormat { arguments += ["-t", String(contentFormat)] }
         if !confirmable { arguments.append("-N") }
         if let blockSize { arguments += ["-b", String(blockSize)] }
@@ -113,7 +122,9 @@ enum CoAP {
             let tool = security == nil ? Tools.coapClient : Tools.coapClientDTLS
             result = try await ProcessRunner.run(tool, local + arguments, timeout: .seconds(Double(wait + 10)))
         } while attempts < 5 && result.stdoutText.contains("Address already in use")
-        return (parse(result), result)
+        var response = parse(result)
+        response?.body = Array(FileManager.default.contents(atPath: outputFile) ?? Data())
+        return (response, result)
     }
 
     static func post(
