@@ -94,6 +94,19 @@ extension CoAPEngine {
             ingress.transport = .secure
             ingress.credential = secureCredential(session)
         }
+        for option in fields.query {
+            let text = String(decoding: option, as: UTF8.self)
+            let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if let name = parts.first.map(String.init), IngressRequest.queryNames.contains(name) {
+                ingress.query[name] = parts.count > 1 ? String(parts[1]) : ""
+            }
+        }
+        if method == .get, let option = fields.observe {
+            ingress.observe = option
+            if let handled = observe(ingress, option: option, session: session, exchange: exchange, peer: peer, secure: secure, confirmable: confirmable) {
+                return handled.map { withEcho($0, echo) }
+            }
+        }
 
         // Register first, so a commit that finishes at once still finds its entry.
         let ticket = nextTicket

@@ -77,6 +77,11 @@ final class CoAPEngine: @unchecked Sendable {
     /// Serials of sessions whose handshake is under way, with its deadline.
     var handshaking: [UInt: Double] = [:]
     var nextHandshakeCheck = 0.0
+    /// Devices observing a resource, and a serial per registration.
+    var observers: [ObserverKey: Observer] = [:]
+    var nextObserverSerial = 0
+    /// Observation events posted by the pipeline's threads.
+    let observations = Guarded<[ObservationPost]>([])
 
     init(
         settings: CoAPSettings, pipeline: IngressPipeline, logger: Logger, observer: GatewayObserver,
@@ -123,6 +128,8 @@ final class CoAPEngine: @unchecked Sendable {
             coap_register_request_handler(resource, method, coapRequestHandler)
         }
         coap_add_resource(context, resource)
+        // Notifications that are never acknowledged remove their observer.
+        coap_register_nack_handler(context, coapNackHandler)
         // The engine outlives the context: the context is freed by run() and
         // run() holds a strong reference to the engine.
         coap_set_app_data(context, Unmanaged.passUnretained(self).toOpaque())
@@ -172,6 +179,8 @@ final class CoAPEngine: @unchecked Sendable {
         if wasEmpty { wake?.signal() }
     }
 
+    func wakeUp() { wake?.signal() }
+
     // MARK: - CoAP thread
 
     private func run(wake: EventSignal) {
@@ -190,6 +199,7 @@ final class CoAPEngine: @unchecked Sendable {
             }
             if let dtlsMemory, dtlsMemory.keyInUse { dtlsMemory.wipeKey() }
             answerCompleted()
+            deliverObservations()
             let nextAckDue = sendDueEmptyAcks(now: MonotonicClock.now())
             if !handshaking.isEmpty { expireHandshakes(now: MonotonicClock.now()) }
 
@@ -217,6 +227,7 @@ final class CoAPEngine: @unchecked Sendable {
             ])
         }
         // Their sessions belong to the context: release them before it goes.
+        removeAllObservers()
         for entry in pending.values { coap_session_release(entry.session) }
         pending.removeAll()
         ticketsByExchange.removeAll()

@@ -9,6 +9,9 @@ struct CoAPRequestFields {
     var block1: Block1Option?
     var size1: Int?
     var payload: [UInt8] = []
+    var observe: UInt32?
+    /// Uri-Query options, each `name=value`.
+    var query: [[UInt8]] = []
 }
 
 /// Reading requests and writing replies; every libcoap call on a PDU lives here.
@@ -29,6 +32,10 @@ enum CoAPPDU {
                     fields.block1 = Block1Option(encoded: UInt32(coap_decode_var_bytes(value, length)))
                 case COAP_OPTION_SIZE1:
                     fields.size1 = Int(coap_decode_var_bytes(value, length))
+                case COAP_OPTION_OBSERVE:
+                    fields.observe = UInt32(coap_decode_var_bytes(value, length))
+                case COAP_OPTION_URI_QUERY:
+                    fields.query.append(value.map { Array(UnsafeBufferPointer(start: $0, count: length)) } ?? [])
                 default:
                     break
                 }
@@ -58,6 +65,7 @@ enum CoAPPDU {
             let length = coap_encode_var_safe(&buffer, buffer.count, value)
             _ = coap_add_option(response, coap_option_num_t(number), Int(length), buffer)
         }
+        if let observe = reply.observe { add(COAP_OPTION_OBSERVE, observe & 0xFF_FFFF) }
         if let format = reply.contentFormat { add(COAP_OPTION_CONTENT_FORMAT, format) }
         if let maxAge = reply.maxAge { add(COAP_OPTION_MAXAGE, maxAge) }
         if let block1 = reply.block1 { add(COAP_OPTION_BLOCK1, block1.encoded) }

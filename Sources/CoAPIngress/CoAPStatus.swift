@@ -11,6 +11,8 @@ struct CoAPReply: Equatable {
     /// A body other than the diagnostic (a shadow document), with its format.
     var payload: [UInt8]?
     var contentFormat: UInt32?
+    /// The Observe sequence number of a registration's answer or a notification.
+    var observe: UInt32?
     /// What metrics count this answer as; nil for 2.31 Continue, which is not
     /// a final answer.
     var outcome: RequestOutcome?
@@ -23,7 +25,13 @@ struct CoAPReply: Equatable {
         guard case .reply(let reply) = acceptance else {
             return CoAPReply(code: 204, outcome: RequestOutcome(acceptance))
         }
-        var answer = CoAPReply(code: reply.kind == .content ? 205 : 204, outcome: .served)
+        let code: UInt32
+        switch reply.kind {
+        case .content: code = 205
+        case .changed: code = 204
+        case .unchanged: code = 203
+        }
+        var answer = CoAPReply(code: code, outcome: .served)
         answer.payload = reply.body
         answer.contentFormat = ContentFormats.number(for: reply.contentType)
         return answer

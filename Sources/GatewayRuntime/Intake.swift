@@ -140,6 +140,14 @@ public final class Intake: IngressPipeline {
             throw .internalError(reason: "shadow mappings are not available in this gateway")
         }
         let operation: ShadowOperation = request.method == .get ? .get : .update
+        if operation == .get, let text = request.query["wait"] {
+            // A long-poll: the next delta, or 204 when none came in time.
+            guard let wait = Double(text), (1...Self.maxPollSeconds).contains(wait) else {
+                throw .badRequest(reason: "wait must be a number of seconds from 1 to \(Int(Self.maxPollSeconds))")
+            }
+            _ = try shadows.watch(address, binding: binding, poll: wait, completion: completion)
+            return nil
+        }
         if operation == .update, binding.offline == .queue, !shadows.isConnected(address) {
             switch ShadowMessages.updateRequest(body: request.payload, clientToken: nil) {
             case .success(let bytes): return bytes
@@ -148,6 +156,35 @@ public final class Intake: IngressPipeline {
         }
         try shadows.request(operation, address: address, body: request.payload, binding: binding, completion: completion)
         return nil
+    }
+
+    /// The longest HTTP long-poll of a shadow's deltas: under common proxy
+    /// and load-balancer idle timeouts.
+    static let maxPollSeconds = 120.0
+
+    /// CoAP Observe of a shadow mapping: the GET's answer first, then each
+    /// delta. Other mappings cannot be observed (nil: answered as a plain request).
+    public func observe(
+        _ request: IngressRequest, events: @escaping @Sendable (ObservationEvent) -> Void
+    ) throws(IngressRejection) -> ObservationID? {
+        guard request.method == .get, let shadows else { return nil }
+        let router = self.router
+        guard case .success(let found) = router.match(request), found.rule.shadow != nil else { return nil }
+        let route = try authorizedRoute(request, router: router)
+        guard let binding = route.rule.shadow, let address = ShadowAddress(updateTopic: route.topic) else { return nil }
+        // Following first, so no delta falls between the read and the watch.
+        let id = try shadows.watch(address, binding: binding, events: events)
+        do {
+            try shadows.request(.get, address: address, body: [], binding: binding) { result in events(.initial(result)) }
+        } catch {
+            shadows.unwatch(id)
+            throw error
+        }
+        return id
+    }
+
+    public func cancel(_ observation: ObservationID) {
+        shadows?.unwatch(observation)
     }
 
     /// Routes the request and checks who sent it: 4.04 / 4.05 first (the

@@ -103,6 +103,10 @@ public struct CoAPSettings: Sendable, Equatable {
     public var maxBody: Int
     /// CoAP over DTLS; no listen address turns it off.
     public var dtls: DTLSSettings = DTLSSettings()
+    /// How often a confirmable notification to an observer is resent
+    /// (RFC 7252's MAX_RETRANSMIT, 4) before the observer counts as gone and
+    /// is removed (RFC 7641 section 4.5); it applies to the observer's session.
+    public var notifyRetransmits: Int = 4
 
     public init(listen: [ListenAddress], maxBody: Int) {
         self.listen = listen

@@ -283,7 +283,9 @@ struct MappingCompiler {
         return MappingRule(
             name: name, resource: resource, methods: methods, protocols: protocols, topic: topic,
             qos: qos, retain: retain, payload: payload, expiry: expiry, ack: ack, ackTimeout: ackTimeout,
-            shardKey: shardKey, auth: auth, identity: identity, allow: allow, shadow: shadow, location: location
+            // A thing's updates queued through an outage share its connection
+            // with its live requests (ShadowExchange picks it by thing name).
+            shardKey: shadow?.thing ?? shardKey, auth: auth, identity: identity, allow: allow, shadow: shadow, location: location
         )
     }
 }

@@ -42,7 +42,7 @@ struct SectionParser {
             settings.dtls = dtls(nil, devices: devices) ?? DTLSSettings()
             return settings
         }
-        guard let entries = reader.mapping(node, what: "coap", allowed: ["listen", "max_body", "dtls"]) else { return nil }
+        guard let entries = reader.mapping(node, what: "coap", allowed: ["listen", "max_body", "dtls", "notify_retransmits"]) else { return nil }
         var ok = true
         if let value = entries["listen"] {
             if let list = listen(value, what: "coap.listen") { settings.listen = list } else { ok = false }
@@ -51,6 +51,9 @@ struct SectionParser {
         warnIfExposed(settings.listen, node: entries["listen"], what: "coap.listen", kind: "plain CoAP", secure: "coap.dtls")
         if let value = entries["max_body"] {
             if let size = reader.byteSize(value, what: "coap.max_body", range: 16...16 << 20) { settings.maxBody = size } else { ok = false }
+        }
+        if let value = entries["notify_retransmits"] {
+            if let count = reader.int(value, what: "coap.notify_retransmits", range: 0...8) { settings.notifyRetransmits = count } else { ok = false }
         }
         return ok ? settings : nil
     }

@@ -20,6 +20,14 @@ public struct IngressRequest: Sendable {
     public var transport: Transport
     /// What the request brought to prove who sent it.
     public var credential: PresentedCredential
+    /// Query parameters the gateway understands (`queryNames`), from the
+    /// HTTP query string or CoAP Uri-Query options.
+    public var query: [String: String] = [:]
+    /// CoAP Observe (RFC 7641): 0 registers, 1 deregisters; nil: a plain request.
+    public var observe: UInt32?
+
+    /// `wait`: seconds an HTTP GET of a shadow waits for its next delta (long-poll).
+    public static let queryNames = ["wait"]
 
     public init(
         ingress: IngressProtocol,

@@ -15,6 +15,8 @@ public struct DeviceReply: Sendable, Equatable {
         case content
         /// CoAP 2.04 Changed, HTTP 200.
         case changed
+        /// A long-poll that saw no change: HTTP 204, no body.
+        case unchanged
     }
 
     public var kind: Kind
@@ -52,4 +54,39 @@ public protocol IngressPipeline: Sendable {
         _ request: IngressRequest,
         completion: @escaping @Sendable (Result<Acceptance, IngressRejection>) -> Void
     ) throws(IngressRejection) -> IngressAdmission
+
+    /// A device that keeps listening (CoAP Observe). Returns nil when the
+    /// resource cannot be observed: the adapter then answers it as a plain
+    /// request. Otherwise `events` receives `.initial` once, then
+    /// `.notification`s, until `cancel` (or `.ended`, after which nothing follows).
+    func observe(
+        _ request: IngressRequest, events: @escaping @Sendable (ObservationEvent) -> Void
+    ) throws(IngressRejection) -> ObservationID?
+
+    /// The device stopped listening (deregistered, or stopped acknowledging).
+    func cancel(_ observation: ObservationID)
+}
+
+extension IngressPipeline {
+    public func observe(
+        _ request: IngressRequest, events: @escaping @Sendable (ObservationEvent) -> Void
+    ) throws(IngressRejection) -> ObservationID? { nil }
+
+    public func cancel(_ observation: ObservationID) {}
+}
+
+/// Names one observation for as long as it lasts.
+public struct ObservationID: Sendable, Hashable {
+    public let value: UInt64
+    public init(_ value: UInt64) { self.value = value }
+}
+
+/// What an observing device is sent.
+public enum ObservationEvent: Sendable {
+    /// The answer to the registering request.
+    case initial(Result<Acceptance, IngressRejection>)
+    /// A change (a shadow delta).
+    case notification(DeviceReply)
+    /// The gateway ends it (shutting down, the subscription refused).
+    case ended(IngressRejection)
 }

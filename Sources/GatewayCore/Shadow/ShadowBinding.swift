@@ -84,6 +84,16 @@ public struct ShadowAddress: Sendable, Hashable, CustomStringConvertible {
 
     public func topic(_ operation: ShadowOperation) -> String { base + "/" + operation.rawValue }
 
+    /// Where AWS publishes the difference between desired and reported
+    /// state after each update that leaves one.
+    public var deltas: String { base + "/update/delta" }
+
+    /// Reads it back from a delta topic.
+    public init?(deltaTopic: String) {
+        guard deltaTopic.hasSuffix("/update/delta") else { return nil }
+        self.init(updateTopic: String(deltaTopic.dropLast("/delta".count)))
+    }
+
     /// The filter that catches the operation's `accepted` and `rejected`.
     public func responses(_ operation: ShadowOperation) -> String { topic(operation) + "/+" }
 

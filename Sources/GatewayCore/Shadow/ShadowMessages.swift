@@ -44,8 +44,7 @@ public enum ShadowMessages {
               Set(object.keys).isSubset(of: ["state", "version"]),
               Set(state.keys).isSubset(of: ["reported", "desired"]),
               state.values.allSatisfy({ $0 is [String: Any] || $0 is NSNull }) else { return nil }
-        // AWS itself refuses a version that is not an integer (400).
-        if let version = object["version"], !(version is NSNumber) { return nil }
+        // A version that is not an integer goes as sent: AWS refuses it (400).
         return object
     }
 
@@ -99,6 +98,15 @@ public struct ShadowAnswer {
             return .failure(.badGateway(reason: "the shadow service answered with a document that cannot be re-encoded"))
         }
         return .success(DeviceReply(kind: operation == .get ? .content : .changed, body: bytes))
+    }
+
+    /// A delta for a device that observes or polls: the whole message for
+    /// `answer: document`, else its `state` (what differs, desired's values).
+    public func deltaReply(answer: ShadowBinding.Answer) -> DeviceReply? {
+        var document = object
+        document.removeValue(forKey: "clientToken")
+        let body: Any = answer == .document ? document : (document["state"] ?? [String: Any]())
+        return ShadowMessages.serialize(body).map { DeviceReply(kind: .content, body: $0) }
     }
 
     /// AWS's error codes as the status contract's refusals.

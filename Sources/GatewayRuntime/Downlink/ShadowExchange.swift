@@ -28,9 +28,42 @@ public final class ShadowExchange: Sendable {
         var connection: Int
     }
 
+    /// A device waiting for deltas: once (an HTTP long-poll, answered 204
+    /// when its time is up) or for as long as it observes (CoAP).
+    struct Watcher: Sendable {
+        enum Mode: Sendable {
+            case poll(deadline: Deadline, completion: Completion)
+            case observe(events: @Sendable (ObservationEvent) -> Void)
+        }
+
+        var id: ObservationID
+        var address: ShadowAddress
+        var answer: ShadowBinding.Answer
+        var connection: Int
+        var mode: Mode
+
+        var deadline: Deadline? {
+            if case .poll(let deadline, _) = mode { return deadline }
+            return nil
+        }
+
+        /// Tells the device the watch is over (`rejection`), or, for a poll
+        /// that saw nothing, that nothing changed.
+        func end(_ rejection: IngressRejection?) {
+            switch mode {
+            case .poll(_, let completion):
+                completion(rejection.map { .failure($0) } ?? .success(.reply(DeviceReply(kind: .unchanged, body: []))))
+            case .observe(let events):
+                if let rejection { events(.ended(rejection)) }
+            }
+        }
+    }
+
     struct Inbox: Sendable {
         var events: [(connection: Int, event: DownlinkEvent)] = []
         var requests: [Request] = []
+        var watches: [Watcher] = []
+        var unwatches: [ObservationID] = []
         var connected: [Bool]
         var stopped = false
     }
@@ -118,6 +151,44 @@ public final class ShadowExchange: Sendable {
         }
     }
 
+    private let watchIDs = Guarded<UInt64>(0)
+
+    /// Starts delivering the shadow's deltas: to `completion` once (a
+    /// long-poll of `wait` seconds), or to `events` until `unwatch`.
+    public func watch(
+        _ address: ShadowAddress, binding: ShadowBinding, poll wait: Double? = nil,
+        completion: Completion? = nil, events: (@Sendable (ObservationEvent) -> Void)? = nil
+    ) throws(IngressRejection) -> ObservationID {
+        let id = ObservationID(watchIDs.update { count -> UInt64 in
+            count += 1
+            return count
+        })
+        let mode: Watcher.Mode
+        if let wait, let completion {
+            mode = .poll(deadline: .after(wait), completion: completion)
+        } else if let events {
+            mode = .observe(events: events)
+        } else {
+            throw .internalError(reason: "a watch needs a poll completion or an event sink")
+        }
+        let index = connection(for: address)
+        let watcher = Watcher(id: id, address: address, answer: binding.answer, connection: index, mode: mode)
+        let taken = inbox.update { state -> Bool in
+            guard !state.stopped, state.connected[index] else { return false }
+            state.watches.append(watcher)
+            return true
+        }
+        if !taken {
+            throw .unavailable(retryAfterSeconds: 5, reason: "upstream is offline; shadow changes cannot be followed now, retry later")
+        }
+        return id
+    }
+
+    /// Stops a watch; nothing more is delivered to it.
+    public func unwatch(_ id: ObservationID) {
+        inbox.update { $0.unwatches.append(id) }
+    }
+
     // MARK: - The downlink thread
 
     private func run(capacity: Int) {
@@ -125,19 +196,27 @@ public final class ShadowExchange: Sendable {
         while true {
             thread.beat()
             let earliest = work.earliestDeadline
-            let (events, requests, stopped) = thread.idle { inbox.wait(
-                until: { $0.stopped || !$0.events.isEmpty || !$0.requests.isEmpty || (earliest?.hasPassed ?? false) },
+            let taken = thread.idle { inbox.wait(
+                until: {
+                    $0.stopped || !$0.events.isEmpty || !$0.requests.isEmpty || !$0.watches.isEmpty || !$0.unwatches.isEmpty
+                        || (earliest?.hasPassed ?? false)
+                },
                 deadline: earliest ?? .after(60)
-            ) { state in
-                defer {
-                    state.events.removeAll(keepingCapacity: true)
-                    state.requests.removeAll(keepingCapacity: true)
-                }
-                return (state.events, state.requests, state.stopped)
+            ) { state -> Inbox in
+                let taken = state
+                state.events.removeAll(keepingCapacity: true)
+                state.requests.removeAll(keepingCapacity: true)
+                state.watches.removeAll(keepingCapacity: true)
+                state.unwatches.removeAll(keepingCapacity: true)
+                return taken
             } }
-            for (connection, event) in events { work.handle(event, on: connection) }
-            for request in requests { work.send(request) }
+            let stopped = taken.stopped
+            for id in taken.unwatches { work.remove(id) }
+            for (connection, event) in taken.events { work.handle(event, on: connection) }
+            for request in taken.requests { work.send(request) }
+            for watcher in taken.watches { work.add(watcher) }
             work.expire(now: .now())
+            work.expirePolls(now: .now())
             if stopped {
                 work.abandonAll()
                 return

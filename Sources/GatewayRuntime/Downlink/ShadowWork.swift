@@ -6,6 +6,7 @@ import Logging
 /// the requests in flight. Only `ShadowExchange.run` touches it.
 struct ShadowWork {
     typealias Request = ShadowExchange.Request
+    typealias Watcher = ShadowExchange.Watcher
 
     private let transports: [any DownlinkTransport]
     private let logger: Logger
@@ -14,6 +15,9 @@ struct ShadowWork {
     private var inFlight: [String: Request] = [:]
     /// Waiting for a SUBACK, by connection and filter.
     private var parked: [[String: [Request]]]
+    /// Devices following deltas, and who follows which shadow.
+    private var watchers: [ObservationID: Watcher] = [:]
+    private var following: [ShadowAddress: Set<ObservationID>] = [:]
 
     init(transports: [any DownlinkTransport], capacity: Int, logger: Logger) {
         self.transports = transports
@@ -25,9 +29,69 @@ struct ShadowWork {
     var earliestDeadline: Deadline? {
         let waiting = parked.lazy.flatMap { $0.values.joined() }.map(\.deadline).min()
         let sent = inFlight.values.lazy.map(\.deadline).min()
-        switch (waiting, sent) {
-        case (let a?, let b?): return min(a, b)
-        default: return waiting ?? sent
+        let polls = watchers.values.lazy.compactMap(\.deadline).min()
+        return [waiting, sent, polls].compactMap { $0 }.min()
+    }
+
+    // MARK: Deltas
+
+    mutating func add(_ watcher: Watcher) {
+        let index = watcher.connection
+        let filter = watcher.address.deltas
+        switch tables[index].use(filter) {
+        case .active, .subscribing:
+            break
+        case .subscribe(let evicting):
+            for old in evicting { transports[index].unsubscribe(old) }
+            switch transports[index].subscribe(filter, qos: .atLeastOnce) {
+            case .sent(let messageID):
+                tables[index].sent(filter, messageID: messageID)
+            case .notConnected:
+                break
+            case .rejected(let reason):
+                tables[index].remove(filter)
+                watcher.end(.badGateway(reason: "cannot subscribe to \(filter): \(reason)"))
+                return
+            }
+        case .full:
+            watcher.end(.unavailable(retryAfterSeconds: 5, reason: "every shadow subscription of the gateway's connection is in use; retry later"))
+            return
+        }
+        watchers[watcher.id] = watcher
+        following[watcher.address, default: []].insert(watcher.id)
+    }
+
+    /// Forgets a watcher, nothing said to it.
+    @discardableResult
+    mutating func remove(_ id: ObservationID) -> Watcher? {
+        guard let watcher = watchers.removeValue(forKey: id) else { return nil }
+        following[watcher.address]?.remove(id)
+        if following[watcher.address]?.isEmpty == true { following.removeValue(forKey: watcher.address) }
+        tables[watcher.connection].release(watcher.address.deltas)
+        return watcher
+    }
+
+    private mutating func deliverDelta(topic: String, payload: [UInt8]) {
+        guard let address = ShadowAddress(deltaTopic: topic), let ids = following[address],
+              let answer = ShadowMessages.decode(payload) else { return }
+        for id in ids {
+            guard let watcher = watchers[id], let reply = answer.deltaReply(answer: watcher.answer) else { continue }
+            switch watcher.mode {
+            case .poll(_, let completion):
+                remove(id)
+                completion(.success(.reply(reply)))
+            case .observe(let events):
+                events(.notification(reply))
+            }
+        }
+    }
+
+    /// The delta subscription was refused: its watchers hear why.
+    private mutating func endWatchers(of filter: String, _ rejection: IngressRejection) {
+        let ended = watchers.values.filter { $0.address.deltas == filter }
+        for watcher in ended {
+            remove(watcher.id)
+            watcher.end(rejection)
         }
     }
 
@@ -66,7 +130,10 @@ struct ShadowWork {
 
     private mutating func publish(_ request: Request) {
         let outcome = transports[request.connection].publish(
-            topic: request.address.topic(request.operation), payload: request.payload, qos: .atLeastOnce, retain: false, expiresIn: nil
+            // QoS 0: a request is answered or times out; at QoS 1 libmosquitto
+            // would resend it after every reconnect, and one AWS refuses (and
+            // disconnects for, under MQTT 3.1.1) would drop the connection again.
+            topic: request.address.topic(request.operation), payload: request.payload, qos: .atMostOnce, retain: false, expiresIn: nil
         )
         switch outcome {
         case .inFlight:
@@ -93,12 +160,18 @@ struct ShadowWork {
                 logger.warning("shadow subscription refused", metadata: [
                     "mqtt.filter": "\(filter)", "mqtt.granted": "\(granted.first ?? -1)", "upstream.connection": "\(index)",
                 ])
-                failParked(filter, on: index, .badGateway(
+                let refusal = IngressRejection.badGateway(
                     reason: "the broker refused the subscription to \(filter); the gateway's policy must allow iot:Subscribe and iot:Receive on it"
-                ), release: false)
+                )
+                failParked(filter, on: index, refusal, release: false)
+                endWatchers(of: filter, refusal)
             }
         case .message(let topic, let payload):
-            received(topic: topic, payload: payload)
+            if topic.hasSuffix("/update/delta") {
+                deliverDelta(topic: topic, payload: payload)
+            } else {
+                received(topic: topic, payload: payload)
+            }
         }
     }
 
@@ -133,6 +206,15 @@ struct ShadowWork {
         }
     }
 
+    /// Long-polls whose wait is over hear "unchanged" (HTTP 204).
+    mutating func expirePolls(now: Deadline) {
+        let due = watchers.values.filter { ($0.deadline ?? .init(seconds: .infinity)) <= now }
+        for watcher in due {
+            remove(watcher.id)
+            watcher.end(nil)
+        }
+    }
+
     static func timedOut(_ request: Request) -> IngressRejection {
         .timeout(reason: "no answer from the shadow service for '\(request.address)' within \(String(format: "%g", request.timeout)) s")
     }
@@ -142,9 +224,12 @@ struct ShadowWork {
         let waiting = Array(inFlight.values) + parked.flatMap { $0.values.joined() }
         inFlight.removeAll()
         for index in parked.indices { parked[index].removeAll() }
-        for request in waiting {
-            request.completion(.failure(.unavailable(retryAfterSeconds: 5, reason: "gateway is shutting down; retry later")))
-        }
+        let stopping = IngressRejection.unavailable(retryAfterSeconds: 5, reason: "gateway is shutting down; retry later")
+        for request in waiting { request.completion(.failure(stopping)) }
+        let following = Array(watchers.values)
+        watchers.removeAll()
+        self.following.removeAll()
+        for watcher in following { watcher.end(stopping) }
     }
 
     private mutating func failParked(_ filter: String, on index: Int, _ rejection: IngressRejection, release: Bool = true) {

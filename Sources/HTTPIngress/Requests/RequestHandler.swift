@@ -89,11 +89,16 @@ final class RequestHandler: AccessHandler, CompletionHandler {
         // A plain daemon ignores credentials by design: sent in clear, they
         // prove nothing.
         let credential = head.transport == .secure ? SecureCredential.read(connection) : .none
-        let request = IngressRequest(
+        var request = IngressRequest(
             ingress: .http, method: head.method.method, path: head.path, contentType: head.contentType,
             payload: context.body, peer: head.peer, receivedAt: head.receivedAt,
             transport: head.transport, credential: credential
         )
+        for name in IngressRequest.queryNames {
+            if let value = MHD_lookup_connection_value(connection, .GET_ARGUMENT_KIND, name) {
+                request.query[name] = String(cString: value)
+            }
+        }
         context.body = []
         let rendezvous = Rendezvous(connection: ConnectionRef(pointer: connection))
         let admission: IngressAdmission

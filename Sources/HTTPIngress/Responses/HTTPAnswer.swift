@@ -34,6 +34,8 @@ struct HTTPAnswer: Equatable, Sendable {
         switch outcome {
         case .success(.stored): self = .accepted
         case .success(.delivered): self = .delivered
+        case .success(.reply(let reply)) where reply.kind == .unchanged:
+            self.init(status: 204, headers: [], body: "", outcome: .served)
         case .success(.reply(let reply)):
             // Shadow documents are JSON, so UTF-8 text.
             self.init(

@@ -21,6 +21,8 @@ struct GatewaySettings: Sendable {
     var keepAlive = 30
     /// Extra top-level YAML appended verbatim (e.g. `mapping_files: [...]`).
     var extraYAML = ""
+    /// Lines added to the `coap:` section, e.g. `notify_retransmits: 1`.
+    var coapExtra: [String] = []
     /// A device registry, DTLS and HTTPS listeners; nil: plain listeners only.
     var security: GatewaySecurity? = nil
 }
@@ -116,6 +118,7 @@ extension GatewaySettings {
 
             """
         if let coapMaxBody { text += "  max_body: \(coapMaxBody)\n" }
+        for line in coapExtra { text += "  \(line)\n" }
         if let security {
             text += "  dtls:\n    listen: [\"127.0.0.1:\(dtlsPort)\"]\n"
             if security.certificates {
