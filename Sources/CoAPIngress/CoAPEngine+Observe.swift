@@ -26,9 +26,19 @@ extension CoAPEngine {
         /// The ticket of the registration, until it is answered.
         var ticket: Int?
         var sequence: UInt32 = 1
-        /// The notification awaiting its ACK.
-        var lastMessageID: coap_mid_t?
     }
+
+    /// A confirmable notification libcoap may still report as failed.
+    struct SentNotification {
+        var id: ObservationID
+        var key: ObserverKey
+        var reply: DeviceReply?
+        var sentAt: Double
+    }
+
+    /// libcoap reports a failed confirmable message within about 93 s (RFC
+    /// 7252's MAX_TRANSMIT_WAIT); what was sent earlier was delivered.
+    static let notificationLifetime = 100.0
 
     /// Handles a GET that carries Observe; nil when the resource cannot be
     /// observed (the request then goes on as a plain one). Registration
@@ -104,10 +114,15 @@ extension CoAPEngine {
                 // Before the registration's answer a notification would be
                 // taken for that answer; the GET's document covers it.
                 guard observer.ticket == nil else { continue }
-                notify(post.key, CoAPReply.changed(.reply(reply)))
+                notify(post.key, CoAPReply.changed(.reply(reply)), carrying: reply)
             case .ended(let rejection):
-                // A final error response ends the observation at the client too.
-                notify(post.key, CoAPReply(rejection))
+                if observer.ticket != nil {
+                    // Not registered yet: the registration's answer says why.
+                    answerRegistration(post.key, observer, .failure(rejection))
+                } else {
+                    // A final error response ends the observation at the client too.
+                    notify(post.key, CoAPReply(rejection))
+                }
                 removeObserver(post.key, tellPipeline: false)
             }
         }
@@ -131,7 +146,7 @@ extension CoAPEngine {
     }
 
     /// A confirmable notification on the observer's token.
-    private func notify(_ key: ObserverKey, _ reply: CoAPReply) {
+    private func notify(_ key: ObserverKey, _ reply: CoAPReply, carrying content: DeviceReply? = nil) {
         guard var entry = observers[key] else { return }
         guard !entry.secure || coap_session_get_state(entry.session) == COAP_SESSION_STATE_ESTABLISHED else {
             removeObserver(key, tellPipeline: true)
@@ -150,24 +165,36 @@ extension CoAPEngine {
         entry.token.withBytes { _ = coap_add_token(pdu, $0.count, $0.baseAddress) }
         CoAPPDU.write(notification, to: pdu)
         let sent = coap_send(entry.session, pdu)
-        entry.lastMessageID = sent == COAP_INVALID_MID ? nil : sent
         observers[key] = entry
+        if sent != COAP_INVALID_MID, let id = entry.id {
+            let now = MonotonicClock.now()
+            if sentNotifications.count > 4096 {
+                sentNotifications = sentNotifications.filter { now - $0.value.sentAt < Self.notificationLifetime }
+            }
+            sentNotifications[NotificationKey(session: key.session, messageID: sent)] = SentNotification(
+                id: id, key: key, reply: content, sentAt: now
+            )
+        }
     }
 
     /// libcoap gave up on a confirmable message (no ACK after its
     /// retransmissions) or the peer answered it with RST.
     func undelivered(session: OpaquePointer, messageID: coap_mid_t) {
         let address = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(session)))
-        guard let key = observers.first(where: { $0.key.session == address && $0.value.lastMessageID == messageID })?.key else { return }
-        logger.info("coap observer removed", metadata: [
-            "coap.peer": "\(observers[key]?.peer ?? "-")", "reason": "a notification was not acknowledged",
-        ])
-        removeObserver(key, tellPipeline: true)
+        guard let sent = sentNotifications.removeValue(forKey: NotificationKey(session: address, messageID: messageID)) else { return }
+        if let observer = observers[sent.key], observer.id == sent.id {
+            logger.info("coap observer removed", metadata: [
+                "coap.peer": "\(observer.peer)", "reason": "a notification was not acknowledged",
+            ])
+            removeObserver(sent.key, tellPipeline: false)
+        }
+        // Also after the observer went: a command it never acknowledged is kept again.
+        pipeline.cancel(sent.id, undelivered: sent.reply)
     }
 
     func removeObserver(_ key: ObserverKey, tellPipeline: Bool) {
         guard let observer = observers.removeValue(forKey: key) else { return }
-        if tellPipeline, let id = observer.id { pipeline.cancel(id) }
+        if tellPipeline, let id = observer.id { pipeline.cancel(id, undelivered: nil) }
         coap_session_release(observer.session)
     }
 
@@ -175,6 +202,12 @@ extension CoAPEngine {
     func removeAllObservers() {
         for key in Array(observers.keys) { removeObserver(key, tellPipeline: true) }
     }
+}
+
+/// A notification as libcoap's failure report names it.
+struct NotificationKey: Hashable {
+    var session: UInt
+    var messageID: coap_mid_t
 }
 
 /// A pipeline event for an observer, on its way to the CoAP thread.

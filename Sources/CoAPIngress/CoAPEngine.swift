@@ -80,6 +80,8 @@ final class CoAPEngine: @unchecked Sendable {
     /// Devices observing a resource, and a serial per registration.
     var observers: [ObserverKey: Observer] = [:]
     var nextObserverSerial = 0
+    /// Confirmable notifications sent lately, for libcoap's failure reports.
+    var sentNotifications: [NotificationKey: SentNotification] = [:]
     /// Observation events posted by the pipeline's threads.
     let observations = Guarded<[ObservationPost]>([])
 

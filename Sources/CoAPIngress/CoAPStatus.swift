@@ -33,7 +33,7 @@ struct CoAPReply: Equatable {
         }
         var answer = CoAPReply(code: code, outcome: .served)
         answer.payload = reply.body
-        answer.contentFormat = ContentFormats.number(for: reply.contentType)
+        answer.contentFormat = reply.contentType.flatMap(ContentFormats.number(for:))
         return answer
     }
     init(

@@ -110,7 +110,7 @@ struct Parts: Sendable {
     let tracker: DeliveryTracker
     /// One per upstream connection.
     let forwarders: [Forwarder]
-    let shadows: ShadowExchange
+    let downlink: Downlink
     let coap: CoAPServer?
     let http: HTTPServer?
     let security: DeviceSecurity
@@ -156,11 +156,18 @@ struct Parts: Sendable {
                 throw .upstream(error.description)
             }
         }
+        let commands: CommandStore
+        do {
+            commands = try CommandStore(path: state.paths.commands)
+        } catch {
+            throw .storage(error.description)
+        }
         // Listening before the connections start, so no SUBACK or answer is missed.
-        let shadows = ShadowExchange(
-            transports: clients, subscriptionCap: upstream.maxSubscriptions, gatewayName: config.gateway.name, logger: logger
+        let downlink = Downlink(
+            transports: clients, subscriptionCap: upstream.maxSubscriptions, gatewayName: config.gateway.name,
+            store: commands, logger: logger
         )
-        shadows.start()
+        downlink.start()
         var forwarders: [Forwarder] = []
         for (lane, client) in zip(outbox.lanes, clients) {
             forwarders.append(Forwarder(
@@ -177,7 +184,7 @@ struct Parts: Sendable {
 
         let router = Router(rules: config.mappings, gatewayName: config.gateway.name, limits: upstream.limits)
         let security = DeviceSecurity(registry: config.registry, limit: config.devices.failureLimit)
-        let intake = Intake(router: router, outbox: outbox, tracker: tracker, security: security, shadows: shadows, logger: logger)
+        let intake = Intake(router: router, outbox: outbox, tracker: tracker, security: security, downlink: downlink, logger: logger)
         var registryWatcher: RegistryWatcher?
         if config.devices.isConfigured {
             let watcher = RegistryWatcher(settings: config.devices, security: security, observer: observer, logger: logger)
@@ -193,7 +200,7 @@ struct Parts: Sendable {
         /// Stops what already runs when a later part cannot start.
         func abandon(_ error: GatewayError) -> GatewayError {
             coap?.stop()
-            shadows.stop()
+            downlink.stop()
             registryWatcher?.stop()
             for forwarder in forwarders { forwarder.stop(drainTimeout: 0) }
             outbox.shutdown()
@@ -210,7 +217,7 @@ struct Parts: Sendable {
             http = server
         }
         return Parts(
-            state: state, outbox: outbox, tracker: tracker, forwarders: forwarders, shadows: shadows, coap: coap, http: http,
+            state: state, outbox: outbox, tracker: tracker, forwarders: forwarders, downlink: downlink, coap: coap, http: http,
             security: security, intake: intake, registryWatcher: registryWatcher, logger: logger
         )
     }
@@ -224,7 +231,7 @@ struct Parts: Sendable {
         // Answer 5.04 / 504 to whoever still waits for a PUBACK: the message
         // stays queued and goes out after the next start.
         tracker.stop()
-        shadows.stop()
+        downlink.stop()
         coap?.stop()
         http?.stop()
         registryWatcher?.stop()

@@ -17,7 +17,7 @@ public final class Intake: IngressPipeline {
     private let tracker: DeliveryTracker
     private let security: DeviceSecurity
     /// Carries shadow mappings' requests; nil in tests of the uplink alone.
-    private let shadows: ShadowExchange?
+    private let downlink: Downlink?
     private let logger: Logger
     /// A failing disk fails every request: one line a minute, with a count.
     private let failures = LogThrottle(interval: 60)
@@ -31,14 +31,14 @@ public final class Intake: IngressPipeline {
     }
 
     public init(
-        router: Router, outbox: Outbox, tracker: DeliveryTracker, security: DeviceSecurity, shadows: ShadowExchange? = nil,
+        router: Router, outbox: Outbox, tracker: DeliveryTracker, security: DeviceSecurity, downlink: Downlink? = nil,
         logger: Logger
     ) {
         table = Guarded(router)
         self.outbox = outbox
         self.tracker = tracker
         self.security = security
-        self.shadows = shadows
+        self.downlink = downlink
         self.logger = logger
     }
 
@@ -53,6 +53,12 @@ public final class Intake: IngressPipeline {
         switch rule.payload {
         case .raw: payload = request.payload
         case .envelope: payload = Envelope.encode(request: request, route: route, gateway: router.gatewayName)
+        }
+        if let binding = rule.commands {
+            guard let downlink else { throw .internalError(reason: "command mappings are not available in this gateway") }
+            let wait = try Self.pollSeconds(request)
+            _ = try downlink.listen(Mailbox(filter: route.topic, binding: binding), poll: wait, completion: completion)
+            return .pending
         }
         if let binding = rule.shadow {
             guard let queued = try shadowRequest(request, route: route, binding: binding, completion: completion) else {
@@ -136,25 +142,22 @@ public final class Intake: IngressPipeline {
         _ request: IngressRequest, route: Route, binding: ShadowBinding,
         completion: @escaping @Sendable (Result<Acceptance, IngressRejection>) -> Void
     ) throws(IngressRejection) -> [UInt8]? {
-        guard let shadows, let address = ShadowAddress(updateTopic: route.topic) else {
+        guard let downlink, let address = ShadowAddress(updateTopic: route.topic) else {
             throw .internalError(reason: "shadow mappings are not available in this gateway")
         }
         let operation: ShadowOperation = request.method == .get ? .get : .update
-        if operation == .get, let text = request.query["wait"] {
+        if operation == .get, let wait = try Self.pollSeconds(request) {
             // A long-poll: the next delta, or 204 when none came in time.
-            guard let wait = Double(text), (1...Self.maxPollSeconds).contains(wait) else {
-                throw .badRequest(reason: "wait must be a number of seconds from 1 to \(Int(Self.maxPollSeconds))")
-            }
-            _ = try shadows.watch(address, binding: binding, poll: wait, completion: completion)
+            _ = try downlink.watch(address, binding: binding, poll: wait, completion: completion)
             return nil
         }
-        if operation == .update, binding.offline == .queue, !shadows.isConnected(address) {
+        if operation == .update, binding.offline == .queue, !downlink.isConnected(address) {
             switch ShadowMessages.updateRequest(body: request.payload, clientToken: nil) {
             case .success(let bytes): return bytes
             case .failure(let rejection): throw rejection
             }
         }
-        try shadows.request(operation, address: address, body: request.payload, binding: binding, completion: completion)
+        try downlink.request(operation, address: address, body: request.payload, binding: binding, completion: completion)
         return nil
     }
 
@@ -162,29 +165,42 @@ public final class Intake: IngressPipeline {
     /// and load-balancer idle timeouts.
     static let maxPollSeconds = 120.0
 
-    /// CoAP Observe of a shadow mapping: the GET's answer first, then each
-    /// delta. Other mappings cannot be observed (nil: answered as a plain request).
+    /// `?wait=N` of a GET: seconds to wait for a change (nil: none asked).
+    static func pollSeconds(_ request: IngressRequest) throws(IngressRejection) -> Double? {
+        guard let text = request.query["wait"] else { return nil }
+        guard let wait = Double(text), (1...maxPollSeconds).contains(wait) else {
+            throw .badRequest(reason: "wait must be a number of seconds from 1 to \(Int(maxPollSeconds))")
+        }
+        return wait
+    }
+
+    /// CoAP Observe of a shadow mapping (the GET's answer first, then each
+    /// delta) or a commands mapping (a kept command or nothing, then each
+    /// command). Other mappings cannot be observed (nil: answered as a plain request).
     public func observe(
         _ request: IngressRequest, events: @escaping @Sendable (ObservationEvent) -> Void
     ) throws(IngressRejection) -> ObservationID? {
-        guard request.method == .get, let shadows else { return nil }
+        guard request.method == .get, let downlink else { return nil }
         let router = self.router
-        guard case .success(let found) = router.match(request), found.rule.shadow != nil else { return nil }
+        guard case .success(let found) = router.match(request), found.rule.shadow != nil || found.rule.commands != nil else { return nil }
         let route = try authorizedRoute(request, router: router)
+        if let commands = route.rule.commands {
+            return try downlink.listen(Mailbox(filter: route.topic, binding: commands), events: events)
+        }
         guard let binding = route.rule.shadow, let address = ShadowAddress(updateTopic: route.topic) else { return nil }
         // Following first, so no delta falls between the read and the watch.
-        let id = try shadows.watch(address, binding: binding, events: events)
+        let id = try downlink.watch(address, binding: binding, events: events)
         do {
-            try shadows.request(.get, address: address, body: [], binding: binding) { result in events(.initial(result)) }
+            try downlink.request(.get, address: address, body: [], binding: binding) { result in events(.initial(result)) }
         } catch {
-            shadows.unwatch(id)
+            downlink.unwatch(id)
             throw error
         }
         return id
     }
 
-    public func cancel(_ observation: ObservationID) {
-        shadows?.unwatch(observation)
+    public func cancel(_ observation: ObservationID, undelivered: DeviceReply?) {
+        downlink?.unwatch(observation, undelivered: undelivered)
     }
 
     /// Routes the request and checks who sent it: 4.04 / 4.05 first (the

@@ -177,3 +177,52 @@ struct ShadowMessagesTests {
         #expect(rejected(409)?.reason.contains("m") == true)
     }
 }
+
+@Suite("Command mappings: configuration")
+struct CommandMappingTests {
+    func load(_ mappings: String) throws -> (GatewayConfig?, [String]) {
+        try ShadowMappingTests().load(mappings)
+    }
+
+    @Test func aCommandMappingTakesATopicFilterAndDefaults() throws {
+        let (config, issues) = try load("""
+              - name: cmds
+                resource: /commands/{device}
+                identity: device
+                commands: {topic: "cmd/{device}/#"}
+
+            """)
+        #expect(issues == [])
+        let rule = try #require(config?.mappings.first)
+        #expect(rule.methods == [.get])
+        #expect(rule.topic.text == "cmd/{device}/#")
+        #expect(rule.commands?.keep == 10)
+        #expect(rule.commands?.expiry == 3600)
+        #expect(rule.commands?.format == .raw)
+    }
+
+    @Test func badCommandMappingsAreRefusedWithTheirPlace() throws {
+        let (_, issues) = try load("""
+              - name: a
+                resource: /a/{device}
+                qos: 1
+                commands: {topic: "cmd/#/{device}"}
+              - name: b
+                resource: /b/{device}
+                commands: {topic: "cmd/all", keep: -1, format: xml}
+              - name: c
+                resource: /c/{device}
+                methods: [POST]
+                commands: {topic: "cmd/{nobody}/x+", expiry: 30d}
+
+            """)
+        #expect(issues.contains { $0.contains("'qos' does not apply to a commands mapping") }, "\(issues)")
+        #expect(issues.contains { $0.contains("'#' must be a whole level, and the last") }, "\(issues)")
+        #expect(issues.contains { $0.contains("commands topic must name the device through a path variable") }, "\(issues)")
+        #expect(issues.contains { $0.contains("commands format must be 'raw' or 'envelope', got 'xml'") }, "\(issues)")
+        #expect(issues.contains { $0.contains("method 'POST' cannot be mapped to commands; use GET") }, "\(issues)")
+        #expect(issues.contains { $0.contains("'+' must be a whole level") }, "\(issues)")
+        #expect(issues.contains { $0.contains("commands expiry must be a duration between 1s and 7d") }, "\(issues)")
+        #expect(issues.contains { $0.contains("commands keep") }, "\(issues)")
+    }
+}

@@ -20,7 +20,7 @@ struct MetricsEndToEndTests {
     static let outcomes = [
         "accepted", "delivered", "not_found", "method_not_allowed", "bad_request",
         "payload_too_large", "unavailable", "timeout", "internal_error",
-        "unauthorized", "forbidden", "too_many_requests",
+        "unauthorized", "forbidden", "too_many_requests", "served", "conflict", "bad_gateway",
     ]
 
     /// All 18 series, zero unless given.

@@ -6,7 +6,7 @@ import Yams
 struct MappingCompiler {
     static let keys = [
         "name", "resource", "methods", "protocols", "topic", "qos", "retain", "payload", "expiry", "ack", "ack_timeout", "shard_key",
-        "auth", "identity", "allow", "shadow",
+        "auth", "identity", "allow", "shadow", "commands",
     ]
     /// Keys that say how a reading is published: a shadow mapping has none of them.
     static let publishOnlyKeys = ["topic", "qos", "retain", "payload", "expiry", "ack", "ack_timeout", "shard_key"]
@@ -130,7 +130,19 @@ struct MappingCompiler {
 
         var topic: TopicTemplate?
         var shadow: ShadowBinding?
-        if let value = entries["shadow"] {
+        var commands: CommandBinding?
+        if let value = entries["commands"] {
+            for key in Self.publishOnlyKeys + ["shadow"] {
+                if let node = entries[key] {
+                    reader.fail("'\(key)' does not apply to a commands mapping: it delivers what arrives on its topic filter", at: node)
+                    ok = false
+                }
+            }
+            if let (binding, template) = commandBinding(value, resource: resource, builtIn: builtIn, reader: reader) {
+                commands = binding
+                topic = template
+            } else { ok = false }
+        } else if let value = entries["shadow"] {
             for key in Self.publishOnlyKeys {
                 if let node = entries[key] {
                     reader.fail("'\(key)' does not apply to a shadow mapping: it answers from the thing's shadow topics", at: node)
@@ -166,14 +178,17 @@ struct MappingCompiler {
             }
         }
 
-        let mappable = entries["shadow"] == nil ? RequestMethod.publishable : ShadowBinding.methods
-        var methods: [RequestMethod] = entries["shadow"] == nil ? [.post, .put] : ShadowBinding.methods
+        let kind = entries["commands"] != nil ? " to commands" : entries["shadow"] != nil ? " to a shadow" : ""
+        let mappable = entries["commands"] != nil ? CommandBinding.methods
+            : entries["shadow"] != nil ? ShadowBinding.methods : RequestMethod.publishable
+        var methods: [RequestMethod] = entries["commands"] != nil ? CommandBinding.methods
+            : entries["shadow"] != nil ? ShadowBinding.methods : [.post, .put]
         if let value = entries["methods"], let list = reader.stringList(value, what: "methods") {
             methods = []
             for (text, item) in list {
                 guard let method = RequestMethod(rawValue: text.uppercased()), mappable.contains(method) else {
                     let names = mappable.map(\.rawValue).joined(separator: ", ")
-                    reader.fail("method '\(text)' cannot be mapped\(entries["shadow"] == nil ? "" : " to a shadow"); use \(names)", at: item)
+                    reader.fail("method '\(text)' cannot be mapped\(kind); use \(names)", at: item)
                     ok = false
                     continue
                 }
@@ -284,8 +299,9 @@ struct MappingCompiler {
             name: name, resource: resource, methods: methods, protocols: protocols, topic: topic,
             qos: qos, retain: retain, payload: payload, expiry: expiry, ack: ack, ackTimeout: ackTimeout,
             // A thing's updates queued through an outage share its connection
-            // with its live requests (ShadowExchange picks it by thing name).
-            shardKey: shadow?.thing ?? shardKey, auth: auth, identity: identity, allow: allow, shadow: shadow, location: location
+            // with its live requests (Downlink picks it by thing name).
+            shardKey: shadow?.thing ?? shardKey, auth: auth, identity: identity, allow: allow, shadow: shadow,
+            commands: commands, location: location
         )
     }
 }

@@ -21,10 +21,15 @@ public struct DeviceReply: Sendable, Equatable {
 
     public var kind: Kind
     public var body: [UInt8]
-    /// A media type; CoAP sends the matching Content-Format.
-    public var contentType: String
+    /// A media type; CoAP sends the matching Content-Format. Nil: not known
+    /// (a command's payload), no Content-Format; HTTP says octet-stream.
+    public var contentType: String?
+    /// For a command: where it came from, so one a device did not
+    /// acknowledge can be kept again (`mailbox` is its filter).
+    public var command: DeviceCommand?
+    public var mailbox: String?
 
-    public init(kind: Kind, body: [UInt8], contentType: String = "application/json") {
+    public init(kind: Kind, body: [UInt8], contentType: String? = "application/json") {
         self.kind = kind
         self.body = body
         self.contentType = contentType
@@ -63,8 +68,9 @@ public protocol IngressPipeline: Sendable {
         _ request: IngressRequest, events: @escaping @Sendable (ObservationEvent) -> Void
     ) throws(IngressRejection) -> ObservationID?
 
-    /// The device stopped listening (deregistered, or stopped acknowledging).
-    func cancel(_ observation: ObservationID)
+    /// The device stopped listening (deregistered, or stopped acknowledging:
+    /// `undelivered` is a notification it did not acknowledge).
+    func cancel(_ observation: ObservationID, undelivered: DeviceReply?)
 }
 
 extension IngressPipeline {
@@ -72,7 +78,7 @@ extension IngressPipeline {
         _ request: IngressRequest, events: @escaping @Sendable (ObservationEvent) -> Void
     ) throws(IngressRejection) -> ObservationID? { nil }
 
-    public func cancel(_ observation: ObservationID) {}
+    public func cancel(_ observation: ObservationID, undelivered: DeviceReply?) {}
 }
 
 /// Names one observation for as long as it lasts.

@@ -49,6 +49,9 @@ public struct MappingRule: Sendable, Equatable {
     /// Set for a request/response mapping to a Device Shadow; `topic` is
     /// then the shadow's update topic.
     public var shadow: ShadowBinding?
+    /// Set for a mapping that delivers MQTT commands to devices; `topic` is
+    /// then the topic filter, wildcards and all.
+    public var commands: CommandBinding?
     /// Where the entry is written, for diagnostics.
     public var location: SourceLocation
 
@@ -69,6 +72,7 @@ public struct MappingRule: Sendable, Equatable {
         identity: String? = nil,
         allow: [String] = [],
         shadow: ShadowBinding? = nil,
+        commands: CommandBinding? = nil,
         location: SourceLocation
     ) {
         self.name = name
@@ -87,6 +91,7 @@ public struct MappingRule: Sendable, Equatable {
         self.identity = identity
         self.allow = allow
         self.shadow = shadow
+        self.commands = commands
         self.location = location
     }
 }

@@ -73,6 +73,9 @@ public struct ShadowAnswer {
     /// The request's token, echoed by AWS.
     public var clientToken: String? { object["clientToken"] as? String }
 
+    /// The document's version, when it has one.
+    public var version: Int? { (object["version"] as? NSNumber)?.intValue }
+
     /// What the device hears: the document (or part of it) for an accepted
     /// get, the new version for an accepted update, and for a rejection the
     /// status AWS's code stands for, with AWS's message.

@@ -61,6 +61,16 @@ struct SubscriptionTable {
         return .subscribe(evicting: evicting)
     }
 
+    /// Takes in a filter followed before a restart, idle and to be
+    /// subscribed at the next connect; false when the table is full.
+    mutating func adopt(_ filter: String) -> Bool {
+        guard entries[filter] == nil else { return true }
+        guard entries.count < capacity else { return false }
+        clock += 1
+        entries[filter] = Entry(state: .subscribing(messageID: nil), lastUsed: clock, users: 0)
+        return true
+    }
+
     mutating func release(_ filter: String) {
         guard var entry = entries[filter] else { return }
         entry.users = max(0, entry.users - 1)

@@ -22,6 +22,10 @@ public struct StatePaths: Sendable, Equatable {
     /// The outbox's SQLite files: the database, its WAL and its shared-memory index.
     public var databaseFiles: [String] { [database, database + "-wal", database + "-shm"] }
 
+    /// Commands kept for devices that were not listening, and the command
+    /// filters the gateway follows, `<state_dir>/commands.sqlite`.
+    public var commands: String { (directory as NSString).appendingPathComponent("commands.sqlite") }
+
     /// The file a running gateway holds an exclusive `flock` on, `<state_dir>/lock`.
     public var lock: String { (directory as NSString).appendingPathComponent("lock") }
 }

@@ -11,6 +11,8 @@ struct HTTPAnswer: Equatable, Sendable {
     var status: UInt32
     var headers: [Header]
     var body: String
+    /// A body that may not be text (a command's payload): sent instead of `body`.
+    var bytes: [UInt8]?
     /// What metrics count this answer as.
     var outcome: RequestOutcome
 
@@ -38,10 +40,10 @@ struct HTTPAnswer: Equatable, Sendable {
             self.init(status: 204, headers: [], body: "", outcome: .served)
         case .success(.reply(let reply)):
             // Shadow documents are JSON, so UTF-8 text.
-            self.init(
-                status: 200, headers: [Header(name: "Content-Type", value: reply.contentType)],
-                body: String(decoding: reply.body, as: UTF8.self), outcome: .served
-            )
+            var headers = [Header(name: "Content-Type", value: reply.contentType ?? "application/octet-stream")]
+            if let command = reply.command { headers.append(Header(name: "Command-Topic", value: command.topic)) }
+            self.init(status: 200, headers: headers, body: "", outcome: .served)
+            bytes = reply.body
         case .failure(let rejection): self.init(rejection: rejection)
         }
     }

@@ -16,7 +16,7 @@ extension HTTPAnswer {
     }
 
     fileprivate func makeResponse(closeConnection: Bool) -> OpaquePointer? {
-        var bytes = Array(body.utf8)
+        var bytes = self.bytes ?? Array(body.utf8)
         let response = bytes.withUnsafeMutableBytes { buffer in
             // MUST_COPY: MHD keeps its own copy, `bytes` dies with this call.
             MHD_create_response_from_buffer(buffer.count, buffer.baseAddress, .RESPMEM_MUST_COPY)

@@ -1,29 +1,38 @@
 import Foundation
 import GatewayCore
+import GatewayStore
 import Logging
 
 /// The downlink thread's state: one subscription table per connection and
-/// the requests in flight. Only `ShadowExchange.run` touches it.
-struct ShadowWork {
-    typealias Request = ShadowExchange.Request
-    typealias Watcher = ShadowExchange.Watcher
+/// the requests in flight. Only `Downlink.run` touches it.
+struct DownlinkWork {
+    typealias Request = Downlink.Request
+    typealias Watcher = Downlink.Watcher
 
-    private let transports: [any DownlinkTransport]
-    private let logger: Logger
-    private var tables: [SubscriptionTable]
+    let transports: [any DownlinkTransport]
+    let logger: Logger
+    var tables: [SubscriptionTable]
     /// Published, waiting for their answer, by client token.
-    private var inFlight: [String: Request] = [:]
+    var inFlight: [String: Request] = [:]
     /// Waiting for a SUBACK, by connection and filter.
-    private var parked: [[String: [Request]]]
-    /// Devices following deltas, and who follows which shadow.
-    private var watchers: [ObservationID: Watcher] = [:]
-    private var following: [ShadowAddress: Set<ObservationID>] = [:]
+    var parked: [[String: [Request]]]
+    /// Devices following deltas or commands, and who follows which filter.
+    var watchers: [ObservationID: Watcher] = [:]
+    var following: [String: Set<ObservationID>] = [:]
+    /// Command filters followed (also while nobody listens), by filter.
+    var mailboxes: [String: Mailbox] = [:]
+    /// The newest delta version delivered per followed shadow.
+    var lastDeltaVersion: [ShadowAddress: Int] = [:]
+    let store: CommandStore?
+    var nextPurge = Deadline.after(60)
 
-    init(transports: [any DownlinkTransport], capacity: Int, logger: Logger) {
+    init(transports: [any DownlinkTransport], capacity: Int, store: CommandStore?, logger: Logger) {
         self.transports = transports
         self.logger = logger
+        self.store = store
         tables = Array(repeating: SubscriptionTable(capacity: capacity), count: transports.count)
         parked = Array(repeating: [:], count: transports.count)
+        restoreFollowed()
     }
 
     var earliestDeadline: Deadline? {
@@ -31,68 +40,6 @@ struct ShadowWork {
         let sent = inFlight.values.lazy.map(\.deadline).min()
         let polls = watchers.values.lazy.compactMap(\.deadline).min()
         return [waiting, sent, polls].compactMap { $0 }.min()
-    }
-
-    // MARK: Deltas
-
-    mutating func add(_ watcher: Watcher) {
-        let index = watcher.connection
-        let filter = watcher.address.deltas
-        switch tables[index].use(filter) {
-        case .active, .subscribing:
-            break
-        case .subscribe(let evicting):
-            for old in evicting { transports[index].unsubscribe(old) }
-            switch transports[index].subscribe(filter, qos: .atLeastOnce) {
-            case .sent(let messageID):
-                tables[index].sent(filter, messageID: messageID)
-            case .notConnected:
-                break
-            case .rejected(let reason):
-                tables[index].remove(filter)
-                watcher.end(.badGateway(reason: "cannot subscribe to \(filter): \(reason)"))
-                return
-            }
-        case .full:
-            watcher.end(.unavailable(retryAfterSeconds: 5, reason: "every shadow subscription of the gateway's connection is in use; retry later"))
-            return
-        }
-        watchers[watcher.id] = watcher
-        following[watcher.address, default: []].insert(watcher.id)
-    }
-
-    /// Forgets a watcher, nothing said to it.
-    @discardableResult
-    mutating func remove(_ id: ObservationID) -> Watcher? {
-        guard let watcher = watchers.removeValue(forKey: id) else { return nil }
-        following[watcher.address]?.remove(id)
-        if following[watcher.address]?.isEmpty == true { following.removeValue(forKey: watcher.address) }
-        tables[watcher.connection].release(watcher.address.deltas)
-        return watcher
-    }
-
-    private mutating func deliverDelta(topic: String, payload: [UInt8]) {
-        guard let address = ShadowAddress(deltaTopic: topic), let ids = following[address],
-              let answer = ShadowMessages.decode(payload) else { return }
-        for id in ids {
-            guard let watcher = watchers[id], let reply = answer.deltaReply(answer: watcher.answer) else { continue }
-            switch watcher.mode {
-            case .poll(_, let completion):
-                remove(id)
-                completion(.success(.reply(reply)))
-            case .observe(let events):
-                events(.notification(reply))
-            }
-        }
-    }
-
-    /// The delta subscription was refused: its watchers hear why.
-    private mutating func endWatchers(of filter: String, _ rejection: IngressRejection) {
-        let ended = watchers.values.filter { $0.address.deltas == filter }
-        for watcher in ended {
-            remove(watcher.id)
-            watcher.end(rejection)
-        }
     }
 
     mutating func send(_ request: Request) {
@@ -104,7 +51,7 @@ struct ShadowWork {
         case .subscribing:
             parked[index][filter, default: []].append(request)
         case .subscribe(let evicting):
-            for old in evicting { transports[index].unsubscribe(old) }
+            evict(evicting, on: index)
             parked[index][filter, default: []].append(request)
             subscribe(filter, on: index)
         case .full:
@@ -115,7 +62,7 @@ struct ShadowWork {
         }
     }
 
-    private mutating func subscribe(_ filter: String, on index: Int) {
+    mutating func subscribe(_ filter: String, on index: Int) {
         switch transports[index].subscribe(filter, qos: .atLeastOnce) {
         case .sent(let messageID):
             tables[index].sent(filter, messageID: messageID)
@@ -167,7 +114,10 @@ struct ShadowWork {
                 endWatchers(of: filter, refusal)
             }
         case .message(let topic, let payload):
-            if topic.hasSuffix("/update/delta") {
+            logger.debug("downlink message", metadata: ["mqtt.topic": "\(topic)", "mqtt.bytes": "\(payload.count)", "upstream.connection": "\(index)"])
+            if !topic.hasPrefix("$aws/things/") {
+                deliverCommand(topic: topic, payload: payload)
+            } else if topic.hasSuffix("/update/delta") {
                 deliverDelta(topic: topic, payload: payload)
             } else {
                 received(topic: topic, payload: payload)
@@ -226,19 +176,19 @@ struct ShadowWork {
         for index in parked.indices { parked[index].removeAll() }
         let stopping = IngressRejection.unavailable(retryAfterSeconds: 5, reason: "gateway is shutting down; retry later")
         for request in waiting { request.completion(.failure(stopping)) }
-        let following = Array(watchers.values)
+        let ended = Array(watchers.values)
         watchers.removeAll()
-        self.following.removeAll()
-        for watcher in following { watcher.end(stopping) }
+        following.removeAll()
+        for watcher in ended { watcher.end(stopping) }
     }
 
-    private mutating func failParked(_ filter: String, on index: Int, _ rejection: IngressRejection, release: Bool = true) {
+    mutating func failParked(_ filter: String, on index: Int, _ rejection: IngressRejection, release: Bool = true) {
         for request in parked[index].removeValue(forKey: filter) ?? [] {
             finish(request, .failure(rejection), release: release)
         }
     }
 
-    private mutating func finish(_ request: Request, _ result: Result<Acceptance, IngressRejection>, release: Bool = true) {
+    mutating func finish(_ request: Request, _ result: Result<Acceptance, IngressRejection>, release: Bool = true) {
         if release { tables[request.connection].release(request.address.responses(request.operation)) }
         request.completion(result)
     }

@@ -63,7 +63,7 @@ final class FakeDownlink: DownlinkTransport {
 /// Collects the completions of shadow requests.
 final class Answers: Sendable {
     let results = Guarded<[Result<Acceptance, IngressRejection>]>([])
-    var completion: ShadowExchange.Completion { { [results] result in results.update { $0.append(result) } } }
+    var completion: Downlink.Completion { { [results] result in results.update { $0.append(result) } } }
     var all: [Result<Acceptance, IngressRejection>] { results.withLock { $0 } }
 }
 
@@ -78,31 +78,31 @@ func shadowWait(_ what: String, timeout: Double = 30, _ condition: () -> Bool) a
     }
 }
 
-@Suite("Shadow exchange")
-struct ShadowExchangeTests {
+@Suite("Downlink: shadow requests")
+struct DownlinkTests {
     /// Long enough that a loaded test machine never times a request out by accident.
     static let binding = ShadowBinding(thing: try! TopicTemplate.parse("{d}").get(), timeout: 30)
     var binding: ShadowBinding { Self.binding }
     static let impatient = ShadowBinding(thing: try! TopicTemplate.parse("{d}").get(), timeout: 0.2)
 
-    func exchange(_ transport: FakeDownlink, cap: Int = 40) -> ShadowExchange {
-        let exchange = ShadowExchange(transports: [transport], subscriptionCap: cap, gatewayName: "gw", logger: Logger(label: "test"))
+    func exchange(_ transport: FakeDownlink, cap: Int = 40) -> Downlink {
+        let exchange = Downlink(transports: [transport], subscriptionCap: cap, gatewayName: "gw", logger: Logger(label: "test"))
         exchange.start()
         return exchange
     }
 
     @Test func aGetSubscribesFirstThenPublishesAndAnswersFromItsToken() async throws {
         let transport = FakeDownlink()
-        let shadows = exchange(transport)
-        defer { shadows.stop() }
+        let downlink = exchange(transport)
+        defer { downlink.stop() }
         let answers = Answers()
         let address = ShadowAddress(thing: "t1")
         #expect(throws: IngressRejection.self) {
-            try shadows.request(.get, address: address, body: [], binding: binding, completion: answers.completion)
+            try downlink.request(.get, address: address, body: [], binding: binding, completion: answers.completion)
         }
         transport.send(.connected)
-        try await shadowWait("connected") { shadows.isConnected(address) }
-        try shadows.request(.get, address: address, body: [], binding: binding, completion: answers.completion)
+        try await shadowWait("connected") { downlink.isConnected(address) }
+        try downlink.request(.get, address: address, body: [], binding: binding, completion: answers.completion)
         try await shadowWait("the subscription") { transport.subscriptions.count == 1 }
         #expect(transport.subscriptions[0].filter == "$aws/things/t1/shadow/get/+")
         #expect(transport.publications.isEmpty, "nothing is published before the SUBACK")
@@ -123,7 +123,7 @@ struct ShadowExchangeTests {
         #expect(String(decoding: reply.body, as: UTF8.self).contains(#""version":3"#))
 
         // The second get needs no new subscription.
-        try shadows.request(.get, address: address, body: [], binding: Self.impatient, completion: answers.completion)
+        try downlink.request(.get, address: address, body: [], binding: Self.impatient, completion: answers.completion)
         try await shadowWait("the second get") { transport.publications.count == 2 }
         #expect(transport.subscriptions.count == 1)
         // ... and times out without an answer: 5.04.
@@ -133,13 +133,13 @@ struct ShadowExchangeTests {
 
     @Test func aRefusedSubscriptionFailsItsRequestsAsBadGateway() async throws {
         let transport = FakeDownlink()
-        let shadows = exchange(transport)
-        defer { shadows.stop() }
+        let downlink = exchange(transport)
+        defer { downlink.stop() }
         transport.send(.connected)
         let answers = Answers()
         let address = ShadowAddress(thing: "t1", name: "cfg")
-        try await shadowWait("connected") { shadows.isConnected(address) }
-        try shadows.request(.update, address: address, body: Array(#"{"a":1}"#.utf8), binding: binding, completion: answers.completion)
+        try await shadowWait("connected") { downlink.isConnected(address) }
+        try downlink.request(.update, address: address, body: Array(#"{"a":1}"#.utf8), binding: binding, completion: answers.completion)
         try await shadowWait("the subscription") { transport.subscriptions.count == 1 }
         #expect(transport.subscriptions[0].filter == "$aws/things/t1/shadow/name/cfg/update/+")
         transport.send(.subscribed(messageID: transport.subscriptions[0].messageID, granted: [0x80]))
@@ -150,13 +150,13 @@ struct ShadowExchangeTests {
 
     @Test func idleSubscriptionsMakeRoomLeastRecentlyUsedFirstAndAreRemadeAfterAReconnect() async throws {
         let transport = FakeDownlink()
-        let shadows = exchange(transport, cap: 2)
-        defer { shadows.stop() }
+        let downlink = exchange(transport, cap: 2)
+        defer { downlink.stop() }
         transport.send(.connected)
         let answers = Answers()
-        try await shadowWait("connected") { shadows.isConnected(ShadowAddress(thing: "a")) }
+        try await shadowWait("connected") { downlink.isConnected(ShadowAddress(thing: "a")) }
         for (index, thing) in ["a", "b", "c"].enumerated() {
-            try shadows.request(.get, address: ShadowAddress(thing: thing), body: [], binding: binding, completion: answers.completion)
+            try downlink.request(.get, address: ShadowAddress(thing: thing), body: [], binding: binding, completion: answers.completion)
             try await shadowWait("subscription \(index + 1)") { transport.subscriptions.count == index + 1 }
             transport.send(.subscribed(messageID: transport.subscriptions[index].messageID, granted: [1]))
             try await shadowWait("get \(index + 1)") { transport.publications.count == index + 1 }

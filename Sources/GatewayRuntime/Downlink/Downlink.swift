@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+import GatewayStore
 import Logging
 
 /// Carries Device Shadow requests for shadow mappings: publishes `get` and
@@ -12,7 +13,7 @@ import Logging
 /// One thread (`downlink`) owns the subscription tables and the requests
 /// in flight; ingress threads and libmosquitto's threads only add to its
 /// inbox, so JSON is never parsed in a library callback.
-public final class ShadowExchange: Sendable {
+public final class Downlink: Sendable {
     public typealias Completion = @Sendable (Result<Acceptance, IngressRejection>) -> Void
 
     /// A request on its way, as the downlink thread tracks it.
@@ -28,19 +29,32 @@ public final class ShadowExchange: Sendable {
         var connection: Int
     }
 
-    /// A device waiting for deltas: once (an HTTP long-poll, answered 204
-    /// when its time is up) or for as long as it observes (CoAP).
+    /// A device waiting for a shadow's deltas or its commands: once (an
+    /// HTTP long-poll, answered 204 when its time is up; a plain GET of
+    /// commands, whose time is up at once) or for as long as it observes (CoAP).
     struct Watcher: Sendable {
         enum Mode: Sendable {
             case poll(deadline: Deadline, completion: Completion)
             case observe(events: @Sendable (ObservationEvent) -> Void)
         }
 
+        enum Source: Sendable {
+            case delta(ShadowAddress, ShadowBinding.Answer)
+            case commands(Mailbox)
+        }
+
         var id: ObservationID
-        var address: ShadowAddress
-        var answer: ShadowBinding.Answer
+        var source: Source
         var connection: Int
         var mode: Mode
+
+        /// The topic filter it follows.
+        var filter: String {
+            switch source {
+            case .delta(let address, _): return address.deltas
+            case .commands(let mailbox): return mailbox.filter
+            }
+        }
 
         var deadline: Deadline? {
             if case .poll(let deadline, _) = mode { return deadline }
@@ -63,7 +77,7 @@ public final class ShadowExchange: Sendable {
         var events: [(connection: Int, event: DownlinkEvent)] = []
         var requests: [Request] = []
         var watches: [Watcher] = []
-        var unwatches: [ObservationID] = []
+        var unwatches: [(id: ObservationID, undelivered: DeviceReply?)] = []
         var connected: [Bool]
         var stopped = false
     }
@@ -74,10 +88,15 @@ public final class ShadowExchange: Sendable {
     private let logger: Logger
     private let tokens: ClientTokens
     private let subscriptionCap: Int
+    private let store: CommandStore?
 
     /// `subscriptionCap`: filters each connection may hold (AWS allows 50).
-    public init(transports: [any DownlinkTransport], subscriptionCap: Int, gatewayName: String, logger: Logger) {
+    /// `store`: where commands for absent devices are kept; nil keeps none.
+    public init(
+        transports: [any DownlinkTransport], subscriptionCap: Int, gatewayName: String, store: CommandStore? = nil, logger: Logger
+    ) {
         self.transports = transports
+        self.store = store
         self.subscriptionCap = subscriptionCap
         self.logger = logger
         self.tokens = ClientTokens(gatewayName: gatewayName)
@@ -159,6 +178,26 @@ public final class ShadowExchange: Sendable {
         _ address: ShadowAddress, binding: ShadowBinding, poll wait: Double? = nil,
         completion: Completion? = nil, events: (@Sendable (ObservationEvent) -> Void)? = nil
     ) throws(IngressRejection) -> ObservationID {
+        try enqueue(.delta(address, binding.answer), connection: connection(for: address), wait: wait, completion: completion, events: events)
+    }
+
+    /// A device reads or follows its commands: a plain GET (`wait` nil with
+    /// a completion) takes the oldest kept one or hears "none" (2.03 / 204);
+    /// a long-poll waits up to `wait` seconds for one; an observer gets each
+    /// as it arrives. The mailbox is followed from now on, so what arrives
+    /// while the device is away is kept for it.
+    public func listen(
+        _ mailbox: Mailbox, poll wait: Double? = nil,
+        completion: Completion? = nil, events: (@Sendable (ObservationEvent) -> Void)? = nil
+    ) throws(IngressRejection) -> ObservationID {
+        let index = ShardHash.shard(ShardHash.of(mailbox.filter), of: transports.count)
+        return try enqueue(.commands(mailbox), connection: index, wait: wait ?? (events == nil ? 0 : nil), completion: completion, events: events)
+    }
+
+    private func enqueue(
+        _ source: Watcher.Source, connection index: Int, wait: Double?,
+        completion: Completion?, events: (@Sendable (ObservationEvent) -> Void)?
+    ) throws(IngressRejection) -> ObservationID {
         let id = ObservationID(watchIDs.update { count -> UInt64 in
             count += 1
             return count
@@ -171,10 +210,12 @@ public final class ShadowExchange: Sendable {
         } else {
             throw .internalError(reason: "a watch needs a poll completion or an event sink")
         }
-        let index = connection(for: address)
-        let watcher = Watcher(id: id, address: address, answer: binding.answer, connection: index, mode: mode)
+        let watcher = Watcher(id: id, source: source, connection: index, mode: mode)
+        let offlineMatters: Bool
+        if case .delta = source { offlineMatters = true } else { offlineMatters = false }
         let taken = inbox.update { state -> Bool in
-            guard !state.stopped, state.connected[index] else { return false }
+            // Commands kept on disk can be read while upstream is down.
+            guard !state.stopped, state.connected[index] || !offlineMatters else { return false }
             state.watches.append(watcher)
             return true
         }
@@ -184,15 +225,16 @@ public final class ShadowExchange: Sendable {
         return id
     }
 
-    /// Stops a watch; nothing more is delivered to it.
-    public func unwatch(_ id: ObservationID) {
-        inbox.update { $0.unwatches.append(id) }
+    /// Stops a watch; nothing more is delivered to it. `undelivered`: the
+    /// notification the device did not acknowledge, kept again if it was a command.
+    public func unwatch(_ id: ObservationID, undelivered: DeviceReply? = nil) {
+        inbox.update { $0.unwatches.append((id, undelivered)) }
     }
 
     // MARK: - The downlink thread
 
     private func run(capacity: Int) {
-        var work = ShadowWork(transports: transports, capacity: capacity, logger: logger)
+        var work = DownlinkWork(transports: transports, capacity: capacity, store: store, logger: logger)
         while true {
             thread.beat()
             let earliest = work.earliestDeadline
@@ -211,12 +253,16 @@ public final class ShadowExchange: Sendable {
                 return taken
             } }
             let stopped = taken.stopped
-            for id in taken.unwatches { work.remove(id) }
+            // Watches before requests, so an observer's SUBSCRIBE for the
+            // deltas leaves before its GET; unwatches last, so one that
+            // came with its watch finds it.
             for (connection, event) in taken.events { work.handle(event, on: connection) }
-            for request in taken.requests { work.send(request) }
             for watcher in taken.watches { work.add(watcher) }
+            for request in taken.requests { work.send(request) }
+            for (id, undelivered) in taken.unwatches { work.stopWatching(id, undelivered: undelivered) }
             work.expire(now: .now())
             work.expirePolls(now: .now())
+            work.purgeKept(now: .now())
             if stopped {
                 work.abandonAll()
                 return

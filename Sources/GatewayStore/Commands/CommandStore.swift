@@ -1,0 +1,187 @@
+import Foundation
+import GatewayCore
+import GRDB
+
+/// Why the command store failed.
+public struct CommandStoreError: Error, Sendable, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+    public var description: String { "commands database \(path): \(reason)" }
+}
+
+/// Commands kept for devices that were not listening when they arrived, and
+/// the command filters the gateway follows, so both survive a restart. Its
+/// own SQLite file beside the outbox: a few small rows a minute, written by
+/// the downlink thread alone, never in the way of the outbox's group commits.
+public final class CommandStore: Sendable {
+    /// A command filter the gateway subscribes to, and how its commands are kept.
+    public struct Followed: Sendable, Equatable {
+        public var mailbox: Mailbox
+        public var connection: Int
+
+        public init(mailbox: Mailbox, connection: Int) {
+            self.mailbox = mailbox
+            self.connection = connection
+        }
+    }
+
+    private let queue: DatabaseQueue
+    public let path: String
+
+    public init(path: String) throws(CommandStoreError) {
+        self.path = path
+        var configuration = Configuration()
+        configuration.label = "commands"
+        configuration.busyMode = .timeout(5)
+        do {
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+            try Self.migrator.migrate(queue)
+        } catch {
+            throw CommandStoreError(path: path, reason: "\(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE kept (
+                    id INTEGER PRIMARY KEY,
+                    filter TEXT NOT NULL,
+                    topic TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    received_at REAL NOT NULL,
+                    expires_at REAL NOT NULL
+                );
+                CREATE INDEX kept_by_filter ON kept (filter, id);
+                CREATE TABLE followed (
+                    filter TEXT PRIMARY KEY,
+                    connection INTEGER NOT NULL,
+                    keep INTEGER NOT NULL,
+                    expiry REAL NOT NULL,
+                    format TEXT NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }
+
+    /// GRDB's errors as this store's own.
+    private func run<T>(_ body: () throws -> T) throws(CommandStoreError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw CommandStoreError(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Keeps a command for its mailbox, dropping the oldest beyond `keep`;
+    /// returns how many were dropped (the command itself when `keep` is 0).
+    @discardableResult
+    public func keep(_ command: DeviceCommand, in mailbox: Mailbox) throws(CommandStoreError) -> Int {
+        guard mailbox.keep > 0 else { return 1 }
+        return try run {
+            try queue.write { db in
+                try db.execute(
+                    sql: "INSERT INTO kept (filter, topic, payload, received_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [mailbox.filter, command.topic, Data(command.payload), command.receivedAt, command.receivedAt + mailbox.expiry]
+                )
+                try db.execute(
+                    sql: "DELETE FROM kept WHERE filter = ? AND id NOT IN (SELECT id FROM kept WHERE filter = ? ORDER BY id DESC LIMIT ?)",
+                    arguments: [mailbox.filter, mailbox.filter, mailbox.keep]
+                )
+                return db.changesCount
+            }
+        }
+    }
+
+    /// Takes the oldest command still valid at `now` out of the mailbox.
+    public func take(from filter: String, now: Double) throws(CommandStoreError) -> DeviceCommand? {
+        try run {
+            try queue.write { db in
+                try db.execute(sql: "DELETE FROM kept WHERE filter = ? AND expires_at <= ?", arguments: [filter, now])
+                guard let row = try Row.fetchOne(
+                    db, sql: "SELECT id, topic, payload, received_at FROM kept WHERE filter = ? ORDER BY id LIMIT 1", arguments: [filter]
+                ) else { return nil }
+                try db.execute(sql: "DELETE FROM kept WHERE id = ?", arguments: [row["id"] as Int64])
+                return DeviceCommand(topic: row["topic"], payload: Array(row["payload"] as Data), receivedAt: row["received_at"])
+            }
+        }
+    }
+
+    /// Puts back a command a device did not acknowledge, ahead of the rest.
+    public func putBack(_ command: DeviceCommand, in mailbox: Mailbox) throws(CommandStoreError) {
+        try run {
+            try queue.write { db in
+                let first = try Int64.fetchOne(db, sql: "SELECT min(id) FROM kept") ?? 1
+                try db.execute(
+                    sql: "INSERT INTO kept (id, filter, topic, payload, received_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [first - 1, mailbox.filter, command.topic, Data(command.payload), command.receivedAt, command.receivedAt + mailbox.expiry]
+                )
+            }
+        }
+    }
+
+    public func count(in filter: String) throws(CommandStoreError) -> Int {
+        try run {
+            try queue.read { db in
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM kept WHERE filter = ?", arguments: [filter]) ?? 0
+            }
+        }
+    }
+
+    /// Drops what expired; returns how many.
+    @discardableResult
+    public func purgeExpired(now: Double) throws(CommandStoreError) -> Int {
+        try run {
+            try queue.write { db in
+                try db.execute(sql: "DELETE FROM kept WHERE expires_at <= ?", arguments: [now])
+                return db.changesCount
+            }
+        }
+    }
+
+    public func follow(_ followed: Followed) throws(CommandStoreError) {
+        try run {
+            try queue.write { db in
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO followed (filter, connection, keep, expiry, format) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [
+                        followed.mailbox.filter, followed.connection, followed.mailbox.keep, followed.mailbox.expiry,
+                        followed.mailbox.format.rawValue,
+                    ]
+                )
+            }
+        }
+    }
+
+    /// No longer followed: its kept commands go too (nothing would deliver them).
+    public func unfollow(_ filter: String) throws(CommandStoreError) {
+        try run {
+            try queue.write { db in
+                try db.execute(sql: "DELETE FROM followed WHERE filter = ?", arguments: [filter])
+                try db.execute(sql: "DELETE FROM kept WHERE filter = ?", arguments: [filter])
+            }
+        }
+    }
+
+    public func followedFilters() throws(CommandStoreError) -> [Followed] {
+        try run {
+            try queue.read { db in
+                try Row.fetchAll(db, sql: "SELECT filter, connection, keep, expiry, format FROM followed").map { row in
+                    Followed(
+                        mailbox: Mailbox(
+                            filter: row["filter"], keep: row["keep"], expiry: row["expiry"],
+                            format: CommandBinding.Format(rawValue: row["format"]) ?? .raw
+                        ),
+                        connection: row["connection"]
+                    )
+                }
+            }
+        }
+    }
+}
