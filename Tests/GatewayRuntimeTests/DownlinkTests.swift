@@ -148,6 +148,25 @@ struct DownlinkTests {
         #expect(transport.publications.isEmpty)
     }
 
+    @Test func theEleventhRequestForOneThingIsRefusedAsAWSWouldThrottleIt() async throws {
+        let transport = FakeDownlink()
+        let downlink = exchange(transport)
+        defer { downlink.stop() }
+        transport.send(.connected)
+        let answers = Answers()
+        let address = ShadowAddress(thing: "busy")
+        try await shadowWait("connected") { downlink.isConnected(address) }
+        for _ in 0..<11 {
+            try downlink.request(.get, address: address, body: [], binding: binding, completion: answers.completion)
+        }
+        try await shadowWait("the refusal") { answers.all.count == 1 }
+        #expect(answers.all[0].outcome == .tooManyRequests)
+        // Another thing is not held back by it.
+        try downlink.request(.get, address: ShadowAddress(thing: "calm"), body: [], binding: binding, completion: answers.completion)
+        try await shadowWait("the second subscription") { transport.subscriptions.count == 2 }
+        #expect(answers.all.count == 1)
+    }
+
     @Test func idleSubscriptionsMakeRoomLeastRecentlyUsedFirstAndAreRemadeAfterAReconnect() async throws {
         let transport = FakeDownlink()
         let downlink = exchange(transport, cap: 2)

@@ -111,6 +111,26 @@ struct CommandTests {
         }
     }
 
+    @Test("a command sent to an observer that vanished is kept again once the notification goes unacknowledged")
+    func unacknowledgedCommandIsKeptAgain() async throws {
+        try await EndToEnd.run("commands-unacked", settings: Self.settings()) { env in
+            let pidFile = env.directory.file("observer.pid")
+            let port = env.gateway.coapPort
+            async let observed = ShadowDeltaTests.observe(port: port, path: "/commands/gate-6", seconds: 30, pidFile: pidFile)
+            try await Task.sleep(for: .seconds(2))
+            let pid = try #require(Int32(readText(pidFile).trimmingCharacters(in: .whitespacesAndNewlines)))
+            kill(pid, SIGKILL)
+            try await Self.publish(env, "it-cmd/gate-6/close", "close")
+            try await eventually(timeout: .seconds(30), "the silent observer to be dropped") {
+                env.gateway.currentLog.contains("coap observer removed") ? true : nil
+            }
+            _ = try await observed
+            // Not lost: the next visit gets it.
+            let next = try await HTTP.request("GET", env.gateway.httpURL("/commands/gate-6"))
+            #expect(next.status == 200 && next.text == "close", "\(next)")
+        }
+    }
+
     @Test("two gateway instances on one broker: a device observing through the second gets its commands; the first never receives them")
     func twoInstances() async throws {
         try await EndToEnd.run("commands-two", settings: Self.settings(name: "gw-one")) { env in

@@ -42,7 +42,20 @@ struct DownlinkWork {
         return [waiting, sent, polls].compactMap { $0 }.min()
     }
 
+    /// AWS IoT Core takes at most 10 shadow requests in flight per thing and
+    /// throttles the rest; refusing the 11th here says so sooner and costs no publish.
+    static let maxInFlightPerThing = 10
+
     mutating func send(_ request: Request) {
+        let thing = request.address.thing
+        let waiting = inFlight.values.lazy.filter { $0.address.thing == thing }.count
+            + parked[request.connection].values.lazy.joined().filter { $0.address.thing == thing }.count
+        if waiting >= Self.maxInFlightPerThing {
+            finish(request, .failure(.tooManyRequests(
+                retryAfterSeconds: 1, reason: "\(Self.maxInFlightPerThing) shadow requests for '\(thing)' are already waiting; retry shortly"
+            )), release: false)
+            return
+        }
         let index = request.connection
         let filter = request.address.responses(request.operation)
         switch tables[index].use(filter) {
