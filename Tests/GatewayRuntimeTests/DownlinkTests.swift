@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+import GatewayStore
 import Logging
 import Synchronization
 import Testing
@@ -165,6 +166,38 @@ struct DownlinkTests {
         try downlink.request(.get, address: ShadowAddress(thing: "calm"), body: [], binding: binding, completion: answers.completion)
         try await shadowWait("the second subscription") { transport.subscriptions.count == 2 }
         #expect(answers.all.count == 1)
+    }
+
+    @Test func subscriptionsOfTheLastRunAreKnownAfterARestartAndThoseThatNoLongerFitAreDropped() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("iotgw-downlink-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try CommandStore(path: directory.appendingPathComponent("commands.sqlite").path)
+        let answers = Answers()
+
+        let before = FakeDownlink()
+        let first = Downlink(transports: [before], subscriptionCap: 40, gatewayName: "gw", store: store, logger: Logger(label: "test"))
+        first.start()
+        before.send(.connected)
+        try await shadowWait("connected") { first.isConnected(ShadowAddress(thing: "a")) }
+        for (index, thing) in ["a", "b"].enumerated() {
+            try first.request(.get, address: ShadowAddress(thing: thing), body: [], binding: Self.impatient, completion: answers.completion)
+            try await shadowWait("subscription \(index + 1)") { before.subscriptions.count == index + 1 }
+        }
+        first.stop()
+
+        // The next run, with room for one: it subscribes to one again and drops the other.
+        let after = FakeDownlink()
+        let second = Downlink(transports: [after], subscriptionCap: 1, gatewayName: "gw", store: store, logger: Logger(label: "test"))
+        second.start()
+        defer { second.stop() }
+        after.send(.connected)
+        try await shadowWait("the restored subscription") { after.subscriptions.count == 1 }
+        try await shadowWait("the dropped one") { after.state.withLock { $0.unsubscribed.count } == 1 }
+        let kept = after.subscriptions[0].filter
+        let dropped = after.state.withLock { $0.unsubscribed[0] }
+        #expect(Set([kept, dropped]) == ["$aws/things/a/shadow/get/+", "$aws/things/b/shadow/get/+"])
+        #expect(try store.followedFilters().map(\.filter) == [kept])
     }
 
     @Test func idleSubscriptionsMakeRoomLeastRecentlyUsedFirstAndAreRemadeAfterAReconnect() async throws {

@@ -47,10 +47,14 @@ struct CommandStoreTests {
 
     @Test func followedFiltersAndKeptCommandsSurviveReopening() throws {
         try withStore { store, path in
-            try store.follow(.init(mailbox: mailbox, connection: 1))
+            try store.follow(.init(filter: mailbox.filter, connection: 1, mailbox: mailbox))
+            try store.follow(.init(filter: "$aws/things/t/shadow/get/+", connection: 0))
             try store.keep(command("kept"), in: mailbox)
             let reopened = try CommandStore(path: path)
-            #expect(try reopened.followedFilters() == [.init(mailbox: mailbox, connection: 1)])
+            #expect(Set(try reopened.followedFilters().map(\.filter)) == [mailbox.filter, "$aws/things/t/shadow/get/+"])
+            #expect(try reopened.followedFilters().first { $0.filter == mailbox.filter } == .init(filter: mailbox.filter, connection: 1, mailbox: mailbox))
+            #expect(try reopened.followedFilters().first { $0.connection == 0 }?.mailbox == nil)
+            try reopened.unfollow("$aws/things/t/shadow/get/+")
             #expect(try reopened.count(in: mailbox.filter) == 1)
             try reopened.unfollow(mailbox.filter)
             #expect(try reopened.followedFilters().isEmpty)

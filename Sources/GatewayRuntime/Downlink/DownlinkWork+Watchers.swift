@@ -15,6 +15,7 @@ extension DownlinkWork {
             break
         case .subscribe(let evicting):
             evict(evicting, on: index)
+            if case .delta = watcher.source { record(filter, on: index) }
             switch transports[index].subscribe(filter, qos: .atLeastOnce) {
             case .sent(let messageID):
                 tables[index].sent(filter, messageID: messageID)
@@ -22,6 +23,7 @@ extension DownlinkWork {
                 break  // subscribed at the next connect
             case .rejected(let reason):
                 tables[index].remove(filter)
+                forget(filter)
                 watcher.end(.badGateway(reason: "cannot subscribe to \(filter): \(reason)"))
                 return
             }
@@ -175,42 +177,60 @@ extension DownlinkWork {
     private mutating func startFollowing(_ mailbox: Mailbox, on index: Int) {
         guard mailboxes[mailbox.filter] != mailbox else { return }
         mailboxes[mailbox.filter] = mailbox
+        record(mailbox.filter, on: index, mailbox: mailbox)
+    }
+
+    /// Notes a subscription in the store: the broker keeps a persistent
+    /// session's subscriptions across a restart, so the next process must
+    /// know them (to count them under the quota, and to drop them).
+    mutating func record(_ filter: String, on index: Int, mailbox: Mailbox? = nil) {
         do {
-            try store?.follow(.init(mailbox: mailbox, connection: index))
+            try store?.follow(.init(filter: filter, connection: index, mailbox: mailbox))
         } catch {
-            logger.error("command filter not recorded", metadata: ["commands.filter": "\(mailbox.filter)", "error": "\(error)"])
+            logger.error("subscription not recorded", metadata: ["mqtt.filter": "\(filter)", "error": "\(error)"])
         }
     }
 
-    /// Filters dropped from a full table: unsubscribed, and a command
-    /// filter's kept commands dropped with it (nothing would deliver them).
+    /// A filter is no longer subscribed: out of the store, with a command
+    /// filter's kept commands (nothing would deliver them).
+    mutating func forget(_ filter: String) {
+        mailboxes.removeValue(forKey: filter)
+        do {
+            try store?.unfollow(filter)
+        } catch {
+            logger.error("subscription not forgotten", metadata: ["mqtt.filter": "\(filter)", "error": "\(error)"])
+        }
+    }
+
+    /// Filters dropped from a full table: unsubscribed and forgotten.
     mutating func evict(_ filters: [String], on index: Int) {
         for filter in filters {
             transports[index].unsubscribe(filter)
-            if mailboxes.removeValue(forKey: filter) != nil {
-                do { try store?.unfollow(filter) } catch {
-                    logger.error("command filter not forgotten", metadata: ["commands.filter": "\(filter)", "error": "\(error)"])
-                }
+            if mailboxes[filter] != nil {
                 logger.info("command filter dropped", metadata: ["commands.filter": "\(filter)", "reason": "its subscription slot was needed"])
             }
+            forget(filter)
         }
     }
 
-    /// After a restart: the command filters followed before, idle, to be
-    /// subscribed at the next connect.
+    /// After a restart: the filters subscribed before, idle, to be
+    /// subscribed again at the next connect (or dropped when they no longer fit).
     mutating func restoreFollowed() {
         guard let store else { return }
         do {
             for followed in try store.followedFilters() {
                 let index = min(max(0, followed.connection), tables.count - 1)
-                if tables[index].adopt(followed.mailbox.filter) {
-                    mailboxes[followed.mailbox.filter] = followed.mailbox
+                if followed.connection == index, tables[index].adopt(followed.filter) {
+                    if let mailbox = followed.mailbox { mailboxes[followed.filter] = mailbox }
                 } else {
-                    try store.unfollow(followed.mailbox.filter)
+                    // Fewer connections or a smaller cap than before: the
+                    // old session may still hold it; drop it at the next connect.
+                    try store.unfollow(followed.filter)
+                    pendingUnsubscribes.append((index, followed.filter))
                 }
             }
         } catch {
-            logger.error("followed command filters unreadable", metadata: ["error": "\(error)"])
+            logger.error("followed subscriptions unreadable", metadata: ["error": "\(error)"])
         }
     }
 
@@ -221,7 +241,7 @@ extension DownlinkWork {
             remove(watcher.id)
             watcher.end(rejection)
         }
-        if mailboxes.removeValue(forKey: filter) != nil { try? store?.unfollow(filter) }
+        forget(filter)
     }
 
     /// Expired kept commands go, once a minute.

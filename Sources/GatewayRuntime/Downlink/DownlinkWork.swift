@@ -21,6 +21,8 @@ struct DownlinkWork {
     var following: [String: Set<ObservationID>] = [:]
     /// Command filters followed (also while nobody listens), by filter.
     var mailboxes: [String: Mailbox] = [:]
+    /// Filters of an earlier run that no longer fit: unsubscribed at the next connect.
+    var pendingUnsubscribes: [(connection: Int, filter: String)] = []
     /// The newest delta version delivered per followed shadow.
     var lastDeltaVersion: [ShadowAddress: Int] = [:]
     let store: CommandStore?
@@ -65,6 +67,7 @@ struct DownlinkWork {
             parked[index][filter, default: []].append(request)
         case .subscribe(let evicting):
             evict(evicting, on: index)
+            record(filter, on: index)
             parked[index][filter, default: []].append(request)
             subscribe(filter, on: index)
         case .full:
@@ -84,6 +87,7 @@ struct DownlinkWork {
             break
         case .rejected(let reason):
             tables[index].remove(filter)
+            forget(filter)
             failParked(filter, on: index, .badGateway(reason: "cannot subscribe to \(filter): \(reason)"))
         }
     }
@@ -108,6 +112,9 @@ struct DownlinkWork {
     mutating func handle(_ event: DownlinkEvent, on index: Int) {
         switch event {
         case .connected:
+            let stale = pendingUnsubscribes.filter { $0.connection == index }
+            pendingUnsubscribes.removeAll { $0.connection == index }
+            for (_, filter) in stale { transports[index].unsubscribe(filter) }
             for filter in tables[index].reconnected() { subscribe(filter, on: index) }
         case .disconnected:
             break
@@ -117,7 +124,7 @@ struct DownlinkWork {
             if ok {
                 for request in parked[index].removeValue(forKey: filter) ?? [] { publish(request) }
             } else {
-                logger.warning("shadow subscription refused", metadata: [
+                logger.warning("subscription refused", metadata: [
                     "mqtt.filter": "\(filter)", "mqtt.granted": "\(granted.first ?? -1)", "upstream.connection": "\(index)",
                 ])
                 let refusal = IngressRejection.badGateway(

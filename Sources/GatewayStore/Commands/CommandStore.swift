@@ -14,14 +14,21 @@ public struct CommandStoreError: Error, Sendable, CustomStringConvertible {
 /// own SQLite file beside the outbox: a few small rows a minute, written by
 /// the downlink thread alone, never in the way of the outbox's group commits.
 public final class CommandStore: Sendable {
-    /// A command filter the gateway subscribes to, and how its commands are kept.
+    /// A filter the gateway subscribes to on one connection: a device's
+    /// commands (with how they are kept), or a shadow's answers or deltas.
+    /// Recorded because the broker keeps a persistent session's
+    /// subscriptions across a restart: the gateway must know them to stay
+    /// under the quota and to drop them.
     public struct Followed: Sendable, Equatable {
-        public var mailbox: Mailbox
+        public var filter: String
         public var connection: Int
+        /// Nil for a shadow filter.
+        public var mailbox: Mailbox?
 
-        public init(mailbox: Mailbox, connection: Int) {
-            self.mailbox = mailbox
+        public init(filter: String, connection: Int, mailbox: Mailbox? = nil) {
+            self.filter = filter
             self.connection = connection
+            self.mailbox = mailbox
         }
     }
 
@@ -61,6 +68,7 @@ public final class CommandStore: Sendable {
                 CREATE TABLE followed (
                     filter TEXT PRIMARY KEY,
                     connection INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
                     keep INTEGER NOT NULL,
                     expiry REAL NOT NULL,
                     format TEXT NOT NULL
@@ -148,18 +156,19 @@ public final class CommandStore: Sendable {
     public func follow(_ followed: Followed) throws(CommandStoreError) {
         try run {
             try queue.write { db in
+                let mailbox = followed.mailbox
                 try db.execute(
-                    sql: "INSERT OR REPLACE INTO followed (filter, connection, keep, expiry, format) VALUES (?, ?, ?, ?, ?)",
+                    sql: "INSERT OR REPLACE INTO followed (filter, connection, kind, keep, expiry, format) VALUES (?, ?, ?, ?, ?, ?)",
                     arguments: [
-                        followed.mailbox.filter, followed.connection, followed.mailbox.keep, followed.mailbox.expiry,
-                        followed.mailbox.format.rawValue,
+                        followed.filter, followed.connection, mailbox == nil ? "shadow" : "commands", mailbox?.keep ?? 0,
+                        mailbox?.expiry ?? 0, (mailbox?.format ?? .raw).rawValue,
                     ]
                 )
             }
         }
     }
 
-    /// No longer followed: its kept commands go too (nothing would deliver them).
+    /// No longer followed: a command filter's kept commands go too (nothing would deliver them).
     public func unfollow(_ filter: String) throws(CommandStoreError) {
         try run {
             try queue.write { db in
@@ -172,13 +181,15 @@ public final class CommandStore: Sendable {
     public func followedFilters() throws(CommandStoreError) -> [Followed] {
         try run {
             try queue.read { db in
-                try Row.fetchAll(db, sql: "SELECT filter, connection, keep, expiry, format FROM followed").map { row in
-                    Followed(
-                        mailbox: Mailbox(
-                            filter: row["filter"], keep: row["keep"], expiry: row["expiry"],
+                try Row.fetchAll(db, sql: "SELECT filter, connection, kind, keep, expiry, format FROM followed").map { row in
+                    let filter: String = row["filter"]
+                    let kind: String = row["kind"]
+                    return Followed(
+                        filter: filter, connection: row["connection"],
+                        mailbox: kind != "commands" ? nil : Mailbox(
+                            filter: filter, keep: row["keep"], expiry: row["expiry"],
                             format: CommandBinding.Format(rawValue: row["format"]) ?? .raw
-                        ),
-                        connection: row["connection"]
+                        )
                     )
                 }
             }
