@@ -7,6 +7,21 @@ extension CoAPEngine {
     /// far above a group commit, so answers normally ride on the ACK.
     static let defaultEmptyAckDelay = 0.5
 
+    /// Puts a request on the books before the pipeline sees it, so an
+    /// answer that comes at once still finds its entry; returns its ticket.
+    func registerPending(
+        session: OpaquePointer, exchange: Exchange, peer: String, confirmable: Bool, echo: Block1Option?, secure: Bool
+    ) -> Int {
+        let ticket = nextTicket
+        nextTicket += 1
+        pending[ticket] = Pending(
+            session: coap_session_reference(session), exchange: exchange, peer: peer, confirmable: confirmable,
+            arrivedAt: MonotonicClock.now(), block1Echo: echo, secure: secure
+        )
+        ticketsByExchange[exchange] = ticket
+        return ticket
+    }
+
     /// Takes a request off the books; its session reference is now the caller's.
     func takePending(_ ticket: Int) -> Pending? {
         guard let entry = pending.removeValue(forKey: ticket) else { return nil }

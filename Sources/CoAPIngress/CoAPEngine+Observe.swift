@@ -53,13 +53,7 @@ extension CoAPEngine {
         removeObserver(key, tellPipeline: true)
         guard option == 0 else { return nil }
 
-        let ticket = nextTicket
-        nextTicket += 1
-        pending[ticket] = Pending(
-            session: coap_session_reference(session), exchange: exchange, peer: peer, confirmable: confirmable,
-            arrivedAt: MonotonicClock.now(), block1Echo: nil, secure: secure
-        )
-        ticketsByExchange[exchange] = ticket
+        let ticket = registerPending(session: session, exchange: exchange, peer: peer, confirmable: confirmable, echo: nil, secure: secure)
         nextObserverSerial += 1
         let serial = nextObserverSerial
         observers[key] = Observer(

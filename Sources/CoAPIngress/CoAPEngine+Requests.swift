@@ -108,14 +108,7 @@ extension CoAPEngine {
             }
         }
 
-        // Register first, so a commit that finishes at once still finds its entry.
-        let ticket = nextTicket
-        nextTicket += 1
-        pending[ticket] = Pending(
-            session: coap_session_reference(session), exchange: exchange, peer: peer, confirmable: confirmable,
-            arrivedAt: MonotonicClock.now(), block1Echo: echo, secure: secure
-        )
-        ticketsByExchange[exchange] = ticket
+        let ticket = registerPending(session: session, exchange: exchange, peer: peer, confirmable: confirmable, echo: echo, secure: secure)
         let admission: IngressAdmission
         do {
             admission = try pipeline.accept(ingress) { [weak self] result in

@@ -118,8 +118,7 @@ struct CommandTests {
             let port = env.gateway.coapPort
             async let observed = ShadowDeltaTests.observe(port: port, path: "/commands/gate-6", seconds: 30, pidFile: pidFile)
             try await Task.sleep(for: .seconds(2))
-            let pid = try #require(Int32(readText(pidFile).trimmingCharacters(in: .whitespacesAndNewlines)))
-            kill(pid, SIGKILL)
+            try ShadowDeltaTests.vanish(pidFile)
             try await Self.publish(env, "it-cmd/gate-6/close", "close")
             try await eventually(timeout: .seconds(30), "the silent observer to be dropped") {
                 env.gateway.currentLog.contains("coap observer removed") ? true : nil

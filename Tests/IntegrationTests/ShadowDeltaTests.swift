@@ -41,6 +41,13 @@ struct ShadowDeltaTests {
         }
     }
 
+    /// The observing coap-client vanishes without a word (SIGKILL): its
+    /// port answers nothing from now on.
+    static func vanish(_ pidFile: String) throws {
+        let pid = try #require(Int32(readText(pidFile).trimmingCharacters(in: .whitespacesAndNewlines)))
+        kill(pid, SIGKILL)
+    }
+
     /// The notifications among them: 2.05 responses carrying Observe.
     static func notifications(_ lines: [Line]) -> [Line] {
         lines.filter { $0.text.hasPrefix("v:1 ") && $0.text.contains(" c:2.05 ") && $0.text.contains("Observe:") }
@@ -109,9 +116,7 @@ struct ShadowDeltaTests {
             let coapPort = env.gateway.coapPort
             async let observed = Self.observe(port: coapPort, path: "/things/valve-9/shadow/desired", seconds: 30, pidFile: pidFile)
             try await Task.sleep(for: .seconds(2))
-            // The device vanishes without a word.
-            let pid = try #require(Int32(readText(pidFile).trimmingCharacters(in: .whitespacesAndNewlines)))
-            kill(pid, SIGKILL)
+            try Self.vanish(pidFile)
             try await env.broker.publish(
                 topic: "$aws/things/valve-9/shadow/update", payload: Array(#"{"state":{"desired":{"open":true}}}"#.utf8)
             )

@@ -48,13 +48,8 @@ extension MappingCompiler {
             }
         }
         var format = CommandBinding.Format.raw
-        if let value = entries["format"], let text = reader.string(value, what: "commands format") {
-            if let chosen = CommandBinding.Format(rawValue: text) {
-                format = chosen
-            } else {
-                reader.fail("commands format must be 'raw' or 'envelope', got '\(text)'", at: value)
-                ok = false
-            }
+        if let value = entries["format"] {
+            if let chosen: CommandBinding.Format = reader.choice(value, what: "commands format") { format = chosen } else { ok = false }
         }
         guard ok, let topic else { return nil }
         return (CommandBinding(topic: topic, keep: keep, expiry: expiry, format: format), topic)

@@ -49,13 +49,8 @@ extension MappingCompiler {
             if name == nil { ok = false }
         }
         var answer = ShadowBinding.Answer.document
-        if let value = entries["answer"], let text = reader.string(value, what: "shadow answer") {
-            if let mode = ShadowBinding.Answer(rawValue: text) {
-                answer = mode
-            } else {
-                reader.fail("shadow answer must be 'document', 'state' or 'desired', got '\(text)'", at: value)
-                ok = false
-            }
+        if let value = entries["answer"] {
+            if let mode: ShadowBinding.Answer = reader.choice(value, what: "shadow answer") { answer = mode } else { ok = false }
         }
         var timeout = 5.0
         if let value = entries["timeout"] {
@@ -67,13 +62,8 @@ extension MappingCompiler {
             }
         }
         var offline = ShadowBinding.Offline.refuse
-        if let value = entries["offline"], let text = reader.string(value, what: "shadow offline") {
-            if let mode = ShadowBinding.Offline(rawValue: text) {
-                offline = mode
-            } else {
-                reader.fail("shadow offline must be 'refuse' or 'queue', got '\(text)'", at: value)
-                ok = false
-            }
+        if let value = entries["offline"] {
+            if let mode: ShadowBinding.Offline = reader.choice(value, what: "shadow offline") { offline = mode } else { ok = false }
         }
         guard ok, let thing else { return nil }
         let binding = ShadowBinding(thing: thing, name: name, answer: answer, timeout: timeout, offline: offline)

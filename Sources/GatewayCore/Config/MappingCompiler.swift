@@ -85,13 +85,8 @@ struct MappingCompiler {
 
         // Who may use it comes first: it decides whether {device_id} exists.
         var auth = MappingAuth.device
-        if let value = entries["auth"], let text = reader.string(value, what: "auth") {
-            if let mode = MappingAuth(rawValue: text) {
-                auth = mode
-            } else {
-                reader.fail("auth must be 'device' or 'anonymous', got '\(text)'", at: value)
-                ok = false
-            }
+        if let value = entries["auth"] {
+            if let chosen: MappingAuth = reader.choice(value, what: "auth") { auth = chosen } else { ok = false }
         }
         var identity: String?
         if let value = entries["identity"], let text = reader.string(value, what: "identity") {
@@ -131,24 +126,22 @@ struct MappingCompiler {
         var topic: TopicTemplate?
         var shadow: ShadowBinding?
         var commands: CommandBinding?
-        if let value = entries["commands"] {
-            for key in Self.publishOnlyKeys + ["shadow"] {
-                if let node = entries[key] {
-                    reader.fail("'\(key)' does not apply to a commands mapping: it delivers what arrives on its topic filter", at: node)
-                    ok = false
-                }
+        /// Keys a downlink mapping has no use for, each an error where it is written.
+        func refuse(_ keys: [String], in kind: String) {
+            for key in keys {
+                guard let node = entries[key] else { continue }
+                reader.fail("'\(key)' does not apply to \(kind)", at: node)
+                ok = false
             }
+        }
+        if let value = entries["commands"] {
+            refuse(Self.publishOnlyKeys + ["shadow"], in: "a commands mapping: it delivers what arrives on its topic filter")
             if let (binding, template) = commandBinding(value, resource: resource, builtIn: builtIn, reader: reader) {
                 commands = binding
                 topic = template
             } else { ok = false }
         } else if let value = entries["shadow"] {
-            for key in Self.publishOnlyKeys {
-                if let node = entries[key] {
-                    reader.fail("'\(key)' does not apply to a shadow mapping: it answers from the thing's shadow topics", at: node)
-                    ok = false
-                }
-            }
+            refuse(Self.publishOnlyKeys, in: "a shadow mapping: it answers from the thing's shadow topics")
             if let (binding, template) = shadowBinding(value, resource: resource, builtIn: builtIn, reader: reader) {
                 shadow = binding
                 topic = template
@@ -251,13 +244,8 @@ struct MappingCompiler {
         }
 
         var payload = PayloadFormat.raw
-        if let value = entries["payload"], let text = reader.string(value, what: "payload") {
-            if let format = PayloadFormat(rawValue: text) {
-                payload = format
-            } else {
-                reader.fail("payload must be 'raw' or 'envelope', got '\(text)'", at: value)
-                ok = false
-            }
+        if let value = entries["payload"] {
+            if let chosen: PayloadFormat = reader.choice(value, what: "payload") { payload = chosen } else { ok = false }
         }
 
         var expiry: Double?
@@ -273,13 +261,8 @@ struct MappingCompiler {
         }
 
         var ack = AckMode.stored
-        if let value = entries["ack"], let text = reader.string(value, what: "ack") {
-            if let mode = AckMode(rawValue: text) {
-                ack = mode
-            } else {
-                reader.fail("ack must be 'stored' or 'delivered', got '\(text)'", at: value)
-                ok = false
-            }
+        if let value = entries["ack"] {
+            if let chosen: AckMode = reader.choice(value, what: "ack") { ack = chosen } else { ok = false }
         }
 
         var ackTimeout = 5.0

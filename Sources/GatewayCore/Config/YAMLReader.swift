@@ -159,6 +159,16 @@ struct NodeReader {
         return false
     }
 
+    /// One of an enumeration's raw values; the error names them all.
+    func choice<Value: RawRepresentable & CaseIterable>(_ node: Node, what: String) -> Value? where Value.RawValue == String {
+        guard let text = string(node, what: what) else { return nil }
+        if let value = Value(rawValue: text) { return value }
+        let names = Value.allCases.map { "'\($0.rawValue)'" }
+        let list = names.count > 1 ? names.dropLast().joined(separator: ", ") + " or " + names.last! : names.joined()
+        fail("\(what) must be \(list), got '\(text)'", at: node)
+        return nil
+    }
+
     func string(_ node: Node, what: String) -> String? {
         guard case .scalar(let scalar) = node, !isNull(node) else {
             fail("\(what) must be a string", at: node)
