@@ -31,7 +31,7 @@ import urllib.request
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 SCENARIOS = ["coap-con", "http-post", "dtls-psk", "https-post", "dtls-handshakes",
-             "ingress-only", "coap-paced", "egress", "drain", "restart", "memory"]
+             "ingress-only", "coap-paced", "egress", "drain", "restart", "memory", "downlink"]
 LOOPBACK = "127.0.0.1"
 
 # upstream.max_inflight: the gateway's default (no such line in its
@@ -66,6 +66,7 @@ SIZES = {
         "drain_count": 100_000,
         "restart_count": 1_000_000, "restart_sample_s": 3.0,
         "idle_wait_s": 3.0,
+        "downlink_count": 300,
     },
     "smoke": {
         "coap_count": 300, "coap_sockets": 10, "coap_window": 16,
@@ -77,6 +78,7 @@ SIZES = {
         "drain_count": 300,
         "restart_count": 1_000, "restart_sample_s": 0.3,
         "idle_wait_s": 0.5,
+        "downlink_count": 10,
     },
 }
 
@@ -433,6 +435,15 @@ mappings:
 {mapping_auth}    topic: dt/bench/{{run}}/{{device}}
     qos: 1
     ack: stored
+  # the downlink scenario's: commands and a shadow, read over plain HTTP
+  - name: bench-commands
+    resource: /bench-cmd/{{run}}/{{device}}
+    auth: anonymous
+    commands: {{topic: "cmd/bench/{{run}}/{{device}}", keep: 100}}
+  - name: bench-shadow
+    resource: /bench-shadow/{{device}}
+    auth: anonymous
+    shadow: {{thing: "{{device}}", timeout: 5s}}
 """)
         self.child = None
         self.marks = {}
@@ -1687,6 +1698,31 @@ class Bench:
         self.row("memory", f"{out['queued']:,} queued: after fill / at ready / draining peak",
                  f"{mb(out['queued_running_kb']):.1f} / {mb(out['queued_ready_kb']):.1f} / {mb(out['queued_draining_peak_kb']):.1f}", "MiB",
                  target=f"< {TARGETS['rss_queued_mb']:g} MB", met=worst < TARGETS["rss_queued_mb"])
+        return out
+
+    def scenario_downlink(self):
+        """Latency of the two downlink paths, one request at a time: a
+        command published on MQTT until an HTTP long-poll returns it, and a
+        shadow GET over HTTP until its answer; each beside the bare MQTT
+        round trip a device with its own MQTT connection would make."""
+        from downlink_bench import DownlinkBench
+        size = self.size
+        out = {"count": size["downlink_count"], "load_before": self.loadavg()}
+        gateway = self.fresh_gateway("downlink", sync="normal")
+        try:
+            probe = DownlinkBench(self.broker, gateway, f"{self.run_id}-dl", REPO, self.work)
+            out.update(probe.run(size["downlink_count"]))
+        finally:
+            gateway.stop()
+        self.check_gateway_log(gateway, "downlink")
+        for name, figure in (("command", "command: MQTT publish -> long-poll answer p50 / p99"),
+                             ("shadow", "shadow get: HTTP request -> answer p50 / p99")):
+            mine, bare = out[name], out[name + "_bare"]
+            ratio = mine["p50"] / bare["p50"] if bare["p50"] else None
+            self.row("downlink", figure, latency_pair(mine), "ms", latency_pair(bare),
+                     f"{ratio:.2f} x bare" if ratio else "-")
+        self.row("downlink", "commands lost / shadow errors", f"{out['command']['lost']} / {out['shadow']['errors']}", "",
+                 target="0 / 0", met=out["command"]["lost"] == 0 and out["shadow"]["errors"] == 0)
         return out
 
     # -- the run

@@ -2,7 +2,7 @@ import CCoAP
 import GatewayCore
 
 /// CoAP Observe (RFC 7641) for resources the pipeline can follow (shadow
-/// deltas): the registering GET is answered like any request, with an
+/// deltas, commands): the registering GET is answered like any request, with an
 /// Observe option; each change then goes out as a confirmable notification
 /// on the observer's token. An observer that answers a notification with RST,
 /// or acknowledges none of its retransmissions, is removed (section 4.5), as

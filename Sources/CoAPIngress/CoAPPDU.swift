@@ -75,7 +75,7 @@ enum CoAPPDU {
                 // Larger than one message (Block2 answers are not built yet):
                 // say so rather than send a truncated document.
                 coap_pdu_set_code(response, iotgw_coap_response_code(500))
-                let text = Array("the answer (\(payload.count) bytes) does not fit one CoAP message; ask for less (answer: state) or use HTTP".utf8)
+                let text = Array("the answer (\(payload.count) bytes) does not fit one CoAP message; read it over HTTP (or, for a shadow, ask for less: answer: state)".utf8)
                 _ = coap_add_data(response, text.count, text)
             }
         } else if let diagnostic = reply.diagnostic, !diagnostic.isEmpty {

@@ -160,7 +160,7 @@ struct Parts: Sendable {
         do {
             commands = try CommandStore(path: state.paths.commands)
         } catch {
-            throw .storage(error.description)
+            throw .unusableState("\(error.description); the state directory (gateway.state_dir) must be writable by the service user")
         }
         // Listening before the connections start, so no SUBACK or answer is missed.
         let downlink = Downlink(

@@ -16,7 +16,7 @@ public final class Intake: IngressPipeline {
     private let outbox: Outbox
     private let tracker: DeliveryTracker
     private let security: DeviceSecurity
-    /// Carries shadow mappings' requests; nil in tests of the uplink alone.
+    /// Carries shadow and command mappings' requests; nil in tests of the uplink alone.
     private let downlink: Downlink?
     private let logger: Logger
     /// A failing disk fails every request: one line a minute, with a count.

@@ -78,10 +78,10 @@ final class MosquittoCallbacks: @unchecked Sendable {
 
     /// A PUBLISH from the broker: its topic and payload copied out of
     /// libmosquitto's buffers, which are freed when the callback returns.
-    func received(topic: UnsafePointer<CChar>?, payload: UnsafeRawPointer?, length: Int32) {
+    func received(topic: UnsafePointer<CChar>?, payload: UnsafeRawPointer?, length: Int32, retained: Bool) {
         guard let topic else { return }
         let bytes = payload.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(max(0, length)))) } ?? []
-        emitDownlink(DownlinkEvent.message(topic: String(cString: topic), payload: bytes))
+        emitDownlink(DownlinkEvent.message(topic: String(cString: topic), payload: bytes, retained: retained))
     }
 
     func subscribed(messageID: Int32, count: Int32, granted: UnsafePointer<Int32>?) {

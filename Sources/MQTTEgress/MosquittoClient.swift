@@ -103,7 +103,8 @@ public final class MosquittoClient: DownlinkTransport, @unchecked Sendable {
         mosquitto_message_callback_set(handle) { _, context, message in
             guard let message else { return }
             MosquittoCallbacks.from(context)?.received(
-                topic: message.pointee.topic, payload: UnsafeRawPointer(message.pointee.payload), length: message.pointee.payloadlen
+                topic: message.pointee.topic, payload: UnsafeRawPointer(message.pointee.payload), length: message.pointee.payloadlen,
+                retained: message.pointee.retain
             )
         }
         mosquitto_subscribe_callback_set(handle) { _, context, messageID, count, granted in
@@ -189,8 +190,8 @@ public final class MosquittoClient: DownlinkTransport, @unchecked Sendable {
         }
     }
 
-    public func unsubscribe(_ filter: String) {
-        _ = mosquitto_unsubscribe(handle, nil, filter)
+    public func unsubscribe(_ filter: String) -> Bool {
+        mosquitto_unsubscribe(handle, nil, filter) == MOSQ_ERR_SUCCESS.rawValue
     }
 
     public func reconnect() {

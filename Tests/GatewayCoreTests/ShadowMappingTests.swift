@@ -214,6 +214,9 @@ struct CommandMappingTests {
                 resource: /c/{device}
                 methods: [POST]
                 commands: {topic: "cmd/{nobody}/x+", expiry: 30d}
+              - name: d
+                resource: /d/{device}
+                commands: {topic: "$aws/things/{device}/shadow/update/delta"}
 
             """)
         #expect(issues.contains { $0.contains("'qos' does not apply to a commands mapping") }, "\(issues)")
@@ -224,5 +227,6 @@ struct CommandMappingTests {
         #expect(issues.contains { $0.contains("'+' must be a whole level") }, "\(issues)")
         #expect(issues.contains { $0.contains("commands expiry must be a duration between 1s and 7d") }, "\(issues)")
         #expect(issues.contains { $0.contains("commands keep") }, "\(issues)")
+        #expect(issues.contains { $0.contains("'$' topics are the broker's own") }, "\(issues)")
     }
 }

@@ -35,7 +35,13 @@ final class FakeDownlink: DownlinkTransport {
         }
     }
 
-    func unsubscribe(_ filter: String) { state.withLock { $0.unsubscribed.append(filter) } }
+    func unsubscribe(_ filter: String) -> Bool {
+        state.withLock { state in
+            guard state.connected else { return false }
+            state.unsubscribed.append(filter)
+            return true
+        }
+    }
 
     func publish(topic: String, payload: [UInt8], qos: QoS, retain: Bool, expiresIn: UInt32?) -> PublishOutcome {
         state.withLock { state in
@@ -112,9 +118,9 @@ struct DownlinkTests {
         let token = try #require(transport.token(on: "$aws/things/t1/shadow/get"))
 
         // Someone else's answer, and ours on the wrong topic, change nothing.
-        transport.send(.message(topic: "$aws/things/t1/shadow/get/accepted", payload: Array(#"{"version":1,"clientToken":"other"}"#.utf8)))
-        transport.send(.message(topic: "$aws/things/t2/shadow/get/accepted", payload: Array(#"{"version":1,"clientToken":"\#(token)"}"#.utf8)))
-        transport.send(.message(topic: "$aws/things/t1/shadow/get/accepted", payload: Array(#"{"state":{},"version":3,"clientToken":"\#(token)"}"#.utf8)))
+        transport.send(.message(topic: "$aws/things/t1/shadow/get/accepted", payload: Array(#"{"version":1,"clientToken":"other"}"#.utf8), retained: false))
+        transport.send(.message(topic: "$aws/things/t2/shadow/get/accepted", payload: Array(#"{"version":1,"clientToken":"\#(token)"}"#.utf8), retained: false))
+        transport.send(.message(topic: "$aws/things/t1/shadow/get/accepted", payload: Array(#"{"state":{},"version":3,"clientToken":"\#(token)"}"#.utf8), retained: false))
         try await shadowWait("the answer") { answers.all.count == 1 }
         guard case .success(.reply(let reply)) = answers.all[0] else {
             Issue.record("expected a reply, got \(answers.all)")
@@ -213,7 +219,7 @@ struct DownlinkTests {
             transport.send(.subscribed(messageID: transport.subscriptions[index].messageID, granted: [1]))
             try await shadowWait("get \(index + 1)") { transport.publications.count == index + 1 }
             let token = try #require(transport.token(on: "$aws/things/\(thing)/shadow/get"))
-            transport.send(.message(topic: "$aws/things/\(thing)/shadow/get/accepted", payload: Array(#"{"clientToken":"\#(token)"}"#.utf8)))
+            transport.send(.message(topic: "$aws/things/\(thing)/shadow/get/accepted", payload: Array(#"{"clientToken":"\#(token)"}"#.utf8), retained: false))
             try await shadowWait("answer \(index + 1)") { answers.all.count == index + 1 }
         }
         #expect(transport.state.withLock { $0.unsubscribed } == ["$aws/things/a/shadow/get/+"])

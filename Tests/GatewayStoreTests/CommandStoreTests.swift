@@ -45,6 +45,23 @@ struct CommandStoreTests {
         }
     }
 
+    @Test func putBackCommandsTakeTheirOldPlaceAndAMailboxThatKeepsNoneKeepsNone() throws {
+        try withStore { store, _ in
+            for (index, time) in [10.0, 20, 30].enumerated() { try store.keep(command("c\(index + 1)", at: time), in: mailbox) }
+            let first = try #require(try store.take(from: mailbox.filter, now: 40))
+            let second = try #require(try store.take(from: mailbox.filter, now: 40))
+            // Notifications failing in the order they were sent come back in that order.
+            try store.putBack(first, in: mailbox)
+            try store.putBack(second, in: mailbox)
+            var order: [String] = []
+            while let next = try store.take(from: mailbox.filter, now: 40) { order.append(String(decoding: next.payload, as: UTF8.self)) }
+            #expect(order == ["c1", "c2", "c3"])
+            let none = Mailbox(filter: "cmd/d9/#", keep: 0, expiry: 60, format: .raw)
+            try store.putBack(first, in: none)
+            #expect(try store.count(in: none.filter) == 0)
+        }
+    }
+
     @Test func followedFiltersAndKeptCommandsSurviveReopening() throws {
         try withStore { store, path in
             try store.follow(.init(filter: mailbox.filter, connection: 1, mailbox: mailbox))

@@ -70,13 +70,16 @@ struct CommandTests {
             #expect(first.status == 204, "\(first)")
             let fleeting = try await HTTP.request("GET", url("/fleeting/pump-3"))
             #expect(fleeting.status == 204, "\(fleeting)")
+            let other = try await HTTP.request("GET", url("/commands/pump-4"))
+            #expect(other.status == 204, "\(other)")
             // The answers come at once; give the SUBSCRIBEs a moment before anything is published.
             try await Task.sleep(for: .seconds(1))
             let started = ContinuousClock.now
             for index in 1...7 { try await Self.publish(env, "it-cmd/pump-3/step", "step-\(index)") }
             try await Self.publish(env, "it-fleeting/pump-3", "gone soon")
+            try await env.broker.publish(topic: "it-cmd/pump-4/stale", payload: Array("again".utf8), retain: true)
             try await eventually(timeout: .seconds(10), "the commands to be kept") {
-                env.gateway.currentLog.components(separatedBy: "command kept").count - 1 >= 8 ? true : nil
+                env.gateway.currentLog.components(separatedBy: "command kept").count - 1 >= 9 ? true : nil
             }
 
             // A restart in between: the kept commands and the followed filters come back.
@@ -99,6 +102,15 @@ struct CommandTests {
             // The fleeting one expired after 2 s.
             let expired = try await HTTP.request("GET", url("/fleeting/pump-3"))
             #expect(expired.status == 204, "\(expired)")
+            // A retained command, kept once as it arrived, is not taken again
+            // when the broker replays it at the resubscribe after the restart.
+            try await eventually(timeout: .seconds(10), "the retained copy to be refused") {
+                env.gateway.currentLog.contains("retained command ignored") ? true : nil
+            }
+            let once = try await HTTP.request("GET", url("/commands/pump-4"))
+            #expect(once.status == 200 && once.text == "again", "\(once)")
+            let none = try await HTTP.request("GET", url("/commands/pump-4"))
+            #expect(none.status == 204, "\(none)")
             // What arrives while it is followed after the restart is kept too, as an envelope here.
             try await Self.publish(env, "it-fleeting/pump-3", "fresh")
             try await eventually(timeout: .seconds(10), "the fresh command to be kept") {

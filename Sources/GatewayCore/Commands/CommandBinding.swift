@@ -6,7 +6,8 @@
 public struct CommandBinding: Sendable, Equatable {
     /// How a command reaches the device.
     public enum Format: String, Sendable, CaseIterable {
-        /// The MQTT payload exactly as published (HTTP adds `Command-Topic`).
+        /// The MQTT payload exactly as published (over HTTP, `Command-Topic`
+        /// names its topic, whatever the format).
         case raw
         /// `{"topic": …, "payload": …}`, so a CoAP device learns the topic too.
         case envelope

@@ -59,6 +59,7 @@ extension MappingCompiler {
     /// level, `#` last, no empty levels at the ends; at most 256 bytes, as AWS allows.
     static func filterProblem(_ text: String) -> String? {
         if text.isEmpty { return "it is empty" }
+        if text.hasPrefix("$") { return "'$' topics are the broker's own (shadows have shadow mappings)" }
         if text.utf8.count > 256 { return "it is longer than 256 bytes" }
         let levels = text.split(separator: "/", omittingEmptySubsequences: false)
         for (index, level) in levels.enumerated() {

@@ -5,8 +5,9 @@ public enum DownlinkEvent: Sendable, Equatable {
     /// The broker accepted the connection: subscriptions are (re)made now.
     case connected
     case disconnected
-    /// A message on a topic the connection subscribed to.
-    case message(topic: String, payload: [UInt8])
+    /// A message on a topic the connection subscribed to; `retained`: the
+    /// broker's stored copy, sent at each subscribe.
+    case message(topic: String, payload: [UInt8], retained: Bool)
     /// The SUBACK of a `subscribe`: per filter, the granted QoS, or 128 and
     /// above for a refusal (AWS refuses what the policy does not allow).
     case subscribed(messageID: Int32, granted: [Int32])
@@ -27,6 +28,7 @@ public protocol DownlinkTransport: UpstreamClient {
     /// Set before `start`; receives every downlink event until `stop` returns.
     func listen(_ handler: @escaping @Sendable (DownlinkEvent) -> Void)
     func subscribe(_ filter: String, qos: QoS) -> SubscribeOutcome
-    /// Fire and forget: a filter the broker keeps a little longer costs nothing.
-    func unsubscribe(_ filter: String)
+    /// False when it could not be sent (no connection): a persistent
+    /// session would keep the subscription, so it must be sent again later.
+    func unsubscribe(_ filter: String) -> Bool
 }

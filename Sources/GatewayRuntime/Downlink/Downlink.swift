@@ -3,12 +3,15 @@ import GatewayCore
 import GatewayStore
 import Logging
 
-/// Carries Device Shadow requests for shadow mappings: publishes `get` and
-/// `update` on the thing's connection, subscribes on demand to the answers
-/// (`…/get/+`, `…/update/+`), and answers each device from the `accepted`
-/// or `rejected` message that echoes its `clientToken`, or with 5.04 when
-/// none comes in time. Requests are never queued: while the connection is
-/// down they are refused at once (5.03).
+/// Everything that flows down to devices. Shadow mappings: publishes `get`
+/// and `update` on the thing's connection, subscribes on demand to the
+/// answers (`…/get/+`, `…/update/+`), and answers each device from the
+/// `accepted` or `rejected` message that echoes its `clientToken`, or with
+/// 5.04 when none comes in time (requests are never queued: while the
+/// connection is down they are refused at once, 5.03); devices following a
+/// shadow get its deltas. Command mappings: subscribes to a device's
+/// command filter when it first asks, delivers what arrives to it, and keeps
+/// what arrives while it is away (`CommandStore`).
 ///
 /// One thread (`downlink`) owns the subscription tables and the requests
 /// in flight; ingress threads and libmosquitto's threads only add to its

@@ -126,13 +126,19 @@ extension DownlinkWork {
                     if case .observe(let events) = observer.mode { events(.notification(reply)) }
                 }
                 logger.debug("command delivered", metadata: ["mqtt.topic": "\(topic)", "devices.listening": "\(observers.count)"])
-            } else if let poll = present.min(by: { $0.id.value < $1.id.value }), case .poll(_, let completion) = poll.mode {
+            } else if let poll = present.max(by: { $0.id.value < $1.id.value }), case .poll(_, let completion) = poll.mode {
+                // The newest poll: an older one may hang on a connection the
+                // device already closed (a suspended one is not watched).
                 remove(poll.id)
                 completion(.success(.reply(reply)))
                 logger.debug("command delivered", metadata: ["mqtt.topic": "\(topic)", "devices.listening": "1"])
+            } else if mailbox.keep == 0 || store == nil {
+                logger.info("command not kept", metadata: [
+                    "mqtt.topic": "\(topic)", "commands.filter": "\(mailbox.filter)", "reason": "nobody listens and the mapping keeps none",
+                ])
             } else {
                 do {
-                    let dropped = try store?.keep(command, in: mailbox) ?? 1
+                    let dropped = try store?.keep(command, in: mailbox) ?? 0
                     logger.info("command kept", metadata: [
                         "mqtt.topic": "\(topic)", "commands.filter": "\(mailbox.filter)", "commands.dropped": "\(dropped)",
                     ])
@@ -205,7 +211,7 @@ extension DownlinkWork {
     /// Filters dropped from a full table: unsubscribed and forgotten.
     mutating func evict(_ filters: [String], on index: Int) {
         for filter in filters {
-            transports[index].unsubscribe(filter)
+            unsubscribe(filter, on: index)
             if mailboxes[filter] != nil {
                 logger.info("command filter dropped", metadata: ["commands.filter": "\(filter)", "reason": "its subscription slot was needed"])
             }
@@ -220,7 +226,10 @@ extension DownlinkWork {
         do {
             for followed in try store.followedFilters() {
                 let index = min(max(0, followed.connection), tables.count - 1)
-                if followed.connection == index, tables[index].adopt(followed.filter) {
+                // Another connection count moves filters: the old session
+                // still holds it where it was, the new requests go where it hashes now.
+                if followed.connection == index, Self.connection(for: followed.filter, of: tables.count) == index,
+                   tables[index].adopt(followed.filter) {
                     if let mailbox = followed.mailbox { mailboxes[followed.filter] = mailbox }
                 } else {
                     // Fewer connections or a smaller cap than before: the
@@ -232,6 +241,17 @@ extension DownlinkWork {
         } catch {
             logger.error("followed subscriptions unreadable", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Where a filter's subscription belongs: a shadow's by its thing name
+    /// (as `Downlink.connection(for:)`), a command filter's by itself.
+    static func connection(for filter: String, of count: Int) -> Int {
+        var key = filter
+        if filter.hasPrefix("$aws/things/") {
+            let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
+            if levels.count > 2 { key = String(levels[2]) }
+        }
+        return ShardHash.shard(ShardHash.of(key), of: count)
     }
 
     /// The subscription was refused: its watchers hear why.

@@ -78,6 +78,12 @@ struct DownlinkWork {
         }
     }
 
+    /// An UNSUBSCRIBE, or one owed until the next connect: the broker keeps
+    /// a persistent session's subscriptions while the gateway is away.
+    mutating func unsubscribe(_ filter: String, on index: Int) {
+        if !transports[index].unsubscribe(filter) { pendingUnsubscribes.append((index, filter)) }
+    }
+
     mutating func subscribe(_ filter: String, on index: Int) {
         switch transports[index].subscribe(filter, qos: .atLeastOnce) {
         case .sent(let messageID):
@@ -114,7 +120,7 @@ struct DownlinkWork {
         case .connected:
             let stale = pendingUnsubscribes.filter { $0.connection == index }
             pendingUnsubscribes.removeAll { $0.connection == index }
-            for (_, filter) in stale { transports[index].unsubscribe(filter) }
+            for (_, filter) in stale { unsubscribe(filter, on: index) }
             for filter in tables[index].reconnected() { subscribe(filter, on: index) }
         case .disconnected:
             break
@@ -133,9 +139,19 @@ struct DownlinkWork {
                 failParked(filter, on: index, refusal, release: false)
                 endWatchers(of: filter, refusal)
             }
-        case .message(let topic, let payload):
-            logger.debug("downlink message", metadata: ["mqtt.topic": "\(topic)", "mqtt.bytes": "\(payload.count)", "upstream.connection": "\(index)"])
+        case .message(let topic, let payload, let retained):
+            logger.debug("downlink message", metadata: [
+                "mqtt.topic": "\(topic)", "mqtt.bytes": "\(payload.count)", "mqtt.retained": "\(retained)", "upstream.connection": "\(index)",
+            ])
             if !topic.hasPrefix("$aws/things/") {
+                // A retained command would come again at every resubscribe
+                // (each connect): it would run again each time.
+                guard !retained else {
+                    logger.notice("retained command ignored", metadata: [
+                        "mqtt.topic": "\(topic)", "reason": "commands must be published without the retain flag",
+                    ])
+                    return
+                }
                 deliverCommand(topic: topic, payload: payload)
             } else if topic.hasSuffix("/update/delta") {
                 deliverDelta(topic: topic, payload: payload)

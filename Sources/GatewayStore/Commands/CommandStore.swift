@@ -64,7 +64,7 @@ public final class CommandStore: Sendable {
                     received_at REAL NOT NULL,
                     expires_at REAL NOT NULL
                 );
-                CREATE INDEX kept_by_filter ON kept (filter, id);
+                CREATE INDEX kept_by_filter ON kept (filter, received_at, id);
                 CREATE TABLE followed (
                     filter TEXT PRIMARY KEY,
                     connection INTEGER NOT NULL,
@@ -99,7 +99,10 @@ public final class CommandStore: Sendable {
                     arguments: [mailbox.filter, command.topic, Data(command.payload), command.receivedAt, command.receivedAt + mailbox.expiry]
                 )
                 try db.execute(
-                    sql: "DELETE FROM kept WHERE filter = ? AND id NOT IN (SELECT id FROM kept WHERE filter = ? ORDER BY id DESC LIMIT ?)",
+                    sql: """
+                        DELETE FROM kept WHERE filter = ? AND id NOT IN
+                            (SELECT id FROM kept WHERE filter = ? ORDER BY received_at DESC, id DESC LIMIT ?)
+                        """,
                     arguments: [mailbox.filter, mailbox.filter, mailbox.keep]
                 )
                 return db.changesCount
@@ -113,7 +116,7 @@ public final class CommandStore: Sendable {
             try queue.write { db in
                 try db.execute(sql: "DELETE FROM kept WHERE filter = ? AND expires_at <= ?", arguments: [filter, now])
                 guard let row = try Row.fetchOne(
-                    db, sql: "SELECT id, topic, payload, received_at FROM kept WHERE filter = ? ORDER BY id LIMIT 1", arguments: [filter]
+                    db, sql: "SELECT id, topic, payload, received_at FROM kept WHERE filter = ? ORDER BY received_at, id LIMIT 1", arguments: [filter]
                 ) else { return nil }
                 try db.execute(sql: "DELETE FROM kept WHERE id = ?", arguments: [row["id"] as Int64])
                 return DeviceCommand(topic: row["topic"], payload: Array(row["payload"] as Data), receivedAt: row["received_at"])
@@ -121,17 +124,11 @@ public final class CommandStore: Sendable {
         }
     }
 
-    /// Puts back a command a device did not acknowledge, ahead of the rest.
+    /// Puts back a command a device did not acknowledge: commands are handed
+    /// out by when they arrived, so it takes its old place among the rest
+    /// (and, like any, goes first when the mailbox holds more than `keep`).
     public func putBack(_ command: DeviceCommand, in mailbox: Mailbox) throws(CommandStoreError) {
-        try run {
-            try queue.write { db in
-                let first = try Int64.fetchOne(db, sql: "SELECT min(id) FROM kept") ?? 1
-                try db.execute(
-                    sql: "INSERT INTO kept (id, filter, topic, payload, received_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [first - 1, mailbox.filter, command.topic, Data(command.payload), command.receivedAt, command.receivedAt + mailbox.expiry]
-                )
-            }
-        }
+        try keep(command, in: mailbox)
     }
 
     public func count(in filter: String) throws(CommandStoreError) -> Int {

@@ -41,7 +41,11 @@ struct HTTPAnswer: Equatable, Sendable {
         case .success(.reply(let reply)):
             // Shadow documents are JSON, so UTF-8 text.
             var headers = [Header(name: "Content-Type", value: reply.contentType ?? "application/octet-stream")]
-            if let command = reply.command { headers.append(Header(name: "Command-Topic", value: command.topic)) }
+            if let command = reply.command {
+                // A topic may hold any UTF-8, a header line may not hold CR or LF.
+                let value = String(String.UnicodeScalarView(command.topic.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : $0 }))
+                headers.append(Header(name: "Command-Topic", value: value))
+            }
             self.init(status: 200, headers: headers, body: "", outcome: .served)
             bytes = reply.body
         case .failure(let rejection): self.init(rejection: rejection)

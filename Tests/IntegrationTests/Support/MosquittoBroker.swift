@@ -151,12 +151,13 @@ final class MosquittoBroker {
 
     /// Publishes one message with mosquitto_pub (used for probes and the
     /// harness self-test).
-    func publish(topic: String, payload: [UInt8], qos: Int = 1, clientID: String? = nil) async throws {
+    func publish(topic: String, payload: [UInt8], qos: Int = 1, clientID: String? = nil, retain: Bool = false) async throws {
         let file = directory.file("pub-\(UUID().uuidString).bin")
         _ = FileManager.default.createFile(atPath: file, contents: Data(payload))
         defer { try? FileManager.default.removeItem(atPath: file) }
         var arguments = clientArguments + ["-q", String(qos), "-t", topic, "-f", file]
         if let clientID { arguments += ["-i", clientID] }
+        if retain { arguments.append("-r") }
         let result = try await ProcessRunner.run(Tools.mosquittoPub, arguments, timeout: .seconds(60))
         guard result.succeeded else { throw HarnessError("mosquitto_pub failed\n\(result.summary)\n--- broker log ---\n\(tail(log))") }
     }
