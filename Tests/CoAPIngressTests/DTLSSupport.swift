@@ -152,13 +152,13 @@ struct DTLSTestPKI: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
+        let out = try CapturedOutput(), err = try CapturedOutput()
+        process.standardOutput = out.handle
+        process.standardError = err.handle
         try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        let output = out.data
+        let errors = err.data
         guard process.terminationStatus == 0 else {
             throw Failure(description: "openssl \(arguments.joined(separator: " ")): \(String(decoding: errors, as: UTF8.self))")
         }

@@ -114,17 +114,17 @@ func coapClient(_ arguments: [String], timeout: Double = 10, client: String = "c
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/" + client)
     process.arguments = ["-B", "5", "-v", "6"] + arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
+    let out = try CapturedOutput(), err = try CapturedOutput()
+    process.standardOutput = out.handle
+    process.standardError = err.handle
     let started = Date()
     try process.run()
     let deadline = Date().addingTimeInterval(timeout)
     while process.isRunning && Date() < deadline { usleep(10_000) }
     if process.isRunning { process.terminate() }
     process.waitUntilExit()
-    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let stdout = String(decoding: out.data, as: UTF8.self)
+    let stderr = String(decoding: err.data, as: UTF8.self)
     return CoAPResult(status: process.terminationStatus, stdout: stdout, stderr: stderr, elapsed: Date().timeIntervalSince(started))
 }
 

@@ -83,7 +83,9 @@ issue tester shadow-tester "extendedKeyUsage = clientAuth"
 
 # --- broker ---
 
-port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# SHADOW_CHECK_PORT: a port the caller picked (the integration tests hand
+# out ports below the ephemeral range, so no gateway of theirs can take it).
+port=${SHADOW_CHECK_PORT:-$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 {
     echo "per_listener_settings false"
     echo "listener $port 127.0.0.1"

@@ -52,12 +52,12 @@ struct TestPEM: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = arguments
-        let errors = Pipe()
-        process.standardError = errors
+        let errors = try CapturedOutput()
+        process.standardError = errors.handle
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        let text = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        let text = errors.data
         guard process.terminationStatus == 0 else {
             throw OpenSSLFailed(description: "openssl \(arguments.joined(separator: " ")): \(String(decoding: text, as: UTF8.self))")
         }

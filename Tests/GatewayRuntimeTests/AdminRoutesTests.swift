@@ -129,11 +129,11 @@ struct AdminRoutesTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         process.arguments = ["--silent", "--show-error", "--max-time", "5", "--include"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
+        let output = try CapturedOutput()
+        process.standardOutput = output.handle
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        let data = output.data
         guard process.terminationStatus == 0 else { throw CurlFailed(status: process.terminationStatus) }
         return String(decoding: data, as: UTF8.self)
     }

@@ -23,16 +23,18 @@ struct CurlError: Error, CustomStringConvertible {
 /// A real HTTP client: curl, run as a separate process.
 final class Curl {
     private let process = Process()
-    private let output = Pipe()
-    private let errors = Pipe()
+    private let output: CapturedOutput
+    private let errors: CapturedOutput
 
     /// Starts curl; `finish()` waits for it.
     init(_ arguments: [String], includeHeaders: Bool = true) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         process.arguments = ["--silent", "--show-error", "--max-time", "5"]
             + (includeHeaders ? ["--include"] : []) + arguments
-        process.standardOutput = output
-        process.standardError = errors
+        output = try CapturedOutput()
+        errors = try CapturedOutput()
+        process.standardOutput = output.handle
+        process.standardError = errors.handle
         try process.run()
     }
 
@@ -44,9 +46,9 @@ final class Curl {
 
     /// curl's exit status and whatever it printed.
     func finishRaw() throws -> String {
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let problem = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        let data = output.data
+        let problem = errors.data
         guard process.terminationStatus == 0 else {
             throw CurlError(
                 status: process.terminationStatus,

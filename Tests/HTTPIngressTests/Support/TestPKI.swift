@@ -81,14 +81,14 @@ final class TestPKI {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = arguments
         process.currentDirectoryURL = directory
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
+        let output = try CapturedOutput()
+        let errors = try CapturedOutput()
+        process.standardOutput = output.handle
+        process.standardError = errors.handle
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let problem = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        let data = output.data
+        let problem = errors.data
         guard process.terminationStatus == 0 else {
             throw CurlError(
                 status: process.terminationStatus,
