@@ -34,16 +34,22 @@ struct CommandTests {
     @Test("an observing CoAP device and a long-polling HTTP device each get their own commands, within 1 s")
     func observeAndPoll() async throws {
         try await EndToEnd.run("commands", settings: Self.settings()) { env in
-            let coapPort = env.gateway.coapPort
-            let pollURL = env.gateway.httpURL("/commands/meter-2?wait=10")
-            let pidFile = env.directory.file("observer.pid")
-            async let observed = ShadowDeltaTests.observe(port: coapPort, path: "/commands/lamp-1", seconds: 6, pidFile: pidFile)
-            async let polled = HTTP.request("GET", pollURL, timeout: 20)
-            try await Task.sleep(for: .seconds(2))
+            // Followed from this first visit on: should the long-poll below
+            // reach the gateway after its command, the command waits for it.
+            let first = try await HTTP.request("GET", env.gateway.httpURL("/commands/meter-2"))
+            #expect(first.status == 204, "\(first)")
+            let pollURL = env.gateway.httpURL("/commands/meter-2?wait=30")
+            let observer = try ShadowDeltaTests.Observer(port: env.gateway.coapPort, path: "/commands/lamp-1", directory: env.directory)
+            async let polled = HTTP.request("GET", pollURL, timeout: 40)
+            try await observer.waitFor(1, "the observer's registration")
+            try await Task.sleep(for: .seconds(1))
             let sentLamp = Date().timeIntervalSince1970
             try await Self.publish(env, "it-cmd/lamp-1/reboot", "now")
             try await Self.publish(env, "it-cmd/meter-2/set", #"{"interval":15}"#)
-            let lines = try await observed
+            try await observer.waitFor(2, "the command at the observer")
+            // Time for a wrong delivery to show.
+            try await Task.sleep(for: .seconds(1))
+            let lines = await observer.stop()
             let poll = try await polled
 
             let notes = ShadowDeltaTests.notifications(lines)
@@ -72,8 +78,12 @@ struct CommandTests {
             #expect(fleeting.status == 204, "\(fleeting)")
             let other = try await HTTP.request("GET", url("/commands/pump-4"))
             #expect(other.status == 204, "\(other)")
-            // The answers come at once; give the SUBSCRIBEs a moment before anything is published.
-            try await Task.sleep(for: .seconds(1))
+            // The answers come at once; the SUBACKs a moment later.
+            for filter in ["it-cmd/pump-3/#", "it-fleeting/pump-3", "it-cmd/pump-4/#"] {
+                try await eventually(timeout: .seconds(20), "the subscription to \(filter)") {
+                    env.gateway.currentLog.contains("mqtt.filter=\(filter) ") ? true : nil
+                }
+            }
             let started = ContinuousClock.now
             for index in 1...7 { try await Self.publish(env, "it-cmd/pump-3/step", "step-\(index)") }
             try await Self.publish(env, "it-fleeting/pump-3", "gone soon")
@@ -126,16 +136,14 @@ struct CommandTests {
     @Test("a command sent to an observer that vanished is kept again once the notification goes unacknowledged")
     func unacknowledgedCommandIsKeptAgain() async throws {
         try await EndToEnd.run("commands-unacked", settings: Self.settings()) { env in
-            let pidFile = env.directory.file("observer.pid")
-            let port = env.gateway.coapPort
-            async let observed = ShadowDeltaTests.observe(port: port, path: "/commands/gate-6", seconds: 30, pidFile: pidFile)
-            try await Task.sleep(for: .seconds(2))
-            try ShadowDeltaTests.vanish(pidFile)
+            let observer = try ShadowDeltaTests.Observer(port: env.gateway.coapPort, path: "/commands/gate-6", directory: env.directory)
+            try await observer.waitFor(1, "the observer's registration")
+            try observer.vanish()
             try await Self.publish(env, "it-cmd/gate-6/close", "close")
             try await eventually(timeout: .seconds(30), "the silent observer to be dropped") {
                 env.gateway.currentLog.contains("coap observer removed") ? true : nil
             }
-            _ = try await observed
+            _ = await observer.stop()
             // Not lost: the next visit gets it.
             let next = try await HTTP.request("GET", env.gateway.httpURL("/commands/gate-6"))
             #expect(next.status == 200 && next.text == "close", "\(next)")
@@ -152,12 +160,11 @@ struct CommandTests {
             )
             try await second.start()
             try await second.waitUntilConnected()
-            let pidFile = other.file("observer.pid")
-            let port = second.coapPort
-            async let observed = ShadowDeltaTests.observe(port: port, path: "/commands/door-4", seconds: 5, pidFile: pidFile)
-            try await Task.sleep(for: .seconds(2))
+            let observer = try ShadowDeltaTests.Observer(port: second.coapPort, path: "/commands/door-4", directory: other)
+            try await observer.waitFor(1, "the observer's registration")
             try await Self.publish(env, "it-cmd/door-4/open", "open")
-            let lines = try await observed
+            try await observer.waitFor(2, "the command at the observer")
+            let lines = await observer.stop()
             let notes = ShadowDeltaTests.notifications(lines)
             #expect(notes.count == 2 && notes.last?.text.contains(":: 'open'") == true, "\(lines.map(\.text).joined(separator: "\n"))")
             #expect(second.currentLog.contains("command delivered"), "\(second.log)")

@@ -22,6 +22,7 @@ struct DownlinkIdentityTests {
         let pki = try await DevicePKI.shared()
         var settings = SecureSetup.settings(pki)
         settings.mappings = Self.mappings
+        settings.logLevel = "debug"
         try await EndToEnd.run("downlink-identity", settings: settings) { env in
             let service = try await ShadowService.started(broker: env.broker, directory: env.directory)
             let gateway = env.gateway
@@ -52,7 +53,9 @@ struct DownlinkIdentityTests {
             #expect(first.code == "2.03", "\(first)")
             let observeOther = try await CoAP.request("get", port: gateway.dtlsPort, path: "/commands/hall-2", security: SecureSetup.psk(SecureSetup.kitchen))
             #expect(observeOther.code == "4.03", "\(observeOther)")
-            try await Task.sleep(for: .seconds(1))
+            try await eventually(timeout: .seconds(20), "the subscription to hall-2's commands") {
+                gateway.currentLog.contains("subscription granted") && gateway.currentLog.contains("it-cmd/hall-2/#") ? true : nil
+            }
             try await env.broker.publish(topic: "it-cmd/hall-2/light", payload: Array("on".utf8))
             try await eventually(timeout: .seconds(10), "the command to be kept") {
                 gateway.currentLog.contains("command kept") ? true : nil

@@ -128,6 +128,7 @@ struct DownlinkWork {
             let ok = granted.first.map { $0 < 0x80 } ?? false
             guard let filter = tables[index].acknowledged(messageID: messageID, granted: ok) else { return }
             if ok {
+                logger.debug("subscription granted", metadata: ["mqtt.filter": "\(filter)", "upstream.connection": "\(index)"])
                 for request in parked[index].removeValue(forKey: filter) ?? [] { publish(request) }
             } else {
                 logger.warning("subscription refused", metadata: [
