@@ -120,14 +120,16 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
+        // What the unit test targets share (child processes' output in files).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "TestSupport"]),
         .testTarget(
             name: "GatewayStoreTests",
             dependencies: ["GatewayStore", "GatewayCore", logging, .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "GatewayRuntimeTests", dependencies: ["GatewayRuntime", "GatewayStore", "GatewayCore", "HTTPIngress", logging]),
-        .testTarget(name: "HTTPIngressTests", dependencies: ["HTTPIngress", "GatewayCore", logging]),
-        .testTarget(name: "CoAPIngressTests", dependencies: ["CoAPIngress", "GatewayCore", logging]),
+        .testTarget(name: "GatewayRuntimeTests", dependencies: ["GatewayRuntime", "GatewayStore", "GatewayCore", "HTTPIngress", "TestSupport", logging]),
+        .testTarget(name: "HTTPIngressTests", dependencies: ["HTTPIngress", "GatewayCore", "TestSupport", logging]),
+        .testTarget(name: "CoAPIngressTests", dependencies: ["CoAPIngress", "GatewayCore", "TestSupport", logging]),
         // Starts real processes: mosquitto with mutual TLS, the gateway, coap-client, curl.
         .testTarget(name: "IntegrationTests", dependencies: ["GatewayStore", "GatewayCore"]),
     ],

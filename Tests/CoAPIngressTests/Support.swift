@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import GatewayCore
 import Synchronization
 @testable import CoAPIngress

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Certificates and keys made with `openssl` once per test run, for
 /// configurations whose files are read for real: a CA, a client certificate

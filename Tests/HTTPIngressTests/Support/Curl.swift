@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// What curl got back.
 struct CurlResponse {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Throw-away certificates, made with the real `openssl` in a temp
 /// directory of their own and removed with this object: a device CA; under

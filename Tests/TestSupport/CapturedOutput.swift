@@ -5,11 +5,11 @@ import Foundation
 /// spawns at the same moment inherits the pipe's write end, so a reader
 /// waiting for EOF would wait for as long as that process lives (a broker:
 /// the whole run). Read it after the child exited.
-final class CapturedOutput {
-    let path = NSTemporaryDirectory() + "iotgw-capture-\(UUID().uuidString)"
-    let handle: FileHandle
+public final class CapturedOutput {
+    public let path = NSTemporaryDirectory() + "iotgw-capture-\(UUID().uuidString)"
+    public let handle: FileHandle
 
-    init() throws {
+    public init() throws {
         guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
             throw CocoaError(.fileWriteUnknown)
         }
@@ -21,5 +21,5 @@ final class CapturedOutput {
         try? FileManager.default.removeItem(atPath: path)
     }
 
-    var data: Data { FileManager.default.contents(atPath: path) ?? Data() }
+    public var data: Data { FileManager.default.contents(atPath: path) ?? Data() }
 }
