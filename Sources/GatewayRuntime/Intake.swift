@@ -49,23 +49,24 @@ public final class Intake: IngressPipeline {
         let router = self.router
         let route = try authorizedRoute(request, router: router)
         let rule = route.rule
-        var payload: [UInt8]
-        switch rule.payload {
-        case .raw: payload = request.payload
-        case .envelope: payload = Envelope.encode(request: request, route: route, gateway: router.gatewayName)
-        }
         if let binding = rule.commands {
             guard let downlink else { throw .internalError(reason: "command mappings are not available in this gateway") }
             let wait = try Self.pollSeconds(request)
             _ = try downlink.listen(Mailbox(filter: route.topic, binding: binding), poll: wait, completion: completion)
             return .pending
         }
+        let payload: [UInt8]
         if let binding = rule.shadow {
             guard let queued = try shadowRequest(request, route: route, binding: binding, completion: completion) else {
                 return .pending
             }
             // An update kept through an outage goes out like a reading.
             payload = queued
+        } else {
+            switch rule.payload {
+            case .raw: payload = request.payload
+            case .envelope: payload = Envelope.encode(request: request, route: route, gateway: router.gatewayName)
+            }
         }
         if let limit = router.limits.maxPayloadBytes, payload.count > limit {
             let what = rule.payload == .envelope ? "with its envelope " : ""
@@ -183,7 +184,7 @@ public final class Intake: IngressPipeline {
         guard request.method == .get, let downlink else { return nil }
         let router = self.router
         guard case .success(let found) = router.match(request), found.rule.shadow != nil || found.rule.commands != nil else { return nil }
-        let route = try authorizedRoute(request, router: router)
+        let route = try authorizedRoute(request, router: router, matched: found)
         if let commands = route.rule.commands {
             return try downlink.listen(Mailbox(filter: route.topic, binding: commands), events: events)
         }
@@ -207,11 +208,16 @@ public final class Intake: IngressPipeline {
     /// mapping table is not a secret), then a lockout (4.29), then 4.01 /
     /// 4.03. Refusals for who sent it count towards a lockout; nothing of a
     /// refused request is queued.
-    private func authorizedRoute(_ request: IngressRequest, router: Router) throws(IngressRejection) -> Route {
+    /// `matched`: the caller's own `router.match` of this request, not done twice.
+    private func authorizedRoute(_ request: IngressRequest, router: Router, matched: RouteMatch? = nil) throws(IngressRejection) -> Route {
         let found: RouteMatch
-        switch router.match(request) {
-        case .success(let match): found = match
-        case .failure(let rejection): throw rejection
+        if let matched {
+            found = matched
+        } else {
+            switch router.match(request) {
+            case .success(let match): found = match
+            case .failure(let rejection): throw rejection
+            }
         }
         let needsIdentity = found.rule.auth == .device || (request.transport == .secure && request.credential != .none)
         if needsIdentity, let wait = security.lockout(request) {

@@ -117,7 +117,8 @@ extension DownlinkWork {
     /// waiting poll, else kept for the device's next visit.
     mutating func deliverCommand(topic: String, payload: [UInt8]) {
         let command = DeviceCommand(topic: topic, payload: payload, receivedAt: Date().timeIntervalSince1970)
-        for mailbox in mailboxes.values where (try? TopicFilter(mailbox.filter))?.matches(topic) == true {
+        for filter in commandFilters where filter.matches(topic) {
+            guard let mailbox = mailboxes[filter.text] else { continue }
             let reply = Self.reply(command, mailbox: mailbox)
             let present = (following[mailbox.filter] ?? []).compactMap { watchers[$0] }
             let observers = present.filter { if case .observe = $0.mode { return true } else { return false } }

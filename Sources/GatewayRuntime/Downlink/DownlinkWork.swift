@@ -20,7 +20,11 @@ struct DownlinkWork {
     var watchers: [ObservationID: Watcher] = [:]
     var following: [String: Set<ObservationID>] = [:]
     /// Command filters followed (also while nobody listens), by filter.
-    var mailboxes: [String: Mailbox] = [:]
+    var mailboxes: [String: Mailbox] = [:] {
+        // Parsed once per mailbox, not once per mailbox and command.
+        didSet { commandFilters = mailboxes.keys.compactMap { try? TopicFilter($0) } }
+    }
+    private(set) var commandFilters: [TopicFilter] = []
     /// Filters of an earlier run that no longer fit: unsubscribed at the next connect.
     var pendingUnsubscribes: [(connection: Int, filter: String)] = []
     /// The newest delta version delivered per followed shadow.
