@@ -60,6 +60,12 @@ let package = Package(
             providers: [.apt(["libmosquitto-dev", "libssl-dev"])]
         ),
 
+        .systemLibrary(
+            name: "CCBOR",
+            pkgConfig: "libcbor",
+            providers: [.apt(["libcbor-dev"])]
+        ),
+
         // The commit the binary was built from (see buildCommit above).
         .target(name: "CBuildInfo", cSettings: buildCommit),
 
@@ -95,6 +101,11 @@ let package = Package(
             name: "HTTPIngress",
             dependencies: ["GatewayCore", "CMicroHTTPD", logging]
         ),
+        // CBOR bodies (payload: json, payload: senml) through libcbor.
+        .target(
+            name: "CBORCodec",
+            dependencies: ["GatewayCore", "CCBOR"]
+        ),
         .target(
             name: "MQTTEgress",
             dependencies: ["GatewayCore", "CMosquitto", logging]
@@ -103,7 +114,7 @@ let package = Package(
         .target(
             name: "GatewayRuntime",
             dependencies: [
-                "GatewayCore", "GatewayStore", "CoAPIngress", "HTTPIngress", "MQTTEgress",
+                "GatewayCore", "GatewayStore", "CoAPIngress", "HTTPIngress", "MQTTEgress", "CBORCodec",
                 deque,
                 logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -129,6 +140,7 @@ let package = Package(
         ),
         .testTarget(name: "GatewayRuntimeTests", dependencies: ["GatewayRuntime", "GatewayStore", "GatewayCore", "HTTPIngress", "TestSupport", logging]),
         .testTarget(name: "HTTPIngressTests", dependencies: ["HTTPIngress", "GatewayCore", "TestSupport", logging]),
+        .testTarget(name: "CBORCodecTests", dependencies: ["CBORCodec", "GatewayCore", "TestSupport"]),
         .testTarget(name: "CoAPIngressTests", dependencies: ["CoAPIngress", "GatewayCore", "TestSupport", logging]),
         // Starts real processes: mosquitto with mutual TLS, the gateway, coap-client, curl.
         .testTarget(name: "IntegrationTests", dependencies: ["GatewayStore", "GatewayCore"]),

@@ -22,6 +22,12 @@ struct CoAPReply: Equatable {
     /// 2.04 for an acceptance: CoAP has one code for both, metrics keep them
     /// apart. A reply with content is 2.05 (or 2.04 for an update) with its body.
     static func changed(_ acceptance: Acceptance) -> CoAPReply {
+        if case .storedBatch(let count) = acceptance {
+            var answer = CoAPReply(code: 204, outcome: .accepted)
+            answer.payload = Acceptance.batchBody(count: count)
+            answer.contentFormat = 50
+            return answer
+        }
         guard case .reply(let reply) = acceptance else {
             return CoAPReply(code: 204, outcome: RequestOutcome(acceptance))
         }
@@ -74,6 +80,8 @@ struct CoAPReply: Equatable {
             self.init(code: 412, outcome: rejection.outcome, diagnostic: reason)
         case .badGateway(let reason):
             self.init(code: 502, outcome: rejection.outcome, diagnostic: reason)
+        case .unsupportedMediaType(_, let reason):
+            self.init(code: 415, outcome: rejection.outcome, diagnostic: reason)
         case .tooManyRequests(let retryAfter, let reason):
             // RFC 8516: Max-Age says when a retry may succeed.
             self.init(code: 429, outcome: rejection.outcome, diagnostic: reason, maxAge: UInt32(clamping: retryAfter))

@@ -1,3 +1,4 @@
+import CBORCodec
 import Foundation
 import GatewayCore
 import GatewayStore
@@ -13,14 +14,16 @@ public final class Intake: IngressPipeline {
     /// Swapped whole by a reload; each request routes with the table it
     /// read first, so it is handled entirely by the old or the new one.
     private let table: Guarded<Router>
-    private let outbox: Outbox
+    let outbox: Outbox
     private let tracker: DeliveryTracker
     private let security: DeviceSecurity
     /// Carries shadow and command mappings' requests; nil in tests of the uplink alone.
     private let downlink: Downlink?
-    private let logger: Logger
+    /// Reads CBOR bodies for `payload: json` and `payload: senml` mappings.
+    private let cbor: any CBORDecoding
+    let logger: Logger
     /// A failing disk fails every request: one line a minute, with a count.
-    private let failures = LogThrottle(interval: 60)
+    let failures = LogThrottle(interval: 60)
 
     /// The mapping table requests are routed with now.
     private var router: Router { table.withLock { $0 } }
@@ -32,8 +35,9 @@ public final class Intake: IngressPipeline {
 
     public init(
         router: Router, outbox: Outbox, tracker: DeliveryTracker, security: DeviceSecurity, downlink: Downlink? = nil,
-        logger: Logger
+        cbor: any CBORDecoding = CBORDecoder(), logger: Logger
     ) {
+        self.cbor = cbor
         table = Guarded(router)
         self.outbox = outbox
         self.tracker = tracker
@@ -55,29 +59,21 @@ public final class Intake: IngressPipeline {
             _ = try downlink.listen(Mailbox(filter: route.topic, binding: binding), poll: wait, completion: completion)
             return .pending
         }
-        let payload: [UInt8]
+        let shaped: [ShapedMessage]
         if let binding = rule.shadow {
             guard let queued = try shadowRequest(request, route: route, binding: binding, completion: completion) else {
                 return .pending
             }
             // An update kept through an outage goes out like a reading.
-            payload = queued
+            shaped = [ShapedMessage(payload: queued)]
         } else {
-            switch rule.payload {
-            case .raw: payload = request.payload
-            case .envelope: payload = Envelope.encode(request: request, route: route, gateway: router.gatewayName)
-            }
+            shaped = try PayloadShaper(cbor: cbor, gateway: router.gatewayName).shape(request, route: route)
         }
-        if let limit = router.limits.maxPayloadBytes, payload.count > limit {
-            let what = rule.payload == .envelope ? "with its envelope " : ""
-            throw .payloadTooLarge(limit: limit, reason: "payload \(what)would be \(payload.count) bytes; the broker accepts up to \(limit)")
+        let messages = try Self.messages(shaped, request: request, route: route, limits: router.limits)
+        if rule.batch {
+            return try submitBatch(messages, rule: rule, completion: completion)
         }
-        let message = OutboundMessage(
-            topic: route.topic, qos: rule.qos, retain: rule.retain,
-            payload: payload, receivedAt: request.receivedAt, mapping: rule.name,
-            expiresAt: rule.expiry.map { request.receivedAt.addingTimeInterval($0) },
-            shardHash: ShardHash.of(route.shardKey)
-        )
+        let message = messages[0]
         let waitForBroker = rule.ack == .delivered
         let tracker = self.tracker
         let answerDelivery: @Sendable (Bool) -> Void = { delivered in
@@ -113,14 +109,7 @@ public final class Intake: IngressPipeline {
                 }
             }
         } catch {
-            switch error {
-            case .full:
-                throw .unavailable(retryAfterSeconds: Self.retryAfterFull, reason: "gateway queue is full; retry later")
-            case .storageFull:
-                throw .unavailable(retryAfterSeconds: Self.retryAfterFull, reason: "gateway storage is full; retry later")
-            case .stopping:
-                throw .unavailable(retryAfterSeconds: Self.retryAfterFull, reason: "gateway is shutting down; retry later")
-            }
+            throw Self.refusal(error)
         }
         switch admission {
         case .pending:

@@ -385,3 +385,39 @@ struct UpstreamProfileConfigTests {
         }
     }
 }
+
+@Suite("Configuration: formats, batches, discovery")
+struct FormatKeysConfigTests {
+    func issues(_ mapping: String) throws -> [String] {
+        let fixture = try ConfigFixture()
+        defer { fixture.remove() }
+        return try fixture.issues(ConfigFixture.base + "mappings:\n" + mapping)
+    }
+
+    func check(_ mapping: String, _ expected: [String], sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+        let got = try issues(mapping)
+        #expect(got == expected, "\(got)", sourceLocation: sourceLocation)
+    }
+
+    @Test func formatKeysCompile() throws {
+        let fixture = try ConfigFixture()
+        defer { fixture.remove() }
+        let config = try ConfigLoader.load(path: fixture.write("gateway.yaml", ConfigFixture.base + """
+            mappings:
+              - {name: a, resource: "/s/{device}", topic: "dt/{device}/{name}", payload: senml, batch: true, rt: [temperature, x.y], if: core.s}
+              - {name: b, resource: "/j/{device}", topic: "dt/{device}", payload: json, accept: [60], ct: [60, application/json]}
+            """))
+        let rules = config.mappings
+        #expect(rules[0].accept == ["application/senml+json", "application/senml+cbor"])
+        #expect(rules[0].link == LinkAttributes(resourceTypes: ["temperature", "x.y"], interfaces: ["core.s"], contentFormats: [110, 112]))
+        #expect(rules[1].accept == ["application/cbor"])
+        #expect(rules[1].link.contentFormats == [60, 50])
+    }
+
+    @Test func badFormatKeysAreLocatedErrors() throws {
+        try check("  - {name: a, resource: /s, topic: \"t/{name}\", payload: senml}\n", ["11:36: topic uses {name}, a SenML record's name: add batch: true so each record is published on its own"])
+        try check("  - {name: a, resource: /s, topic: t, payload: json, accept: [text/plain]}\n", ["11:63: accept: payload: json cannot read text/plain; it reads application/json, application/cbor"])
+        try check("  - {name: a, resource: /s, topic: t, batch: true, ack: delivered}\n", ["11:57: ack: delivered does not apply to a batch: a batch is answered once all of it is stored"])
+        try check("  - {name: a, resource: /s, topic: t, rt: \"a b\"}\n", ["11:43: rt (resource type) 'a b' must be a non-empty token without spaces, quotes or backslashes"])
+    }
+}

@@ -7,9 +7,9 @@ struct MappingCompiler {
     static let keys = [
         "name", "resource", "methods", "protocols", "topic", "qos", "retain", "payload", "expiry", "ack", "ack_timeout", "shard_key",
         "auth", "identity", "allow", "shadow", "commands",
-    ]
+    ] + formatKeys
     /// Keys that say how a reading is published: a shadow mapping has none of them.
-    static let publishOnlyKeys = ["topic", "qos", "retain", "payload", "expiry", "ack", "ack_timeout", "shard_key"]
+    static let publishOnlyKeys = ["topic", "qos", "retain", "payload", "expiry", "ack", "ack_timeout", "shard_key", "batch", "accept"]
 
     let issues: IssueList
     let limits: UpstreamLimits
@@ -122,6 +122,18 @@ struct MappingCompiler {
         }
         var builtIn: Set<String> = [MappingVariables.gateway]
         if auth == .device { builtIn.insert(MappingVariables.deviceID) }
+        let downlink = entries["commands"] != nil || entries["shadow"] != nil
+        let body = downlink ? BodyKeys(accept: []) : bodyKeys(entries, reader: reader)
+        if body == nil { ok = false }
+        // A SenML batch publishes each record on its own: its topic may name it.
+        let perRecord = body?.payload == .senml && body?.batch == true
+        if perRecord, let resource, resource.variables.contains(MappingVariables.recordName),
+           let node = entries["resource"] {
+            reader.fail("resource variable {\(MappingVariables.recordName)} would hide the SenML record's name, which this mapping's topic may use; rename the variable", at: node)
+            ok = false
+        }
+        var topicVariables = builtIn
+        if perRecord { topicVariables.insert(MappingVariables.recordName) }
 
         var topic: TopicTemplate?
         var shadow: ShadowBinding?
@@ -152,9 +164,11 @@ struct MappingCompiler {
             case .success(let template):
                 topic = template
                 if let resource {
-                    let known = Set(resource.variables).union(builtIn)
+                    let known = Set(resource.variables).union(topicVariables)
                     for variable in template.variables where !known.contains(variable) {
-                        if variable == MappingVariables.deviceID {
+                        if variable == MappingVariables.recordName, body?.payload == .senml {
+                            reader.fail("topic uses {name}, a SenML record's name: add batch: true so each record is published on its own", at: value)
+                        } else if variable == MappingVariables.deviceID {
                             reader.fail("topic uses {device_id}, which only an auth: device mapping has", at: value)
                         } else {
                             reader.fail("topic uses {\(variable)}, which is not a variable of resource '\(resource.text)'", at: value)
@@ -243,10 +257,8 @@ struct MappingCompiler {
             if let flag = reader.bool(value, what: "retain") { retain = flag } else { ok = false }
         }
 
-        var payload = PayloadFormat.raw
-        if let value = entries["payload"] {
-            if let chosen: PayloadFormat = reader.choice(value, what: "payload") { payload = chosen } else { ok = false }
-        }
+        let link = linkAttributes(entries, accept: body?.accept ?? [], shadow: entries["shadow"] != nil, reader: reader)
+        if link == nil { ok = false }
 
         var expiry: Double?
         if let value = entries["expiry"] {
@@ -277,13 +289,17 @@ struct MappingCompiler {
             } else { ok = false }
         }
 
-        guard ok, let name, let resource, let topic else { return nil }
+        if body?.batch == true, ack == .delivered, let node = entries["ack"] {
+            reader.fail("ack: delivered does not apply to a batch: a batch is answered once all of it is stored", at: node)
+            ok = false
+        }
+        guard ok, let name, let resource, let topic, let body, let link else { return nil }
         return MappingRule(
             name: name, resource: resource, methods: methods, protocols: protocols, topic: topic,
-            qos: qos, retain: retain, payload: payload, expiry: expiry, ack: ack, ackTimeout: ackTimeout,
+            qos: qos, retain: retain, payload: body.payload, expiry: expiry, ack: ack, ackTimeout: ackTimeout,
             // A thing's updates queued through an outage share its connection
             // with its live requests (Downlink picks it by thing name).
-            shardKey: shadow?.thing ?? shardKey, auth: auth, identity: identity, allow: allow, shadow: shadow,
+            shardKey: shadow?.thing ?? shardKey, batch: body.batch, accept: body.accept, link: link, auth: auth, identity: identity, allow: allow, shadow: shadow,
             commands: commands, location: location
         )
     }

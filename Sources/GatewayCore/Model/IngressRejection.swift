@@ -33,6 +33,9 @@ public enum IngressRejection: Error, Sendable, Equatable {
     /// Too many failed attempts from this source or device (4.29 / 429 with
     /// Max-Age / Retry-After, RFC 8516).
     case tooManyRequests(retryAfterSeconds: Int, reason: String)
+    /// The request declared a media type the mapping does not accept
+    /// (4.15 / 415); `accepted` lists those it does.
+    case unsupportedMediaType(accepted: [String], reason: String)
 
     public var reason: String {
         switch self {
@@ -40,7 +43,7 @@ public enum IngressRejection: Error, Sendable, Equatable {
              .forbidden(let reason), .conflict(let reason), .badGateway(let reason):
             return reason
         case .methodNotAllowed(_, let reason), .payloadTooLarge(_, let reason), .unavailable(_, let reason),
-             .unauthorized(let reason, _), .tooManyRequests(_, let reason):
+             .unauthorized(let reason, _), .tooManyRequests(_, let reason), .unsupportedMediaType(_, let reason):
             return reason
         }
     }
@@ -68,6 +71,7 @@ public enum IngressRejection: Error, Sendable, Equatable {
         case .tooManyRequests: return .tooManyRequests
         case .conflict: return .conflict
         case .badGateway: return .badGateway
+        case .unsupportedMediaType: return .unsupportedMediaType
         }
     }
 }
@@ -91,10 +95,11 @@ public enum RequestOutcome: String, Sendable, CaseIterable {
     case tooManyRequests = "too_many_requests"
     case conflict
     case badGateway = "bad_gateway"
+    case unsupportedMediaType = "unsupported_media_type"
 
     public init(_ acceptance: Acceptance) {
         switch acceptance {
-        case .stored: self = .accepted
+        case .stored, .storedBatch: self = .accepted
         case .delivered: self = .delivered
         case .reply: self = .served
         }

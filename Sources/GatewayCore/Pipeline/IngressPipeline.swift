@@ -4,6 +4,9 @@ public enum Acceptance: Sendable, Equatable {
     case stored
     /// The broker acknowledged it (`ack: delivered`): CoAP 2.04, HTTP 200.
     case delivered
+    /// A batch's messages, all committed (or queued) together: CoAP 2.04,
+    /// HTTP 202, each with `{"accepted":count}`.
+    case storedBatch(count: Int)
     /// A request/response mapping (a Device Shadow) answered with content.
     case reply(DeviceReply)
 }
@@ -95,4 +98,9 @@ public enum ObservationEvent: Sendable {
     case notification(DeviceReply)
     /// The gateway ends it (shutting down, the subscription refused).
     case ended(IngressRejection)
+}
+
+extension Acceptance {
+    /// The body a batch's answer carries.
+    public static func batchBody(count: Int) -> [UInt8] { Array("{\"accepted\":\(count)}".utf8) }
 }

@@ -4,6 +4,11 @@ public enum PayloadFormat: String, Sendable, CaseIterable {
     case raw
     /// A JSON object describing the request, with the body inside.
     case envelope
+    /// JSON: a JSON body as sent, a CBOR body converted to JSON.
+    case json
+    /// SenML (JSON or CBOR) resolved into full records, published as
+    /// normalized SenML JSON: one pack, or one message per record with `batch`.
+    case senml
 }
 
 /// When a device hears "accepted".
@@ -46,6 +51,14 @@ public struct MappingRule: Sendable, Equatable {
     public var identity: String?
     /// Device ids and groups allowed to use it; empty: every device.
     public var allow: [String]
+    /// One message per element of the body (a JSON array, NDJSON lines, or
+    /// a SenML pack's records), all committed together or none.
+    public var batch: Bool
+    /// Media types (bases, lowercased) a request may declare; empty: any.
+    /// Others get 4.15 / 415.
+    public var accept: [String]
+    /// What `/.well-known/core` says of the resource.
+    public var link: LinkAttributes
     /// Set for a request/response mapping to a Device Shadow; `topic` is
     /// then the shadow's update topic.
     public var shadow: ShadowBinding?
@@ -68,6 +81,9 @@ public struct MappingRule: Sendable, Equatable {
         ack: AckMode = .stored,
         ackTimeout: Double = 5,
         shardKey: TopicTemplate? = nil,
+        batch: Bool = false,
+        accept: [String] = [],
+        link: LinkAttributes = LinkAttributes(),
         auth: MappingAuth = .device,
         identity: String? = nil,
         allow: [String] = [],
@@ -87,11 +103,30 @@ public struct MappingRule: Sendable, Equatable {
         self.ack = ack
         self.ackTimeout = ackTimeout
         self.shardKey = shardKey
+        self.batch = batch
+        self.accept = accept
+        self.link = link
         self.auth = auth
         self.identity = identity
         self.allow = allow
         self.shadow = shadow
         self.commands = commands
         self.location = location
+    }
+}
+
+/// RFC 6690 target attributes a mapping's resource is listed with.
+public struct LinkAttributes: Sendable, Equatable {
+    /// Resource types (`rt`).
+    public var resourceTypes: [String]
+    /// Interface descriptions (`if`).
+    public var interfaces: [String]
+    /// Content-Format numbers (`ct`).
+    public var contentFormats: [UInt32]
+
+    public init(resourceTypes: [String] = [], interfaces: [String] = [], contentFormats: [UInt32] = []) {
+        self.resourceTypes = resourceTypes
+        self.interfaces = interfaces
+        self.contentFormats = contentFormats
     }
 }

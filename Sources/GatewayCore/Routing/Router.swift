@@ -6,6 +6,8 @@ public enum MappingVariables {
     public static let gateway = "gateway"
     /// The authenticated device's id (`auth: device` mappings only).
     public static let deviceID = "device_id"
+    /// A SenML record's resolved name (`payload: senml` with `batch: true`).
+    public static let recordName = "name"
     public static let reserved: Set<String> = [gateway, deviceID]
 }
 
@@ -19,6 +21,25 @@ public struct Route: Sendable {
     public var shardKey: String
     /// The authenticated device, nil for an anonymous request.
     public var deviceID: String? = nil
+    /// What the topic template is filled with, kept for a topic per record.
+    var templateValues: [String: String] = [:]
+    var limits: UpstreamLimits = .generic
+
+    /// Whether each SenML record gets its own topic (`{name}` in it).
+    public var topicPerRecord: Bool { rule.topic.usedVariables.contains(MappingVariables.recordName) }
+
+    /// The topic of one SenML record, or why its name cannot be in one.
+    public func topic(forRecord name: String) -> Result<String, IngressRejection> {
+        // SenML names may hold '/', which makes topic levels: none empty.
+        if name.hasSuffix("/") || name.contains("//") {
+            return .failure(.badRequest(reason: "record name '\(Router.shorten(name))' would make an empty topic level"))
+        }
+        var values = templateValues
+        values[MappingVariables.recordName] = name
+        let topic = rule.topic.render(values)
+        if let problem = limits.problem(withTopic: topic) { return .failure(.badRequest(reason: problem)) }
+        return .success(topic)
+    }
 }
 
 /// The mapping a request's path, protocol and method select, before anyone
@@ -134,7 +155,8 @@ public struct Router: Sendable {
             variables.append((name, value))
         }
         let topic = rule.topic.render(values)
-        if let problem = limits.problem(withTopic: topic) {
+        // A topic per SenML record is checked once each record's name is in it.
+        if !rule.topic.usedVariables.contains(MappingVariables.recordName), let problem = limits.problem(withTopic: topic) {
             return .failure(.badRequest(reason: problem))
         }
         if rule.shadow != nil {
@@ -147,7 +169,7 @@ public struct Router: Sendable {
         }
         return .success(Route(
             rule: rule, topic: topic, variables: variables, shardKey: rule.shardKey?.render(values) ?? topic,
-            deviceID: device?.id
+            deviceID: device?.id, templateValues: values, limits: limits
         ))
     }
 

@@ -59,6 +59,15 @@ struct Capacity: Sendable {
         return .success(.pending)
     }
 
+    /// Whether a batch fits whole, shedding every QoS 0 message if need be:
+    /// a batch is admitted all together or not at all.
+    func fits(messages count: Int, bytes: Int, largest: Int, qos: QoS) -> Bool {
+        if qos == .atMostOnce, count > limits.qos0MaxMessages || bytes > limits.qos0MaxBytes || largest > limits.qos0MaxBytes {
+            return false
+        }
+        return durable.messages + count <= limits.maxMessages && durable.bytes + bytes <= limits.maxBytes
+    }
+
     /// Rows left the outbox (deleted, expired, or never committed).
     mutating func release(_ counts: OutboxCounts) {
         durable.messages -= counts.messages

@@ -8,6 +8,9 @@ struct CommitQueue: Sendable {
     struct Pending: Sendable {
         var message: OutboundMessage
         var completion: Outbox.Completion
+        /// How many messages of the same batch follow this one: a group
+        /// never ends inside a batch, so a batch is one transaction.
+        var batchRest = 0
     }
 
     struct Deletion: Sendable, Equatable {
@@ -115,7 +118,8 @@ struct CommitQueue: Sendable {
         guard inserts || deleting || sweep else { return nil }
         var group: [Pending] = []
         if inserts || sweep {
-            let count = min(pending.count, Self.maxGroup)
+            var count = min(pending.count, Self.maxGroup)
+            if count > 0 { count = min(pending.count, count + pending[count - 1].batchRest) }
             group = Array(pending.prefix(count))
             pending.removeFirst(count)
             pendingSince = pending.isEmpty ? nil : now

@@ -35,6 +35,9 @@ struct HTTPAnswer: Equatable, Sendable {
     init(outcome: Result<Acceptance, IngressRejection>) {
         switch outcome {
         case .success(.stored): self = .accepted
+        case .success(.storedBatch(let count)):
+            self.init(status: 202, headers: [Header(name: "Content-Type", value: "application/json")], body: "", outcome: .accepted)
+            bytes = Acceptance.batchBody(count: count)
         case .success(.delivered): self = .delivered
         case .success(.reply(let reply)) where reply.kind == .unchanged:
             self.init(status: 204, headers: [], body: "", outcome: .served)
@@ -90,6 +93,9 @@ struct HTTPAnswer: Equatable, Sendable {
             status = 409
         case .badGateway:
             status = 502
+        case .unsupportedMediaType:
+            // The reason lists the media types the mapping accepts.
+            status = 415
         case .tooManyRequests(let seconds, _):
             status = 429
             headers.append(Header(name: "Retry-After", value: String(max(0, seconds))))
