@@ -33,6 +33,9 @@ extension CoAPEngine {
             return
         }
         let fields = CoAPPDU.read(request)
+        if fields.path == Self.wellKnownCore, fields.methodCode == 1 {
+            return send(discovery(fields, peer: peer, secure: secure, session: session), to: response)
+        }
         let reply = admit(fields, peer: peer, secure: secure, exchange: exchange, confirmable: confirmable, session: session)
         if let reply {
             send(reply, to: response)

@@ -130,6 +130,10 @@ final class CoAPEngine: @unchecked Sendable {
             coap_register_request_handler(resource, method, coapRequestHandler)
         }
         coap_add_resource(context, resource)
+        guard Self.addDiscoveryResource(context, handler: coapRequestHandler) else {
+            coap_free_context(context)
+            throw .startup(reason: "cannot create the /.well-known/core resource")
+        }
         // Notifications that are never acknowledged remove their observer.
         coap_register_nack_handler(context, coapNackHandler)
         // The engine outlives the context: the context is freed by run() and

@@ -10,6 +10,8 @@ struct CoAPRequestFields {
     var size1: Int?
     var payload: [UInt8] = []
     var observe: UInt32?
+    /// Block2 as asked: `num << 4 | m << 3 | szx` (RFC 7959 §2.2).
+    var block2: UInt32?
     /// Uri-Query options, each `name=value`.
     var query: [[UInt8]] = []
 }
@@ -34,6 +36,8 @@ enum CoAPPDU {
                     fields.size1 = Int(coap_decode_var_bytes(value, length))
                 case COAP_OPTION_OBSERVE:
                     fields.observe = UInt32(coap_decode_var_bytes(value, length))
+                case COAP_OPTION_BLOCK2:
+                    fields.block2 = UInt32(coap_decode_var_bytes(value, length))
                 case COAP_OPTION_URI_QUERY:
                     fields.query.append(value.map { Array(UnsafeBufferPointer(start: $0, count: length)) } ?? [])
                 default:
@@ -65,10 +69,13 @@ enum CoAPPDU {
             let length = coap_encode_var_safe(&buffer, buffer.count, value)
             _ = coap_add_option(response, coap_option_num_t(number), Int(length), buffer)
         }
+        if let etag = reply.etag { _ = coap_add_option(response, coap_option_num_t(COAP_OPTION_ETAG), etag.count, etag) }
         if let observe = reply.observe { add(COAP_OPTION_OBSERVE, observe & 0xFF_FFFF) }
         if let format = reply.contentFormat { add(COAP_OPTION_CONTENT_FORMAT, format) }
         if let maxAge = reply.maxAge { add(COAP_OPTION_MAXAGE, maxAge) }
+        if let block2 = reply.block2 { add(COAP_OPTION_BLOCK2, block2) }
         if let block1 = reply.block1 { add(COAP_OPTION_BLOCK1, block1.encoded) }
+        if let size2 = reply.size2 { add(COAP_OPTION_SIZE2, size2) }
         if let size1 = reply.size1 { add(COAP_OPTION_SIZE1, size1) }
         if let payload = reply.payload, !payload.isEmpty {
             if coap_add_data(response, payload.count, payload) == 0 {

@@ -13,6 +13,11 @@ struct CoAPReply: Equatable {
     var contentFormat: UInt32?
     /// The Observe sequence number of a registration's answer or a notification.
     var observe: UInt32?
+    /// One block of a longer answer (RFC 7959), with the whole one's size
+    /// and a tag of its version, so a client notices it changed between blocks.
+    var block2: UInt32?
+    var size2: UInt32?
+    var etag: [UInt8]?
     /// What metrics count this answer as; nil for 2.31 Continue, which is not
     /// a final answer.
     var outcome: RequestOutcome?

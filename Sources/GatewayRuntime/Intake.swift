@@ -193,6 +193,13 @@ public final class Intake: IngressPipeline {
         downlink?.unwatch(observation, undelivered: undelivered)
     }
 
+    /// Credentials that prove nothing see what an anonymous client sees.
+    public func discover(_ request: IngressRequest, filters: [Discovery.Filter]) -> String {
+        var device: Device?
+        if case .device(let who) = security.authenticate(request) { device = who }
+        return Discovery.document(Discovery.links(rules: router.rules, device: device), filters: filters)
+    }
+
     /// Routes the request and checks who sent it: 4.04 / 4.05 first (the
     /// mapping table is not a secret), then a lockout (4.29), then 4.01 /
     /// 4.03. Refusals for who sent it count towards a lockout; nothing of a

@@ -74,6 +74,10 @@ public protocol IngressPipeline: Sendable {
     /// The device stopped listening (deregistered, or stopped acknowledging:
     /// `undelivered` is a notification it did not acknowledge).
     func cancel(_ observation: ObservationID, undelivered: DeviceReply?)
+
+    /// `/.well-known/core`: the links to the resources the request's sender
+    /// may use, filtered (RFC 6690 link format).
+    func discover(_ request: IngressRequest, filters: [Discovery.Filter]) -> String
 }
 
 extension IngressPipeline {
@@ -82,6 +86,8 @@ extension IngressPipeline {
     ) throws(IngressRejection) -> ObservationID? { nil }
 
     public func cancel(_ observation: ObservationID, undelivered: DeviceReply?) {}
+
+    public func discover(_ request: IngressRequest, filters: [Discovery.Filter]) -> String { "" }
 }
 
 /// Names one observation for as long as it lasts.
