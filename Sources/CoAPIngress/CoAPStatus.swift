@@ -59,9 +59,30 @@ struct CoAPReply: Equatable {
         self.block1 = block1
     }
 
+    /// How long (s) an answer holds that depends only on the request and
+    /// the mapping table (4.00, 4.02, 4.04, 4.05, 4.13, 4.15): the same
+    /// request gets it again, so its Max-Age says a retry is useless until
+    /// the device changes the request (or the operator the table).
+    static let definitiveMaxAge: UInt32 = 300
+
     /// The status contract: each rejection's CoAP code, with the reason as
     /// diagnostic payload. 5.08 is never used (see docs/architecture.md).
+    /// Max-Age: `definitiveMaxAge` on answers a retry cannot change; 0 on
+    /// 5.00, 5.02 and 5.04, which a retry may well change (without it a
+    /// cache would keep them the default 60 s); the retry hint on 5.03 and 4.29.
     init(_ rejection: IngressRejection) {
+        self.init(classifying: rejection)
+        switch rejection {
+        case .notFound, .methodNotAllowed, .badRequest, .payloadTooLarge, .unsupportedMediaType:
+            maxAge = Self.definitiveMaxAge
+        case .internalError, .badGateway, .timeout:
+            maxAge = 0
+        case .unavailable, .tooManyRequests, .unauthorized, .forbidden, .conflict:
+            break
+        }
+    }
+
+    private init(classifying rejection: IngressRejection) {
         switch rejection {
         case .notFound(let reason):
             self.init(code: 404, outcome: rejection.outcome, diagnostic: reason)

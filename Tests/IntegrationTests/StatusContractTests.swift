@@ -13,7 +13,7 @@ struct StatusContractTests {
 
             for path in ["/nope", "/sensors/a", "/sensors/a/temperature/extra", "/"] {
                 let coap = try await CoAP.post(port: gateway.coapPort, path: path, payload: body)
-                #expect(coap.code == "4.04", "CoAP POST \(path): \(coap)")
+                #expect(coap.code == "4.04" && coap.maxAge == 300, "CoAP POST \(path): \(coap)")
                 #expect(!coap.diagnostic.isEmpty, "CoAP POST \(path): no diagnostic text")
                 let http = try await HTTP.post(gateway.httpURL(path), body: body)
                 #expect(http.status == 404, "HTTP POST \(path): \(http)")
@@ -29,7 +29,7 @@ struct StatusContractTests {
             for method in ["patch", "delete"] {
                 let coap = try await CoAP.request(method, port: gateway.coapPort, path: "/sensors/a/temperature",
                                                   payload: method == "delete" ? nil : body)
-                #expect(coap.code == "4.05", "CoAP \(method.uppercased()): \(coap)")
+                #expect(coap.code == "4.05" && coap.maxAge == 300, "CoAP \(method.uppercased()): \(coap)")
                 #expect(!coap.diagnostic.isEmpty, "CoAP \(method.uppercased()): no diagnostic text")
 
                 let http = try await HTTP.request(method, gateway.httpURL("/sensors/a/temperature"),
