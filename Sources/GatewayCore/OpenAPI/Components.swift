@@ -76,6 +76,16 @@ enum Components {
                 "payload_base64": ["type": "string", "description": "The payload's base64, when it is not UTF-8."],
             ] as OpenAPIObject,
         ] as OpenAPIObject,
+        "BatchAccepted": [
+            "type": "object",
+            "required": ["accepted"],
+            "properties": ["accepted": ["type": "integer", "minimum": 1, "description": "How many messages the batch became."] as OpenAPIObject],
+        ] as OpenAPIObject,
+        "SenMLPack": [
+            "type": "array",
+            "description": "RFC 8428 SenML records (`bn`, `bt`, `bu`, `n`, `u`, `v`, `vs`, `vb`, `vd`, `s`, `t`, ...).",
+            "items": ["type": "object"],
+        ] as OpenAPIObject,
         "Envelope": [
             "type": "object",
             "description": "What a `payload: envelope` mapping publishes (not an answer: it goes to MQTT).",

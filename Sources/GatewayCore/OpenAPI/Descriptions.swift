@@ -19,7 +19,7 @@ enum Descriptions {
             switch MappingKind(rule) {
             case .publish:
                 text += "publishes to `\(rule.topic.text)` at QoS \(rule.qos.rawValue)" + (rule.retain ? ", retained" : "")
-                text += rule.payload == .envelope ? ", the body wrapped in a JSON envelope" : ", the body exactly as sent"
+                text += ", payload: \(rule.payload.rawValue)" + (rule.batch ? ", batch" : "")
                 if let expiry = rule.expiry { text += "; dropped unsent after \(duration(expiry))" }
             case .shadow:
                 let shadow = rule.shadow!

@@ -87,6 +87,14 @@ public struct OpenAPIGenerator: Sendable {
         if !everyRuleAnonymous, !servers.secure.isEmpty, servers.secure.count < servers.ingress.count {
             object["servers"] = servers.secure
         }
+        // CoAP's `/.well-known/core` lists these; OpenAPI has no place for
+        // them but an extension.
+        let links: [OpenAPIObject] = item.rules.compactMap { rule in
+            let link = rule.link
+            guard rule.protocols.contains(.coap), !(link.resourceTypes.isEmpty && link.interfaces.isEmpty && link.contentFormats.isEmpty) else { return nil }
+            return ["mapping": rule.name, "rt": link.resourceTypes, "if": link.interfaces, "ct": link.contentFormats.map(Int.init)]
+        }
+        if !links.isEmpty { object["x-coap-discovery"] = links }
         for (method, rule) in item.methods {
             let statuses = OperationStatuses(rule: rule, method: method, generator: self)
             object[method.rawValue.lowercased()] = Operations.operation(rule, method: method, statuses: statuses, generator: self)

@@ -15,7 +15,7 @@ struct OperationStatuses {
         let lockouts = generator.devices.failureLimit.failures > 0
 
         // Before routing: the request target and framing.
-        add(.text("400", "The request is malformed: " + Self.badRequest(kind, hasBody: hasBody)))
+        add(.text("400", "The request is malformed: " + Self.badRequest(rule, kind, hasBody: hasBody)))
         add(.text("404", kind == .shadow && method == .get
             ? "No mapping for the path (e.g. a value that is not one non-empty segment), or no such shadow (AWS 404)."
             : "No mapping for the path (e.g. a value that is not one non-empty segment)."))
@@ -61,7 +61,12 @@ struct OperationStatuses {
     }
 
     private mutating func addPublish(_ rule: MappingRule) {
-        if rule.ack == .delivered {
+        if !rule.accept.isEmpty {
+            add(.text("415", "The request declared a Content-Type the mapping does not accept (\(rule.accept.joined(separator: ", "))); the diagnostic lists those it does."))
+        }
+        if rule.batch {
+            add(.json("202", "Accepted: every element is committed to the outbox (QoS 1) or queued (QoS 0), together; the body counts them.", schema: "BatchAccepted"))
+        } else if rule.ack == .delivered {
             add(.text("200", "The broker acknowledged the message (`ack: delivered`).", example: "delivered\n"))
             add(.text("504", "`ack: delivered` and `ack_timeout` (\(Descriptions.duration(rule.ackTimeout))) passed first; the message stays queued and will still be delivered" + (rule.qos == .atMostOnce ? " (or upstream is offline and QoS 0 messages are not kept)." : ".")))
         } else {
@@ -119,12 +124,12 @@ struct OperationStatuses {
         }
     }
 
-    private static func badRequest(_ kind: MappingKind, hasBody: Bool) -> String {
+    private static func badRequest(_ rule: MappingRule, _ kind: MappingKind, hasBody: Bool) -> String {
         var why = ["a path value unsafe for a topic (see the parameters)", "a request target that is not UTF-8"]
         if hasBody { why.append("a Transfer-Encoding other than chunked, or an invalid Content-Length") }
         switch kind {
         case .publish:
-            break
+            if let body = PublishBodies.badBody(rule) { why.append(body) }
         case .shadow:
             why.append("a thing or shadow name AWS would not accept")
             why.append(hasBody ? "a body that is not a JSON object, or AWS answered 400" : "`wait` not from 1 to 120, or AWS answered 400")

@@ -62,24 +62,16 @@ enum Operations {
                 "description": "A JSON object of at most 8 KB: the device's reported state (`{\"on\":true}`, sent as `state.reported`), or a shadow document `{\"state\":{\"reported\":{…},\"desired\":{…}},\"version\":N}` passed on as it is; with `version`, a stale one is 409.",
                 "content": ["application/json": ["schema": ["$ref": "#/components/schemas/ShadowUpdate"]] as OpenAPIObject] as OpenAPIObject,
             ]
-        case .publish where rule.payload == .envelope:
-            return [
-                "required": false,
-                "description": "Any bytes, with any Content-Type (or none); the types below are examples. Published inside a JSON envelope (`components.schemas.Envelope`): a JSON body (declared `application/json`, `application/*+json`, or undeclared) as the JSON value itself, other UTF-8 text as a string, anything else as base64.",
-                "content": anyBytes,
-            ]
-        default:
-            return [
-                "required": false,
-                "description": "Any bytes, with any Content-Type (or none); the types below are examples. Published exactly as sent.",
-                "content": anyBytes,
-            ]
+        case .publish:
+            return PublishBodies.requestBody(rule)
+        case .commands:
+            return [:]
         }
     }
 
     /// What a publishing mapping takes: anything. OpenAPI lists media
     /// types; these are the common ones.
-    private static var anyBytes: OpenAPIObject { [
+    static var anyBytes: OpenAPIObject { [
         "application/octet-stream": ["schema": ["type": "string", "contentMediaType": "application/octet-stream"] as OpenAPIObject] as OpenAPIObject,
         "application/json": ["schema": [String: String]()] as OpenAPIObject,
         "text/plain": ["schema": ["type": "string"]] as OpenAPIObject,
