@@ -91,16 +91,19 @@ struct OpenAPIContractTests {
                 "response_headers_conformance", "response_schema_conformance", "unsupported_method",
                 "allow_header_conformance", "missing_required_header", "ignored_auth",
             ].joined(separator: ",")
+            // schemathesis keeps a .schemathesis/ cache in its working
+            // directory: the test's own, not the checkout.
+            let inScratch = ["-C", env.directory.path, schemathesis]
             let common = [
                 "run", spec, "--checks", checks, "--max-examples", "15", "--workers", "1", "--seed", "1",
                 "--phases", "examples,coverage,fuzzing", "--request-timeout", "10", "--no-shrink",
             ]
-            let ingress = try await ProcessRunner.run(schemathesis, common + [
+            let ingress = try await ProcessRunner.run("/usr/bin/env", inScratch + common + [
                 "--url", gateway.httpsURL(""), "--tls-verify", pki.serverCA,
                 "-H", "Authorization: Bearer \(SecureSetup.kitchen.token!)", "--exclude-tag", "admin",
             ], environment: ["PATH": "/usr/bin:/bin", "HOME": env.directory.path, "NO_COLOR": "1"], timeout: .seconds(240))
             #expect(ingress.succeeded, "\(Self.findings(ingress))")
-            let admin = try await ProcessRunner.run(schemathesis, common + [
+            let admin = try await ProcessRunner.run("/usr/bin/env", inScratch + common + [
                 "--url", gateway.adminURL(""), "--include-tag", "admin",
             ], environment: ["PATH": "/usr/bin:/bin", "HOME": env.directory.path, "NO_COLOR": "1"], timeout: .seconds(120))
             #expect(admin.succeeded, "\(Self.findings(admin))")
