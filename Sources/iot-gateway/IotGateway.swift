@@ -8,7 +8,7 @@ struct IotGateway: AsyncParsableCommand {
         commandName: "iot-gateway",
         abstract: "Takes CoAP and HTTP from devices, stores every message on disk, and forwards it to an MQTT broker over mutual TLS.",
         version: GatewayVersion.description,
-        subcommands: [RunCommand.self, CheckConfigCommand.self, QueueCommand.self, DevicesCommand.self]
+        subcommands: [RunCommand.self, CheckConfigCommand.self, QueueCommand.self, DevicesCommand.self, OpenAPICommand.self]
     )
 }
 
