@@ -250,12 +250,12 @@ struct MetricsTests {
             "protocol", "outcome", "qos", "reason", "reason_code", "state", "result", "le",
             "mapping", "connection", "version", "commit",
         ]))
-        // 30 request series (2 protocols x 15 outcomes), 6 outbox gauges,
+        // 32 request series (2 protocols x 16 outcomes), 6 outbox gauges,
         // 2+2+2 qos counters, 4 dropped, 3 refused, 8 broker refusal codes,
         // 4 plain, 2 device gauges, 2 registry reload results, 3 histograms
         // with 13+15+16 lines; build info, 1 mapping series, 2 in-flight
         // gauges, 2 connections x 6 connect failure reasons, 5 process metrics.
-        #expect(parsed.samples.count == 30 + 6 + 6 + 4 + 3 + 8 + 4 + 2 + 2 + (12 + 3) + (14 + 3) + (15 + 3) + 1 + 1 + 2 + 12 + 5)
+        #expect(parsed.samples.count == 32 + 6 + 6 + 4 + 3 + 8 + 4 + 2 + 2 + (12 + 3) + (14 + 3) + (15 + 3) + 1 + 1 + 2 + 12 + 5)
         // Families in name order, so scrapes diff line by line.
         #expect(parsed.familyOrder == parsed.familyOrder.sorted())
         // Two scrapes read the same, but for the process figures, which are read anew.

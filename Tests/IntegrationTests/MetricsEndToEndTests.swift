@@ -21,6 +21,7 @@ struct MetricsEndToEndTests {
         "accepted", "delivered", "not_found", "method_not_allowed", "bad_request",
         "payload_too_large", "unavailable", "timeout", "internal_error",
         "unauthorized", "forbidden", "too_many_requests", "served", "conflict", "bad_gateway",
+        "unsupported_media_type",
     ]
 
     /// All 18 series, zero unless given.

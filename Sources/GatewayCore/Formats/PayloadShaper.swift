@@ -58,7 +58,8 @@ public struct PayloadShaper: Sendable {
                 guard Self.isJSON(request.payload) else { throw .badRequest(reason: "the body is not valid JSON") }
                 return [ShapedMessage(payload: request.payload)]
             case .cbor:
-                return [ShapedMessage(payload: try decodeCBOR(request.payload).jsonBytes)]
+                let what = declared == nil ? "body: it declares no media type and is neither JSON nor CBOR" : "CBOR"
+                return [ShapedMessage(payload: try decodeCBOR(request.payload, what: what).jsonBytes)]
             case .ndjson, .opaque:
                 throw unreadable(declared, rule: rule)
             }
@@ -110,7 +111,7 @@ public struct PayloadShaper: Sendable {
             case .failure(let error): throw .badRequest(reason: "invalid SenML JSON: \(error.message)")
             }
         case .cbor:
-            pack = try decodeCBOR(request.payload, what: "SenML CBOR")
+            pack = try decodeCBOR(request.payload, what: request.contentType == nil ? "SenML: neither JSON nor CBOR" : "SenML CBOR")
         case .ndjson, .opaque:
             throw .unsupportedMediaType(accepted: request.contentType.map { [$0] } ?? [], reason: "send SenML as application/senml+json or application/senml+cbor")
         }
