@@ -44,19 +44,10 @@ extension Intake {
         let count = messages.count
         let admission: BatchAdmission
         do {
-            admission = try outbox.submitBatch(messages) { [logger, failures] result in
+            admission = try outbox.submitBatch(messages) { [self] result in
                 switch result {
-                case .success:
-                    completion(.success(.storedBatch(count: count)))
-                case .failure(.diskFull):
-                    completion(.failure(.unavailable(retryAfterSeconds: Self.retryAfterFull, reason: "gateway storage is full")))
-                case .failure(let error):
-                    if case .log(let suppressed) = failures.check("message not stored") {
-                        logger.error("message not stored", metadata: [
-                            "mapping": "\(rule.name)", "error": "\(error)", "log.repeats_not_logged": "\(suppressed)",
-                        ])
-                    }
-                    completion(.failure(.internalError(reason: "batch could not be stored")))
+                case .success: completion(.success(.storedBatch(count: count)))
+                case .failure(let error): completion(.failure(notStored(error, mapping: rule.name, what: "batch")))
                 }
             }
         } catch {
@@ -66,6 +57,20 @@ extension Intake {
         case .pending: return .pending
         case .queued: return .answered(.storedBatch(count: count))
         }
+    }
+
+    /// A commit that failed: 5.03 when the disk is full (a retry may
+    /// succeed once space is freed), else 5.00, logged once a minute.
+    func notStored(_ error: OutboxError, mapping: String, what: String) -> IngressRejection {
+        if case .diskFull = error {
+            return .unavailable(retryAfterSeconds: Self.retryAfterFull, reason: "gateway storage is full")
+        }
+        if case .log(let suppressed) = failures.check("message not stored") {
+            logger.error("message not stored", metadata: [
+                "mapping": "\(mapping)", "error": "\(error)", "log.repeats_not_logged": "\(suppressed)",
+            ])
+        }
+        return .internalError(reason: "\(what) could not be stored")
     }
 
     static func refusal(_ error: OutboxRefusal) -> IngressRejection {

@@ -89,7 +89,7 @@ public final class Intake: IngressPipeline {
                 onQueued: waitForBroker ? { sequence in
                     tracker.register(.volatile(sequence), timeout: rule.ackTimeout, completion: answerDelivery)
                 } : nil
-            ) { [logger, failures] result in
+            ) { [self] result in
                 switch result {
                 case .success(let id):
                     if waitForBroker {
@@ -97,15 +97,8 @@ public final class Intake: IngressPipeline {
                     } else {
                         completion(.success(.stored))
                     }
-                case .failure(.diskFull):
-                    completion(.failure(.unavailable(retryAfterSeconds: Self.retryAfterFull, reason: "gateway storage is full")))
                 case .failure(let error):
-                    if case .log(let suppressed) = failures.check("message not stored") {
-                        logger.error("message not stored", metadata: [
-                            "mapping": "\(rule.name)", "error": "\(error)", "log.repeats_not_logged": "\(suppressed)",
-                        ])
-                    }
-                    completion(.failure(.internalError(reason: "message could not be stored")))
+                    completion(.failure(notStored(error, mapping: rule.name, what: "message")))
                 }
             }
         } catch {

@@ -63,11 +63,7 @@ extension Outbox {
             }
             return admission
         case .failure(let refusal):
-            switch refusal {
-            case .full: observer.messageRefused(reason: "full")
-            case .storageFull: observer.messageRefused(reason: "disk_full")
-            case .stopping: observer.messageRefused(reason: "stopping")
-            }
+            countRefusal(refusal)
             throw refusal
         }
     }

@@ -109,12 +109,16 @@ public final class Outbox: Sendable {
             }
             return admission
         case .failure(let refusal):
-            switch refusal {
-            case .full: observer.messageRefused(reason: "full")
-            case .storageFull: observer.messageRefused(reason: "disk_full")
-            case .stopping: observer.messageRefused(reason: "stopping")
-            }
+            countRefusal(refusal)
             throw refusal
+        }
+    }
+
+    func countRefusal(_ refusal: OutboxRefusal) {
+        switch refusal {
+        case .full: observer.messageRefused(reason: "full")
+        case .storageFull: observer.messageRefused(reason: "disk_full")
+        case .stopping: observer.messageRefused(reason: "stopping")
         }
     }
 
