@@ -64,6 +64,21 @@ struct PayloadShaperTests {
         #expect((second["payload"] as? [String: Int]) == ["a": 2])
     }
 
+    /// Foundation's parser takes these; a body let through as JSON is published as it came.
+    @Test func jsonBeyondRFC8259IsNotJSON() {
+        for body in ["[1,2,]", "{\"a\":1 ,\n}", "\u{FEFF}[1]"] {
+            #expect(!StrictJSON.isValid(Array(body.utf8)), "\(body.debugDescription)")
+            #expect(throws: IngressRejection.self) { try shaper.shape(request(body, type: "application/json"), route: route(payload: .json)) }
+            #expect(Envelope.classify(Array(body.utf8), contentType: "application/json") == .text(body))
+        }
+        #expect(throws: IngressRejection.badRequest(reason: "element 1 (line 2) is not valid JSON; nothing was accepted")) {
+            try shaper.shape(request("{\"n\":1}\n{\"n\":2,}\n", type: "application/x-ndjson"), route: route(payload: .raw, batch: true))
+        }
+        for body in [#"[1, "a,]", {"b":",}"}]"#, "[]", "{}", " [ 1 , 2 ] "] {
+            #expect(StrictJSON.isValid(Array(body.utf8)), "\(body)")
+        }
+    }
+
     @Test func recordTopicsRefuseNamesThatWouldMakeEmptyLevels() throws {
         let route = route(payload: .senml, batch: true, topic: "dt/{device}/{name}")
         #expect(throws: IngressRejection.self) { try route.topic(forRecord: "a//b").get() }

@@ -162,6 +162,6 @@ public struct PayloadShaper: Sendable {
     }
 
     static func isJSON<Bytes: Collection>(_ bytes: Bytes) -> Bool where Bytes.Element == UInt8 {
-        (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil
+        StrictJSON.isValid(bytes)
     }
 }

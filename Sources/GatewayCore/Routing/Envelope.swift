@@ -60,8 +60,9 @@ public enum Envelope {
         return base == "application/json" || (base.hasPrefix("application/") && base.hasSuffix("+json"))
     }
 
+    /// Embedded as it came, so only strict JSON: a trailing comma would break the envelope.
     static func isJSON(_ payload: [UInt8]) -> Bool {
-        (try? JSONSerialization.jsonObject(with: Data(payload), options: [.fragmentsAllowed])) != nil
+        StrictJSON.isValid(payload)
     }
 }
 

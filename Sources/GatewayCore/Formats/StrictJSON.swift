@@ -1,0 +1,41 @@
+import Foundation
+
+/// Whether bytes are JSON text as RFC 8259 writes it. Foundation's parser
+/// on Linux also takes a trailing comma (`[1,]`, `{"a":1,}`) and a leading
+/// byte order mark. A body found to be JSON is published, split or
+/// embedded in an envelope as it came, so anything it lets through beyond
+/// the RFC would reach consumers as broken JSON.
+public enum StrictJSON {
+    public static func isValid<Bytes: Collection>(_ bytes: Bytes) -> Bool where Bytes.Element == UInt8 {
+        // JSON text starts with whitespace or a value, never 0xEF (a BOM).
+        guard bytes.first != 0xEF, !hasTrailingComma(bytes) else { return false }
+        return (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil
+    }
+
+    /// A `,` followed (after whitespace) by `]` or `}`, outside strings.
+    static func hasTrailingComma<Bytes: Collection>(_ bytes: Bytes) -> Bool where Bytes.Element == UInt8 {
+        var inString = false
+        var escaped = false
+        var afterComma = false
+        for byte in bytes {
+            if inString {
+                if escaped { escaped = false }
+                else if byte == UInt8(ascii: "\\") { escaped = true }
+                else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case 0x20, 0x09, 0x0A, 0x0D:
+                continue
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                if afterComma { return true }
+            case UInt8(ascii: "\""):
+                inString = true
+            default:
+                break
+            }
+            afterComma = byte == UInt8(ascii: ",")
+        }
+        return false
+    }
+}
