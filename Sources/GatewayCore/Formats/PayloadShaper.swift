@@ -106,6 +106,8 @@ public struct PayloadShaper: Sendable {
         let pack: StructuredValue
         switch syntax {
         case .json:
+            // The same strict reading as every other JSON body.
+            guard Self.isJSON(request.payload) else { throw .badRequest(reason: "invalid SenML JSON: not valid JSON") }
             switch StructuredValue.parseJSON(request.payload) {
             case .success(let value): pack = value
             case .failure(let error): throw .badRequest(reason: "invalid SenML JSON: \(error.message)")
