@@ -10,44 +10,6 @@ import Testing
 struct OpenAPIContractTests {
     static let venv = ProcessInfo.processInfo.environment["IOT_SCHEMATHESIS_DIR"] ?? "/var/cache/iot-gateway/schemathesis"
 
-    /// A mapping of each kind: readings (raw, envelope with a `{rest*}`,
-    /// anonymous with ack: delivered, a JSON batch with accept), a shadow
-    /// and commands. Lockouts off: schemathesis's refusals would lock its
-    /// own address out (429 is then not in the document either).
-    static let mappings = """
-        - name: temperature
-          resource: /sensors/{device}/temperature
-          identity: device
-          topic: it/sensors/{device}/temperature
-        - name: other
-          resource: /sensors/{device}/{metric*}
-          identity: device
-          topic: it/sensors/{device}/{metric}
-          payload: envelope
-        - name: open
-          resource: /open/{x}
-          auth: anonymous
-          methods: [POST, PUT, PATCH]
-          topic: it/open/{x}
-          ack: delivered
-        - name: batch
-          resource: /batch/{device}
-          identity: device
-          topic: it/batch/{device}
-          payload: json
-          batch: true
-        - name: config
-          resource: /things/{device}/config
-          identity: device
-          protocols: [http]
-          shadow: {thing: "{device}", name: config, timeout: 3s}
-        - name: commands
-          resource: /commands/{device}
-          identity: device
-          commands: {topic: "cmd/{device}/#", format: envelope}
-
-        """
-
     /// Test-only edits of the generated document: `wait` at most 1 s (the
     /// generated maximum, 120, would make every long-poll schemathesis sends
     /// last up to two minutes) and the registered device's id as each
@@ -74,8 +36,9 @@ struct OpenAPIContractTests {
         try #require(FileManager.default.isExecutableFile(atPath: schemathesis),
                      "schemathesis is not installed in \(Self.venv): run IOT_SETUP_CONTRACT=1 .ci/setup")
         let pki = try await DevicePKI.shared()
-        var settings = GatewaySettings(mappings: Self.mappings)
-        settings.security = GatewaySecurity(pki: pki, devices: [SecureSetup.kitchen, SecureSetup.old], devicesExtra: ["max_failures: 0"])
+        // One mapping of each kind (OpenAPITestConfig); schemathesis's
+        // refusals would lock its own address out, so lockouts are off there.
+        let settings = OpenAPITestConfig.settings(pki: pki)
         try await EndToEnd.run("openapi-contract", settings: settings) { env in
             let service = try await ShadowService.started(broker: env.broker, directory: env.directory)
             let gateway = env.gateway

@@ -24,7 +24,7 @@ enum AdminPaths {
             ])),
             ("/readyz", item("readyz", "Readiness: the ingress listeners are open and the outbox takes writes", [
                 "200": ["description": "Ready; the body also shows the upstream state, which readiness does not require.", "content": text] as OpenAPIObject,
-                "503": ["description": "Not ready: a listener is not open yet, or the outbox does not take writes (full, its disk full, or stopping). The body says which.", "content": text] as OpenAPIObject,
+                "503": ["description": "Not ready: the gateway is starting or stopping (its listeners are not open), or the outbox does not take writes (its last write failed, e.g. its disk is full). The body says which.", "content": text] as OpenAPIObject,
             ])),
             ("/metrics", item("metrics", "Prometheus metrics, text exposition format 0.0.4", [
                 "200": ["description": "The metrics (see docs/operations.md).", "content": ["text/plain": ["schema": ["type": "string"]] as OpenAPIObject] as OpenAPIObject] as OpenAPIObject,

@@ -16,9 +16,16 @@ struct OperationStatuses {
 
         // Before routing: the request target and framing.
         add(.text("400", "The request is malformed: " + Self.badRequest(rule, kind, hasBody: hasBody)))
-        add(.text("404", kind == .shadow && method == .get
-            ? "No mapping for the path (e.g. a value that is not one non-empty segment), or no such shadow (AWS 404)."
-            : "No mapping for the path (e.g. a value that is not one non-empty segment)."))
+        // An empty value is routed (and refused with 400 or 403), so the only
+        // way to this path with no mapping is a value spanning segments; where
+        // another mapping (or a `{rest*}`) takes those too, 404 cannot happen.
+        let noMapping = "No mapping for the path: a path value sent as several segments (an unencoded `/`) that no mapping takes."
+        let unmatched = generator.valueCanMissEveryMapping(rule)
+        if kind == .shadow && method == .get {
+            add(.text("404", unmatched ? noMapping + " Or no such shadow (AWS 404)." : "No such shadow (AWS 404)."))
+        } else if unmatched {
+            add(.text("404", noMapping))
+        }
         if hasBody {
             add(.text("413", kind == .shadow
                 ? "The body is over \(generator.http.maxBody) bytes (`http.max_body`), or over 8 KB, AWS's limit for a shadow document (or AWS answered 413)."
