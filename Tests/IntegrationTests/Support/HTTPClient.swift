@@ -52,9 +52,10 @@ enum HTTP {
             "-sS", "--path-as-is", "--globoff", "-X", method.uppercased(),
             "-o", bodyOut, "-D", headerOut, "-w", "%{http_code}",
             "--max-time", String(timeout),
-            // No `Expect: 100-continue` round trip for larger bodies.
-            "-H", "Expect:",
         ]
+        // No `Expect: 100-continue` round trip for larger bodies, unless the
+        // caller asks for one (a body the gateway refuses by its length).
+        if !headers.keys.contains(where: { $0.lowercased() == "expect" }) { arguments += ["-H", "Expect:"] }
         for (name, value) in headers.sorted(by: { $0.key < $1.key }) { arguments += ["-H", "\(name): \(value)"] }
         arguments += tls?.arguments ?? []
         if let body {
