@@ -1,10 +1,11 @@
 import GatewayCore
 
 /// A CoAP response as the gateway decides it, before it is written to a PDU.
-struct CoAPReply: Equatable {
+/// `package`, with what a fuzz target checks, for CoAPRequestAdmission.
+package struct CoAPReply: Equatable {
     /// Response code as `class * 100 + detail`, e.g. 204 for 2.04.
-    var code: UInt32
-    var diagnostic: String?
+    package var code: UInt32
+    package var diagnostic: String?
     var maxAge: UInt32?
     var size1: UInt32?
     var block1: Block1Option?
@@ -15,9 +16,9 @@ struct CoAPReply: Equatable {
     var observe: UInt32?
     /// What metrics count this answer as; nil for 2.31 Continue, which is not
     /// a final answer.
-    var outcome: RequestOutcome?
+    package var outcome: RequestOutcome?
 
-    static let changed = CoAPReply(code: 204, outcome: .accepted)
+    package static let changed = CoAPReply(code: 204, outcome: .accepted)
 
     /// 2.04 for an acceptance: CoAP has one code for both, metrics keep them
     /// apart. A reply with content is 2.05 (or 2.04 for an update) with its body.
@@ -56,7 +57,7 @@ struct CoAPReply: Equatable {
 
     /// The status contract: each rejection's CoAP code, with the reason as
     /// diagnostic payload. 5.08 is never used (see docs/architecture.md).
-    init(_ rejection: IngressRejection) {
+    package init(_ rejection: IngressRejection) {
         switch rejection {
         case .notFound(let reason):
             self.init(code: 404, outcome: rejection.outcome, diagnostic: reason)
