@@ -137,7 +137,7 @@ let package = Package(
         .target(
             name: "FuzzTargets",
             dependencies: [
-                "GatewayCore", "CoAPIngress", "HTTPIngress",
+                "GatewayCore", "CoAPIngress", "HTTPIngress", "CBORCodec",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ]
@@ -166,7 +166,7 @@ let package = Package(
 /// defines LLVMFuzzerTestOneInput and no main, so an ordinary build could not
 /// link them.
 if ProcessInfo.processInfo.environment["IOTGW_FUZZ"] == "1" {
-    for name in ["coap_request", "http_request", "config_loader", "registry_loader"] {
+    for name in ["coap_request", "http_request", "config_loader", "registry_loader", "senml"] {
         package.targets.append(.executableTarget(name: "fuzz_\(name)", dependencies: ["FuzzTargets"], path: "fuzz/entry/\(name)"))
         package.products.append(.executable(name: "fuzz_\(name)", targets: ["fuzz_\(name)"]))
     }

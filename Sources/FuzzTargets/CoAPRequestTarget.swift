@@ -55,7 +55,9 @@ package enum CoAPRequestTarget {
         let authentication = fixture.authenticator.authenticate(request.credential, transport: request.transport)
         switch fixture.router.route(request, authentication: authentication) {
         case .success(let route):
-            Shaping.check(request, route, fixture)
+            if case .failure(let rejection) = Shaping.messages(request, route, fixture) {
+                return CoAPReply(rejection)
+            }
             return .changed
         case .failure(let rejection):
             return CoAPReply(rejection)

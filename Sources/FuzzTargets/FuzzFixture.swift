@@ -146,7 +146,8 @@ package struct FuzzFixture: Sendable {
 
     /// Every kind of mapping the examples in mappings/ use: path variables,
     /// a `{name*}` tail, identity and group checks, anonymous access,
-    /// envelopes, a shadow and a command mailbox.
+    /// envelopes, a shadow and a command mailbox; and under /formats one
+    /// mapping per body format, for the `senml` target.
     static let mappings = """
         mappings:
           - name: sensor-temperature
@@ -193,6 +194,33 @@ package struct FuzzFixture: Sendable {
             topic: dt/public/{gateway}/{station}/{reading}
             shard_key: "{station}"
             payload: envelope
+          - name: formats-senml
+            resource: /formats/senml/{device}
+            auth: anonymous
+            topic: dt/formats/{device}/senml
+            payload: senml
+          - name: formats-records
+            resource: /formats/records/{device}
+            auth: anonymous
+            topic: dt/formats/{device}/records/{name}
+            payload: senml
+            batch: true
+          - name: formats-json
+            resource: /formats/json/{device}
+            auth: anonymous
+            topic: dt/formats/{device}/json
+            payload: json
+          - name: formats-batch
+            resource: /formats/batch/{device}
+            auth: anonymous
+            topic: dt/formats/{device}/batch
+            batch: true
+          - name: formats-envelopes
+            resource: /formats/envelopes/{device}
+            auth: anonymous
+            topic: dt/formats/{device}/envelopes
+            payload: envelope
+            batch: true
 
         """
 }

@@ -7,8 +7,7 @@ package enum FuzzTargetCatalog {
         ("http_request", { _ = HTTPRequestTarget.run($0) }),
         ("config_loader", { _ = ConfigLoaderTarget.run($0) }),
         ("registry_loader", { _ = RegistryLoaderTarget.run($0) }),
-        // senml: CBOR/SenML decoding goes here once its decoder is on main
-        // (see docs/fuzzing.md, "Adding a target").
+        ("senml", { _ = SenMLTarget.run($0) }),
     ]
 
     package static func named(_ name: String) -> (@Sendable ([UInt8]) -> Void)? {

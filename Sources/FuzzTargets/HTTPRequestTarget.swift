@@ -73,7 +73,9 @@ package enum HTTPRequestTarget {
         let authentication = fixture.authenticator.authenticate(request.credential, transport: request.transport)
         switch fixture.router.route(request, authentication: authentication) {
         case .success(let route):
-            Shaping.check(request, route, fixture)
+            if case .failure(let rejection) = Shaping.messages(request, route, fixture) {
+                return check(HTTPAnswer(rejection: rejection))
+            }
             return check(HTTPAnswer(outcome: .success(.stored)))
         case .failure(let rejection):
             return check(HTTPAnswer(rejection: head.method.adjusted(rejection)))

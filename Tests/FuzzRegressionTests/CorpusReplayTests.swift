@@ -90,3 +90,26 @@ struct SeedMeaningTests {
         #expect(ConfigLoaderTarget.run(Array("mapping_files: [zero]".utf8)) == false)
     }
 }
+
+extension SeedMeaningTests {
+    @Test func senmlSeedsBecomeMessagesUnlessNamedRefused() throws {
+        let seeds = CorpusReplayTests.inputs("corpus", "senml")
+        #expect(!seeds.isEmpty)
+        for url in seeds {
+            let result = SenMLTarget.run(try CorpusReplayTests.bytes(url))
+            if let expected = Self.expectedStatus(url) {
+                #expect(result == -Int(expected), "\(url.lastPathComponent): \(result)")
+            } else {
+                #expect(result > 0, "\(url.lastPathComponent): \(result)")
+            }
+        }
+    }
+
+    /// A record per message under `batch: true`, the whole pack as one otherwise.
+    @Test func senmlRecordsAreOneMessageEach() throws {
+        let directory = CorpusReplayTests.fuzzDirectory.appendingPathComponent("corpus/senml")
+        #expect(SenMLTarget.run(try CorpusReplayTests.bytes(directory.appendingPathComponent("senml-json-pack"))) == 1)
+        #expect(SenMLTarget.run(try CorpusReplayTests.bytes(directory.appendingPathComponent("senml-records-json"))) == 6)
+        #expect(SenMLTarget.run(try CorpusReplayTests.bytes(directory.appendingPathComponent("senml-records-cbor-coap"))) == 4)
+    }
+}
