@@ -161,6 +161,10 @@ public struct PayloadShaper: Sendable {
     }
 
     static func isJSON<Bytes: Collection>(_ bytes: Bytes) -> Bool where Bytes.Element == UInt8 {
-        (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil
+        // JSON text never holds a raw NUL (control characters are escaped in
+        // strings and are not whitespace), yet Foundation's parser takes a
+        // number followed by NULs ("0\0\0") as valid: such a body, passed on
+        // as JSON or embedded in an envelope, was published as invalid JSON.
+        !bytes.contains(0) && (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil
     }
 }

@@ -61,7 +61,7 @@ public enum Envelope {
     }
 
     static func isJSON(_ payload: [UInt8]) -> Bool {
-        (try? JSONSerialization.jsonObject(with: Data(payload), options: [.fragmentsAllowed])) != nil
+        PayloadShaper.isJSON(payload)
     }
 }
 
