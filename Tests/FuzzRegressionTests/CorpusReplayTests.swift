@@ -113,3 +113,19 @@ extension SeedMeaningTests {
         #expect(SenMLTarget.run(try CorpusReplayTests.bytes(directory.appendingPathComponent("senml-records-cbor-coap"))) == 4)
     }
 }
+
+/// Findings the fuzzers made, beyond not crashing again.
+struct FindingTests {
+    /// Foundation's parser takes `0` followed by NULs as JSON; a `payload:
+    /// json` mapping must refuse it rather than publish it.
+    @Test func numberFollowedByNulIsNotJSON() throws {
+        let url = CorpusReplayTests.fuzzDirectory.appendingPathComponent("regressions/senml/json-number-then-nul-400")
+        #expect(SenMLTarget.run(try CorpusReplayTests.bytes(url)) == -400)
+    }
+
+    /// Such a body goes into an envelope as text (escaped), not as raw JSON.
+    @Test func envelopeOfNumberFollowedByNulIsJSON() throws {
+        let request = Array("POST /public/station-9/rain HTTP/1.1\r\nContent-Type: application/json\r\n\r\n0\0\0".utf8)
+        #expect(HTTPRequestTarget.run(request) == 202)
+    }
+}
