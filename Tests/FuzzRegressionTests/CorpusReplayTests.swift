@@ -129,3 +129,16 @@ struct FindingTests {
         #expect(HTTPRequestTarget.run(request) == 202)
     }
 }
+
+extension FindingTests {
+    /// Maps as map keys, nested: converting them to JSON escaped each level's
+    /// key again, doubling the text per level (the fuzzer's 308 bytes hung).
+    @Test func cborMapKeysThatAreMapsAreRefused() throws {
+        let url = CorpusReplayTests.fuzzDirectory.appendingPathComponent("regressions/senml/cbor-map-keys-nested-400")
+        #expect(SenMLTarget.run(try CorpusReplayTests.bytes(url)) == -400)
+        // {{1: 2}: 3} as a payload: json body declared application/cbor.
+        #expect(SenMLTarget.run([2 | 3 << 3, 0xA1, 0xA1, 0x01, 0x02, 0x03]) == -400)
+        // Number and text keys still convert: {1: 2, "a": 3}.
+        #expect(SenMLTarget.run([2 | 3 << 3, 0xA2, 0x01, 0x02, 0x61, 0x61, 0x03]) == 1)
+    }
+}
