@@ -131,6 +131,19 @@ let package = Package(
             ]
         ),
 
+        // Byte-taking entry points of the fuzz targets (docs/fuzzing.md). Built
+        // by every build: FuzzRegressionTests replays the committed corpus and
+        // regressions through them; fuzz/run links them into libFuzzer binaries.
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "GatewayCore", "CoAPIngress", "HTTPIngress", "CBORCodec",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]
+        ),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets"]),
+
         // What the unit test targets share (child processes' output in files).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "TestSupport"]),
@@ -147,3 +160,14 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+/// The libFuzzer executables, one per target in fuzz/entry/, declared only
+/// when fuzz/run builds them (IOTGW_FUZZ=1, with --sanitize=fuzzer): each
+/// defines LLVMFuzzerTestOneInput and no main, so an ordinary build could not
+/// link them.
+if ProcessInfo.processInfo.environment["IOTGW_FUZZ"] == "1" {
+    for name in ["coap_request", "http_request", "config_loader", "registry_loader", "senml"] {
+        package.targets.append(.executableTarget(name: "fuzz_\(name)", dependencies: ["FuzzTargets"], path: "fuzz/entry/\(name)"))
+        package.products.append(.executable(name: "fuzz_\(name)", targets: ["fuzz_\(name)"]))
+    }
+}

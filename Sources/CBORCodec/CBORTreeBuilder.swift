@@ -104,7 +104,15 @@ final class CBORTreeBuilder {
                     stack.append(.array(items, remaining: nil)); return
                 }
             case .map(var members, let key, let remaining):
-                guard let key else { stack.append(.map(members, key: item, remaining: remaining)); return }
+                guard let key else {
+                    // A key converts to JSON as the text of its JSON form: a
+                    // map or array as key nests that escaping once per level,
+                    // doubling the text each time (300 bytes of CBOR took
+                    // minutes and gigabytes). Data models keyed by text or
+                    // numbers (SenML, JSON) never need them.
+                    if Self.isContainer(item) { return fail("a map key is an array or a map; use text or numbers as keys") }
+                    stack.append(.map(members, key: item, remaining: remaining)); return
+                }
                 members.append((key, item))
                 if let remaining {
                     if remaining > 1 { stack.append(.map(members, key: nil, remaining: remaining - 1)); return }
@@ -117,6 +125,14 @@ final class CBORTreeBuilder {
             case .chunkedBytes, .chunkedText:
                 return fail("an indefinite string holds only definite strings of its own kind")
             }
+        }
+    }
+
+    private static func isContainer(_ value: StructuredValue) -> Bool {
+        switch value {
+        case .array, .map: return true
+        case .tagged(_, let inner): return isContainer(inner)
+        default: return false
         }
     }
 }

@@ -53,58 +53,21 @@ extension CoAPEngine {
         guard accepting else {
             return CoAPReply(.unavailable(retryAfterSeconds: 5, reason: "gateway is shutting down; retry later"))
         }
-        guard let method = CoAPPDU.method(code: fields.methodCode) else {
-            return CoAPReply(code: 405, outcome: .methodNotAllowed, diagnostic: "unsupported method code")
+        var ingress: IngressRequest
+        let echo: Block1Option?
+        switch CoAPRequestAdmission.decide(
+            fields, peer: peer, secure: secure, maxBody: settings.maxBody, assembler: &assembler, now: MonotonicClock.now()
+        ) {
+        case .reply(let reply):
+            return reply
+        case .request(let request, let last):
+            ingress = request
+            echo = last
         }
-
-        var body = fields.payload
-        var echo: Block1Option?
-        if let block = fields.block1 {
-            let key = Block1Assembler.Key(peer: peer, method: fields.methodCode, path: fields.path, secure: secure)
-            switch assembler.receive(block, size1: fields.size1, payload: fields.payload, key: key, now: MonotonicClock.now()) {
-            case .needMore(let next):
-                return CoAPReply(code: 231, outcome: nil, block1: next)
-            case .complete(let whole, let last):
-                body = whole
-                echo = last
-            case .incomplete(let reason):
-                return CoAPReply(code: 408, outcome: .badRequest, diagnostic: reason)
-            case .tooLarge(let limit):
-                return CoAPReply(.payloadTooLarge(limit: limit, reason: "body larger than \(limit) bytes"))
-            case .malformed(let reason):
-                return CoAPReply(code: 400, outcome: .badRequest, diagnostic: reason)
-            }
-        } else {
-            if let size1 = fields.size1, size1 > settings.maxBody {
-                return CoAPReply(.payloadTooLarge(limit: settings.maxBody, reason: "body larger than \(settings.maxBody) bytes"))
-            }
-            if body.count > settings.maxBody {
-                return CoAPReply(.payloadTooLarge(limit: settings.maxBody, reason: "body larger than \(settings.maxBody) bytes"))
-            }
-        }
-
-        let path: [String]
-        switch PathDecoding.coapPath(fields.path) {
-        case .success(let decoded): path = decoded
-        case .failure(let rejection): return withEcho(CoAPReply(rejection), echo)
-        }
-        var ingress = IngressRequest(
-            ingress: .coap, method: method, path: path,
-            contentType: fields.contentFormat.map(ContentFormats.mediaType(for:)),
-            payload: body, peer: peer
-        )
         if secure {
-            ingress.transport = .secure
             ingress.credential = secureCredential(session)
         }
-        for option in fields.query {
-            let text = String(decoding: option, as: UTF8.self)
-            let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            if let name = parts.first.map(String.init), IngressRequest.queryNames.contains(name) {
-                ingress.query[name] = parts.count > 1 ? String(parts[1]) : ""
-            }
-        }
-        if method == .get, let option = fields.observe {
+        if ingress.method == .get, let option = fields.observe {
             ingress.observe = option
             if let handled = observe(ingress, option: option, session: session, exchange: exchange, peer: peer, secure: secure, confirmable: confirmable) {
                 return handled.map { withEcho($0, echo) }
@@ -141,8 +104,6 @@ extension CoAPEngine {
     }
 
     func withEcho(_ reply: CoAPReply, _ echo: Block1Option?) -> CoAPReply {
-        var reply = reply
-        reply.block1 = echo
-        return reply
+        CoAPRequestAdmission.withEcho(reply, echo)
     }
 }

@@ -1,19 +1,24 @@
 import CCoAP
 import GatewayCore
 
-/// What the gateway reads from a request PDU.
-struct CoAPRequestFields {
-    var methodCode: UInt8
-    var path: [[UInt8]] = []
-    var contentFormat: UInt32?
-    var block1: Block1Option?
-    var size1: Int?
-    var payload: [UInt8] = []
-    var observe: UInt32?
+/// What the gateway reads from a request PDU. `package`: the fuzz targets
+/// build these from bytes of their own (see CoAPRequestAdmission).
+package struct CoAPRequestFields {
+    package var methodCode: UInt8
+    package var path: [[UInt8]] = []
+    package var contentFormat: UInt32?
+    package var block1: Block1Option?
+    package var size1: Int?
+    package var payload: [UInt8] = []
+    package var observe: UInt32?
     /// Block2 as asked: `num << 4 | m << 3 | szx` (RFC 7959 §2.2).
-    var block2: UInt32?
+    package var block2: UInt32?
     /// Uri-Query options, each `name=value`.
-    var query: [[UInt8]] = []
+    package var query: [[UInt8]] = []
+
+    package init(methodCode: UInt8) {
+        self.methodCode = methodCode
+    }
 }
 
 /// Reading requests and writing replies; every libcoap call on a PDU lives here.

@@ -1,10 +1,11 @@
 import GatewayCore
 
 /// A CoAP response as the gateway decides it, before it is written to a PDU.
-struct CoAPReply: Equatable {
+/// `package`, with what a fuzz target checks, for CoAPRequestAdmission.
+package struct CoAPReply: Equatable {
     /// Response code as `class * 100 + detail`, e.g. 204 for 2.04.
-    var code: UInt32
-    var diagnostic: String?
+    package var code: UInt32
+    package var diagnostic: String?
     var maxAge: UInt32?
     var size1: UInt32?
     var block1: Block1Option?
@@ -20,9 +21,9 @@ struct CoAPReply: Equatable {
     var etag: [UInt8]?
     /// What metrics count this answer as; nil for 2.31 Continue, which is not
     /// a final answer.
-    var outcome: RequestOutcome?
+    package var outcome: RequestOutcome?
 
-    static let changed = CoAPReply(code: 204, outcome: .accepted)
+    package static let changed = CoAPReply(code: 204, outcome: .accepted)
 
     /// 2.04 for an acceptance: CoAP has one code for both, metrics keep them
     /// apart. A reply with content is 2.05 (or 2.04 for an update) with its body.
@@ -70,7 +71,7 @@ struct CoAPReply: Equatable {
     /// Max-Age: `definitiveMaxAge` on answers a retry cannot change; 0 on
     /// 5.00, 5.02 and 5.04, which a retry may well change (without it a
     /// cache would keep them the default 60 s); the retry hint on 5.03 and 4.29.
-    init(_ rejection: IngressRejection) {
+    package init(_ rejection: IngressRejection) {
         self.init(classifying: rejection)
         switch rejection {
         case .notFound, .methodNotAllowed, .badRequest, .payloadTooLarge, .unsupportedMediaType:

@@ -7,8 +7,11 @@ import Foundation
 /// the RFC would reach consumers as broken JSON.
 public enum StrictJSON {
     public static func isValid<Bytes: Collection>(_ bytes: Bytes) -> Bool where Bytes.Element == UInt8 {
-        // JSON text starts with whitespace or a value, never 0xEF (a BOM).
-        guard bytes.first != 0xEF, !hasTrailingComma(bytes) else { return false }
+        // JSON text starts with whitespace or a value, never 0xEF (a BOM);
+        // it never holds a raw NUL (control characters are escaped in
+        // strings and are not whitespace), yet Foundation's parser takes a
+        // number followed by NULs ("0\0\0"), found by the fuzzers.
+        guard bytes.first != 0xEF, !bytes.contains(0), !hasTrailingComma(bytes) else { return false }
         return (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil
     }
 

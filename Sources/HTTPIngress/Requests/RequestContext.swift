@@ -2,20 +2,21 @@ import Foundation
 import GatewayCore
 
 /// What the first call of the access handler learns from the request head.
-struct RequestHead {
-    var method: RoutedMethod
+/// `package` for the fuzz targets (see RequestHeadReading.swift).
+package struct RequestHead {
+    package var method: RoutedMethod
     /// Decoded segments; empty when `refusal` is set.
-    var path: [String]
-    var contentType: String?
-    var peer: String
-    var receivedAt: Date
+    package var path: [String]
+    package var contentType: String?
+    package var peer: String
+    package var receivedAt: Date
     /// Which daemon took the request: only a TLS one reads credentials.
-    var transport: Transport = .plain
+    package var transport: Transport = .plain
     /// Set when the request is answered from its head alone (bad path,
     /// body announced too large, unusable framing).
-    var refusal: IngressRejection?
+    package var refusal: IngressRejection?
     /// `Content-Length` when given, to size the body buffer once.
-    var expectedLength: Int?
+    package var expectedLength: Int?
 }
 
 /// One request's state between the calls MHD makes to the access handler.

@@ -89,15 +89,8 @@ final class RequestHandler: AccessHandler, CompletionHandler {
         // A plain daemon ignores credentials by design: sent in clear, they
         // prove nothing.
         let credential = head.transport == .secure ? SecureCredential.read(connection) : .none
-        var request = IngressRequest(
-            ingress: .http, method: head.method.method, path: head.path, contentType: head.contentType,
-            payload: context.body, peer: head.peer, receivedAt: head.receivedAt,
-            transport: head.transport, credential: credential
-        )
-        for name in IngressRequest.queryNames {
-            if let value = MHD_lookup_connection_value(connection, .GET_ARGUMENT_KIND, name) {
-                request.query[name] = String(cString: value)
-            }
+        let request = head.request(body: context.body, credential: credential) { name in
+            MHD_lookup_connection_value(connection, .GET_ARGUMENT_KIND, name).map { String(cString: $0) }
         }
         context.body = []
         let rendezvous = Rendezvous(connection: ConnectionRef(pointer: connection))
@@ -167,35 +160,11 @@ final class RequestHandler: AccessHandler, CompletionHandler {
         connection: OpaquePointer, url: UnsafePointer<CChar>, method: UnsafePointer<CChar>, transport: Transport
     ) -> RequestHead {
         let peer = iotgw_mhd_client_address(connection).map(SocketAddress.describe) ?? "unknown"
-        var head = RequestHead(
-            method: RoutedMethod(http: String(cString: method)), path: [],
-            // A blank Content-Type declares nothing: same as none.
-            contentType: header(connection, "Content-Type").flatMap { $0.isEmpty ? nil : $0 },
-            peer: peer, receivedAt: Date(), transport: transport
+        return RequestHead.read(
+            method: String(cString: method), target: String(validatingCString: url),
+            header: { header(connection, $0) },
+            peer: peer, receivedAt: Date(), transport: transport, maxBody: maxBody
         )
-        // The URL arrives undecoded (see `keepEscapes`); the raw bytes must
-        // be UTF-8 as they are, before any percent-decoding.
-        guard let raw = String(validatingCString: url) else {
-            head.refusal = .badRequest(reason: "request target is not valid UTF-8")
-            return head
-        }
-        switch PathDecoding.httpPath(raw) {
-        case .success(let path):
-            head.path = path
-        case .failure(let rejection):
-            head.refusal = rejection
-            return head
-        }
-        switch BodyLimit.framing(
-            transferEncoding: header(connection, "Transfer-Encoding"),
-            contentLength: header(connection, "Content-Length"),
-            maxBody: maxBody
-        ) {
-        case .length(let length): head.expectedLength = length
-        case .chunked: break
-        case .refuse(let rejection): head.refusal = rejection
-        }
-        return head
     }
 
     private func header(_ connection: OpaquePointer, _ name: String) -> String? {

@@ -8,9 +8,9 @@ import GatewayCore
 /// CoAP-only method that no mapping can list (the config accepts only
 /// `RequestMethod.publishable`), so the pipeline always refuses them; the
 /// refusal's reason is then rewritten to name the client's own method.
-struct RoutedMethod: Equatable, Sendable {
+package struct RoutedMethod: Equatable, Sendable {
     /// What the pipeline sees.
-    var method: RequestMethod
+    package var method: RequestMethod
     /// The client's method when it has no `RequestMethod` of its own.
     var unmapped: String?
 
@@ -35,7 +35,7 @@ struct RoutedMethod: Equatable, Sendable {
     var name: String { unmapped ?? method.rawValue }
 
     /// Makes a refusal of the stand-in method speak of the client's method.
-    func adjusted(_ rejection: IngressRejection) -> IngressRejection {
+    package func adjusted(_ rejection: IngressRejection) -> IngressRejection {
         guard let unmapped, case .methodNotAllowed(let allowed, _) = rejection else { return rejection }
         let list = allowed.map(\.rawValue).joined(separator: ", ")
         return .methodNotAllowed(allowed: allowed, reason: "method \(unmapped) not allowed; allowed: \(list)")

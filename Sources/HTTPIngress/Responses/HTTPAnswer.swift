@@ -2,13 +2,13 @@ import GatewayCore
 
 /// What the gateway answers to one HTTP request: the status contract in one
 /// place, as a plain value so it can be tested without a socket.
-struct HTTPAnswer: Equatable, Sendable {
+package struct HTTPAnswer: Equatable, Sendable {
     struct Header: Equatable, Sendable {
         var name: String
         var value: String
     }
 
-    var status: UInt32
+    package var status: UInt32
     var headers: [Header]
     var body: String
     /// A body that may not be text (a command's payload): sent instead of `body`.
@@ -32,7 +32,7 @@ struct HTTPAnswer: Equatable, Sendable {
         self.outcome = outcome
     }
 
-    init(outcome: Result<Acceptance, IngressRejection>) {
+    package init(outcome: Result<Acceptance, IngressRejection>) {
         switch outcome {
         case .success(.stored): self = .accepted
         case .success(.storedBatch(let count)):
@@ -55,7 +55,7 @@ struct HTTPAnswer: Equatable, Sendable {
         }
     }
 
-    init(rejection: IngressRejection) {
+    package init(rejection: IngressRejection) {
         var headers = [Self.contentType]
         let status: UInt32
         switch rejection {

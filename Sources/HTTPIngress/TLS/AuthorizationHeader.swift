@@ -7,7 +7,7 @@ import GatewayCore
 ///
 /// Works on the header's bytes: it runs for every HTTPS request, and
 /// Foundation's trimming (through NSString) cost a fifth of a worker's time.
-enum AuthorizationHeader {
+package enum AuthorizationHeader {
     static func credential(_ value: String) -> PresentedCredential {
         var value = value
         return value.withUTF8 { credential(bytes: $0) }
@@ -20,7 +20,7 @@ enum AuthorizationHeader {
         }
     }
 
-    static func credential(bytes: UnsafeBufferPointer<UInt8>) -> PresentedCredential {
+    package static func credential(bytes: UnsafeBufferPointer<UInt8>) -> PresentedCredential {
         let text = trimmed(bytes[...])
         let schemeEnd = text.firstIndex(where: isBlank) ?? text.endIndex
         let scheme = text[..<schemeEnd]
