@@ -37,6 +37,16 @@ struct ConfigOption: ParsableArguments {
     /// `error`, with a hint on where the file name came from when it was not
     /// given and the file cannot be read: "No such file" alone would not say
     /// that the default, or `$IOT_GATEWAY_CONFIG`, was tried.
+    /// The configuration, or its errors on stderr and exit status 1.
+    func load() throws -> GatewayConfig {
+        do {
+            return try ConfigLoader.load(path: config)
+        } catch {
+            StandardError.write(explained(error).description)
+            throw ExitCode(1)
+        }
+    }
+
     func explained(_ error: ConfigError) -> ConfigError {
         guard explicitPath == nil else { return error }
         let fromEnvironment = config != Self.defaultPath

@@ -19,13 +19,7 @@ struct OpenAPICommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        let config: GatewayConfig
-        do {
-            config = try ConfigLoader.load(path: options.config)
-        } catch {
-            StandardError.write(options.explained(error).description)
-            throw ExitCode(1)
-        }
+        let config = try options.load()
         if !config.warnings.isEmpty {
             StandardError.write(ConfigError(issues: [], warnings: config.warnings).description)
         }

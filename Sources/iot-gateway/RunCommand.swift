@@ -18,13 +18,7 @@ struct RunCommand: AsyncParsableCommand {
     static let unusableStateStatus: Int32 = 65
 
     func run() async throws {
-        let config: GatewayConfig
-        do {
-            config = try ConfigLoader.load(path: options.config)
-        } catch {
-            StandardError.write(options.explained(error).description)
-            throw ExitCode(1)
-        }
+        let config = try options.load()
         // Writes to a closed socket must fail with EPIPE, not kill the process.
         signal(SIGPIPE, SIG_IGN)
         let level = Logger.Level(config.log.level)

@@ -74,7 +74,10 @@ final class Answers: Sendable {
     var all: [Result<Acceptance, IngressRejection>] { results.withLock { $0 } }
 }
 
-func shadowWait(_ what: String, timeout: Double = 30, _ condition: () -> Bool) async throws {
+/// Generous: in the whole suite, long synchronous tests can hold both of
+/// the 2-core box's cooperative threads for tens of seconds, and this
+/// waits on the same pool.
+func shadowWait(_ what: String, timeout: Double = 120, _ condition: () -> Bool) async throws {
     let deadline = Date().addingTimeInterval(timeout)
     while !condition() {
         if Date() > deadline {
@@ -88,7 +91,9 @@ func shadowWait(_ what: String, timeout: Double = 30, _ condition: () -> Bool) a
 @Suite("Downlink: shadow requests")
 struct DownlinkTests {
     /// Long enough that a loaded test machine never times a request out by accident.
-    static let binding = ShadowBinding(thing: try! TopicTemplate.parse("{d}").get(), timeout: 30)
+    /// A shadow timeout no starved test step can reach (see shadowWait);
+    /// `impatient` is the one that tests timing out.
+    static let binding = ShadowBinding(thing: try! TopicTemplate.parse("{d}").get(), timeout: 120)
     var binding: ShadowBinding { Self.binding }
     static let impatient = ShadowBinding(thing: try! TopicTemplate.parse("{d}").get(), timeout: 0.2)
 
