@@ -7,12 +7,17 @@ import Foundation
 /// the RFC would reach consumers as broken JSON.
 public enum StrictJSON {
     public static func isValid<Bytes: Collection>(_ bytes: Bytes) -> Bool where Bytes.Element == UInt8 {
-        // JSON text starts with whitespace or a value, never 0xEF (a BOM);
-        // it never holds a raw NUL (control characters are escaped in
-        // strings and are not whitespace), yet Foundation's parser takes a
-        // number followed by NULs ("0\0\0"), found by the fuzzers.
-        guard bytes.first != 0xEF, !bytes.contains(0), !hasTrailingComma(bytes) else { return false }
-        return (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil
+        !breaksRFC(bytes) && (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil
+    }
+
+    /// What Foundation's parser lets through beyond RFC 8259, checked
+    /// without parsing: for a caller that parses the text itself anyway.
+    /// JSON text starts with whitespace or a value, never 0xEF (a BOM); it
+    /// never holds a raw NUL (control characters are escaped in strings and
+    /// are not whitespace), yet Foundation takes a number followed by NULs
+    /// ("0\0\0"), found by the fuzzers; and no `,` before `]` or `}`.
+    public static func breaksRFC<Bytes: Collection>(_ bytes: Bytes) -> Bool where Bytes.Element == UInt8 {
+        bytes.first == 0xEF || bytes.contains(0) || hasTrailingComma(bytes)
     }
 
     /// A `,` followed (after whitespace) by `]` or `}`, outside strings.
