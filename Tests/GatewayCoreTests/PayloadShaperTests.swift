@@ -28,6 +28,19 @@ struct PayloadShaperTests {
 
     func texts(_ messages: [ShapedMessage]) -> [String] { messages.map { String(decoding: $0.payload, as: UTF8.self) } }
 
+    @Test(arguments: [
+        ("application/json", "application/json"),
+        ("Application/JSON", "application/json"),
+        ("text/plain;charset=utf-8", "text/plain"),
+        (" application/senml+json ; charset=utf-8", "application/senml+json"),
+        ("\tapplication/cbor\t", "application/cbor"),
+        (";q=1", ""),
+        ("", ""),
+    ])
+    func mediaTypeBaseDropsParametersAndCase(_ declared: String, _ base: String) {
+        #expect(ContentFormats.base(of: declared) == base)
+    }
+
     @Test func ndjsonBatchIsOneMessagePerLine() throws {
         let shaped = try shaper.shape(request("{\"n\":1}\n{\"n\":2}\n", type: "application/x-ndjson"), route: route(payload: .raw, batch: true))
         #expect(texts(shaped) == [#"{"n":1}"#, #"{"n":2}"#])

@@ -41,9 +41,29 @@ public enum ContentFormats {
     /// A media type without its parameters, lowercased: what `accept:`
     /// lists and requests are compared by (`text/plain;charset=utf-8` is
     /// `text/plain`).
+    /// Runs for every request that declares a media type, so it works on
+    /// the UTF-8 bytes and returns the string itself when it is already a
+    /// base (Foundation's trimming bridged to NSString and cost about 6 % of
+    /// the gateway's CPU under load). Only SP and HTAB are trimmed: the
+    /// whitespace RFC 9110 allows around a media type.
     public static func base(of mediaType: String) -> String {
-        (mediaType.split(separator: ";", maxSplits: 1).first.map(String.init) ?? "")
-            .trimmingCharacters(in: .whitespaces).lowercased()
+        let bytes = mediaType.utf8
+        var start = bytes.startIndex
+        var end = bytes.endIndex
+        var plain = true
+        for index in bytes.indices {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: ";") { end = index; plain = false; break }
+            if byte == 0x20 || byte == 0x09 || (byte >= 0x41 && byte <= 0x5A) || byte >= 0x80 { plain = false }
+        }
+        if plain { return mediaType }
+        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start = bytes.index(after: start) }
+        while start < end {
+            let last = bytes.index(before: end)
+            guard bytes[last] == 0x20 || bytes[last] == 0x09 else { break }
+            end = last
+        }
+        return String(mediaType[start..<end]).lowercased()
     }
 
     /// The Content-Format number of a media type's base, for discovery's

@@ -138,7 +138,8 @@ public struct Router: Sendable {
     /// Renders the topic and shard key; `device` fills `{device_id}`.
     public func build(_ found: RouteMatch, device: Device?) -> Result<Route, IngressRejection> {
         let rule = found.rule
-        var values: [String: String] = ["gateway": gatewayName]
+        var values: [String: String] = Dictionary(minimumCapacity: found.values.count + 2)
+        values["gateway"] = gatewayName
         if let device { values[MappingVariables.deviceID] = device.id }
         var variables: [(name: String, value: String)] = []
         let used = rule.topic.usedVariables
@@ -150,7 +151,8 @@ public struct Router: Sendable {
                     }
                 }
             }
-            let value = segments.joined(separator: "/")
+            // Most variables are one segment; joining one still builds a new string.
+            let value = segments.count == 1 ? segments[segments.startIndex] : segments.joined(separator: "/")
             values[name] = value
             variables.append((name, value))
         }

@@ -10,6 +10,10 @@ struct GatewayMetrics: Sendable {
     static let qosValues = ["0", "1"]
 
     let requests: LabeledCounters
+    /// `requests`' series by protocol and outcome, held directly: every
+    /// answer counts, and looking one up by its label strings hashed two
+    /// strings and an array per request.
+    let requestSeries: [IngressProtocol: [RequestOutcome: Counter]]
     let accepted: LabeledCounters
     let delivered: LabeledCounters
     let resent: Counter
@@ -52,9 +56,13 @@ struct GatewayMetrics: Sendable {
         // QoS 2 exists only under the generic profile: its series appear when used.
         let qos2: [String: Set<String>] = ["qos": ["2"]]
 
-        requests = LabeledCounters(registry, name(
+        let requests = LabeledCounters(registry, name(
             "iotgw_requests_total", "Device requests answered, by protocol and outcome."
         ), labels: [("protocol", IngressProtocol.allCases.map(\.rawValue)), ("outcome", Self.outcomes)])
+        self.requests = requests
+        requestSeries = Dictionary(uniqueKeysWithValues: IngressProtocol.allCases.map { proto in
+            (proto, Dictionary(uniqueKeysWithValues: RequestOutcome.allCases.map { ($0, requests.series([proto.rawValue, $0.rawValue])) }))
+        })
         let acceptedName = name(
             "iotgw_messages_accepted_total", "Messages that entered the outbox (committed for QoS 1, queued for QoS 0)."
         )

@@ -49,6 +49,9 @@ struct LabeledCounters: Sendable {
         counter(values).increment(by: Int64(amount))
     }
 
+    /// The series for `values`, to hold where one is counted very often.
+    func series(_ values: [String]) -> Counter { counter(values) }
+
     private func counter(_ values: [String]) -> Counter {
         if let counter = counters[values] { return counter }
         // Replace each value that was never pre-created; the registry hands

@@ -36,7 +36,11 @@ public final class PrometheusObserver: GatewayObserver {
     // MARK: GatewayObserver
 
     public func requestAnswered(protocol: IngressProtocol, outcome: RequestOutcome) {
-        metrics.requests.increment([`protocol`.rawValue, outcome.rawValue])
+        if let series = metrics.requestSeries[`protocol`]?[outcome] {
+            series.increment()
+        } else {
+            metrics.requests.increment([`protocol`.rawValue, outcome.rawValue])
+        }
     }
 
     public func messageAccepted(qos: QoS) {
