@@ -24,6 +24,27 @@ struct LiveServerTests {
         #expect(pipeline.requests.first?.payload == Array("21.5".utf8))
     }
 
+    /// The per-connection pool is 8 KiB (IngressDaemonSettings): request
+    /// heads of a few KiB and bodies far larger than the pool still pass;
+    /// a head that cannot fit is MHD's 431, and never reaches the pipeline.
+    @Test func headsOfAFewKiBAndLargeBodiesFitTheConnectionPool() throws {
+        let pipeline = FakePipeline(.completeInline(.success(.stored)))
+        let (server, base) = try TestServer.start(pipeline, maxBody: 256 * 1024)
+        defer { server.stop() }
+
+        let header = "X-Padding: " + String(repeating: "p", count: 4000)
+        let body = FileManager.default.temporaryDirectory.appendingPathComponent("iotgw-body-\(UUID().uuidString)")
+        try Data(repeating: UInt8(ascii: "b"), count: 200 * 1024).write(to: body)
+        defer { try? FileManager.default.removeItem(at: body) }
+        let ok = try Curl.run(["-H", header, "-H", "Authorization: Bearer " + String(repeating: "t", count: 64), "--data-binary", "@\(body.path)", "\(base)/a"])
+        #expect(ok.status == 202)
+        #expect(pipeline.requests.first?.payload.count == 200 * 1024)
+
+        let tooLarge = try Curl.run(["-H", "X-Padding: " + String(repeating: "p", count: 12_000), "--data-binary", "x", "\(base)/a"])
+        #expect(tooLarge.status == 431)
+        #expect(pipeline.requests.count == 1)
+    }
+
     @Test func completionFromAnotherThreadAfterADelay() throws {
         let pipeline = FakePipeline(.completeLater(seconds: 0.1, .success(.stored)))
         let (server, base) = try TestServer.start(pipeline)
