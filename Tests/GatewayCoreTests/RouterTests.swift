@@ -171,6 +171,9 @@ struct PathDecodingTests {
         #expect(try PathDecoding.httpPath("/").get() == [])
         #expect(try PathDecoding.httpPath("/a/").get() == ["a", ""])
         #expect(try PathDecoding.httpPath("/plus+stays").get() == ["plus+stays"])
+        #expect(try PathDecoding.httpPath("//a").get() == ["", "a"])
+        #expect(try PathDecoding.httpPath("/sensors/t1/temp").get() == ["sensors", "t1", "temp"])
+        #expect(try PathDecoding.httpPath("/caf\u{E9}/x%C3%A9").get() == ["caf\u{E9}", "x\u{E9}"])
     }
 
     @Test(arguments: ["/bad%zz", "/bad%2", "nopath", "/%ff%fe"])

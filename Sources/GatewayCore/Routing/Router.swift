@@ -51,7 +51,7 @@ public struct RouteMatch: Sendable {
 
     /// The value of one path variable, segments joined by `/`.
     public func value(of name: String) -> String? {
-        values.first { $0.name == name }.map { $0.segments.joined(separator: "/") }
+        values.first { $0.name == name }.map { $0.segments.count == 1 ? $0.segments[$0.segments.startIndex] : $0.segments.joined(separator: "/") }
     }
 }
 

@@ -32,13 +32,12 @@ enum SocketAddress {
 
     /// `ip:port`, or `[v6]:port`, for `IngressRequest.peer`.
     static func describe(_ address: UnsafePointer<sockaddr>) -> String {
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
         switch Int32(address.pointee.sa_family) {
         case AF_INET:
-            var v4 = UnsafeRawPointer(address).loadUnaligned(as: sockaddr_in.self)
-            guard inet_ntop(AF_INET, &v4.sin_addr, &text, socklen_t(text.count)) != nil else { return "unknown" }
-            return "\(string(text)):\(UInt16(bigEndian: v4.sin_port))"
+            let v4 = UnsafeRawPointer(address).loadUnaligned(as: sockaddr_in.self)
+            return PeerText.ipv4(UInt32(bigEndian: v4.sin_addr.s_addr), port: UInt16(bigEndian: v4.sin_port))
         case AF_INET6:
+            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
             var v6 = UnsafeRawPointer(address).loadUnaligned(as: sockaddr_in6.self)
             guard inet_ntop(AF_INET6, &v6.sin6_addr, &text, socklen_t(text.count)) != nil else { return "unknown" }
             return "[\(string(text))]:\(UInt16(bigEndian: v6.sin6_port))"
