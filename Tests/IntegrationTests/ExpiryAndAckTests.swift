@@ -5,22 +5,23 @@ import Testing
 /// and `ack: delivered` (success and timeout), end to end.
 @Suite("Expiry and ack: delivered")
 struct ExpiryAndAckTests {
-    /// 6 s: sending the 18 readings one process at a time must finish
-    /// well inside it even on a loaded machine, or some expire before the
-    /// queue is counted.
+    /// 15 s: sending the 18 readings one process at a time and counting the
+    /// queue must finish inside it, or some expire first. 6 s was too short
+    /// once: under the whole suite on 2 cores the sending took longer and
+    /// three readings had expired when the queue was counted.
     static let expiryMappings = """
         - name: expiring
           resource: /exp/{device}
           auth: anonymous
           topic: it/exp/{device}
           qos: 1
-          expiry: 6s
+          expiry: 15s
         - name: expiring-qos0
           resource: /exp0/{device}
           auth: anonymous
           topic: it/exp0/{device}
           qos: 0
-          expiry: 6s
+          expiry: 15s
         - name: durable
           resource: /keep/{device}
           auth: anonymous
@@ -29,12 +30,13 @@ struct ExpiryAndAckTests {
 
         """
 
-    @Test("expiry: 6s, broker down for longer: expired readings (QoS 1 and kept QoS 0) never delivered and counted; others delivered")
+    @Test("expiry: 15s, broker down for longer: expired readings (QoS 1 and kept QoS 0) never delivered and counted; others delivered")
     func expiredNeverDelivered() async throws {
         let settings = GatewaySettings(mappings: Self.expiryMappings, outboxExtra: ["qos0_when_offline: keep"])
         try await EndToEnd.run("expiry", settings: settings, brokerDownAtStart: true) { env in
             let gateway = env.gateway
             var expiring: [String] = [], expiringQoS0: [String] = [], durable: [String] = []
+            let firstSent = ContinuousClock.now
             // Interleaved, so the forwarder meets expired rows between live ones.
             for index in 0..<3 {
                 for (resource, via) in [("exp", "coap"), ("keep", "coap"), ("exp0", "coap"), ("exp", "http"), ("keep", "http"), ("exp0", "http")] {
@@ -56,12 +58,14 @@ struct ExpiryAndAckTests {
             }
             let lastSent = ContinuousClock.now
             let queued = try await PrometheusSamples.scrape(gateway)
+            let counted = ContinuousClock.now - firstSent
+            try #require(counted < .seconds(14), "sending and counting took \(counted): readings may have expired before the count")
             #expect(queued.value("iotgw_outbox_messages", ["qos": "1"]) == 12, "expiring and durable QoS 1 are queued")
             #expect(queued.value("iotgw_outbox_messages", ["qos": "0"]) == 6, "expiring QoS 0 are kept in memory")
             #expect(queued.value("iotgw_messages_expired_total", ["qos": "1"]) == 0)
 
             // Past the expiry of every one of them, then the broker returns.
-            try await Task.sleep(until: lastSent.advanced(by: .milliseconds(6500)))
+            try await Task.sleep(until: lastSent.advanced(by: .milliseconds(15500)))
             try await env.broker.start()
             try await env.subscriber.waitForAll(Set(durable), timeout: MosquittoBroker.afterOutage)
             try await gateway.waitForMetrics("the expired messages to be counted and the outbox empty") {
@@ -89,7 +93,7 @@ struct ExpiryAndAckTests {
             let after = try await PrometheusSamples.scrape(gateway)
             #expect(after.value("iotgw_messages_expired_total", ["qos": "1"]) == 6)
             #expect(after.value("iotgw_messages_expired_total", ["qos": "0"]) == 6)
-            print("expiry: 6 QoS 1 + 6 QoS 0 expired unsent, \(durable.count) durable delivered, fresh readings delivered")
+            print("expiry: 6 QoS 1 + 6 QoS 0 expired unsent (queue counted after \(counted)), \(durable.count) durable delivered, fresh readings delivered")
         }
     }
 
