@@ -95,10 +95,8 @@ extension CoAPEngine {
 
     /// Sends what the pipeline posted: registration answers, notifications, ends.
     func deliverObservations() {
-        let posted = observations.withLock { queue -> [ObservationPost] in
-            defer { queue.removeAll(keepingCapacity: true) }
-            return queue
-        }
+        var posted: [ObservationPost] = []
+        observations.withLock { queue in swap(&queue, &posted) }
         for post in posted {
             guard let observer = observers[post.key], observer.serial == post.serial else { continue }
             switch post.event {

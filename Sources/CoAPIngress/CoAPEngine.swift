@@ -66,6 +66,9 @@ final class CoAPEngine: @unchecked Sendable {
     /// Tickets in arrival order, for the empty-ACK deadline.
     var arrivals = Deque<Int>()
     var answered = AnsweredExchanges()
+    /// The buffer `completions` is swapped with at each round, kept empty
+    /// with its capacity between rounds.
+    private var spareCompletions: [(ticket: Int, result: Result<Acceptance, IngressRejection>)] = []
     var nextTicket = 1
     var assembler: Block1Assembler
     var accepting = true
@@ -247,9 +250,15 @@ final class CoAPEngine: @unchecked Sendable {
 
     /// Sends the answers of the requests whose commit finished.
     private func answerCompleted() {
-        let done = completions.withLock { queue -> [(ticket: Int, result: Result<Acceptance, IngressRejection>)] in
-            defer { queue.removeAll(keepingCapacity: true) }
-            return queue
+        // Swapped, not copied: emptying a copied queue "keeping capacity"
+        // allocated a new buffer as large as the largest queue ever was, at
+        // every round (with glibc's consolidation, about 2.5 % of this thread).
+        var done: [(ticket: Int, result: Result<Acceptance, IngressRejection>)] = []
+        swap(&done, &spareCompletions)
+        completions.withLock { queue in swap(&queue, &done) }
+        defer {
+            done.removeAll(keepingCapacity: true)
+            spareCompletions = done
         }
         for (ticket, result) in done {
             guard let entry = takePending(ticket) else { continue }

@@ -73,7 +73,25 @@ public struct ResourcePattern: Sendable, Hashable, CustomStringConvertible {
     /// Matches decoded path segments; returns the variables' values, where a
     /// `{name*}` value is its segments joined by `/`. Nil when it does not match.
     public func match(_ path: [String]) -> [(name: String, segments: ArraySlice<String>)]? {
+        // Literals and lengths first: the router tries mappings in order, and
+        // a pattern that does not match should not allocate (growing the
+        // array for each variable was about 3 % of the CoAP thread).
+        var variables = 0
+        for (index, segment) in segments.enumerated() {
+            switch segment {
+            case .literal(let literal):
+                guard index < path.count, path[index] == literal else { return nil }
+            case .variable:
+                guard index < path.count else { return nil }
+                variables += 1
+            case .rest:
+                guard index < path.count else { return nil }
+                variables += 1
+            }
+        }
+        if case .rest = segments.last {} else if path.count != segments.count { return nil }
         var values: [(name: String, segments: ArraySlice<String>)] = []
+        values.reserveCapacity(variables)
         for (index, segment) in segments.enumerated() {
             switch segment {
             case .literal(let literal):

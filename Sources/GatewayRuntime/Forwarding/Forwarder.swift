@@ -122,10 +122,12 @@ public final class Forwarder: Sendable {
                 until: { $0.events.count > $0.acks || $0.acks >= $0.ackWakeAt || $0.newData || canPublish || ($0.stop != nil && !stopping) },
                 deadline: wake.deadline.map { Deadline(seconds: $0) },
                 then: { signals -> [ForwarderMachine.Event] in
-                    var events = signals.events
+                    // Taken, not copied: appending to a copy, then emptying
+                    // the original "keeping capacity", made two buffers a turn.
+                    var events: [ForwarderMachine.Event] = []
+                    swap(&events, &signals.events)
                     if signals.newData { events.append(.newMessages) }
                     if let drain = signals.stop, !stopping { events.append(.stop(drainFor: drain)) }
-                    signals.events.removeAll(keepingCapacity: true)
                     signals.acks = 0
                     signals.newData = false
                     return events

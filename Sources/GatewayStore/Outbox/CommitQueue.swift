@@ -120,14 +120,20 @@ struct CommitQueue: Sendable {
         if inserts || sweep {
             var count = min(pending.count, Self.maxGroup)
             if count > 0 { count = min(pending.count, count + pending[count - 1].batchRest) }
-            group = Array(pending.prefix(count))
-            pending.removeFirst(count)
+            if count == pending.count {
+                // The usual case: everything pending, taken without a copy.
+                swap(&group, &pending)
+            } else {
+                group = Array(pending.prefix(count))
+                pending.removeFirst(count)
+            }
             pendingSince = pending.isEmpty ? nil : now
         }
         var taken: [Deletion] = []
         if deleting || sweep {
-            taken = deletions
-            deletions.removeAll(keepingCapacity: true)
+            // Taken, not copied: emptying the original "keeping capacity"
+            // after a copy allocated a new buffer as large as it had been.
+            swap(&taken, &deletions)
             deletionsSince = nil
         }
         return Work(group: group, deletions: taken, sweep: sweep)
