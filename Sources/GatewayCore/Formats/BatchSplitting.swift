@@ -11,20 +11,12 @@ public enum BatchSplitting {
         }
         var elements: [ArraySlice<UInt8>] = []
         var depth = 0
-        var inString = false
-        var escaped = false
+        var strings = JSONStringTracker()
         var start = open + 1
         for index in open..<body.count {
             let byte = body[index]
-            if inString {
-                if escaped { escaped = false }
-                else if byte == UInt8(ascii: "\\") { escaped = true }
-                else if byte == UInt8(ascii: "\"") { inString = false }
-                continue
-            }
+            if strings.consume(byte) { continue }
             switch byte {
-            case UInt8(ascii: "\""):
-                inString = true
             case UInt8(ascii: "["), UInt8(ascii: "{"):
                 depth += 1
             case UInt8(ascii: "]"), UInt8(ascii: "}"):

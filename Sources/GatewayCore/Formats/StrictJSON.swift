@@ -22,14 +22,11 @@ public enum StrictJSON {
 
     /// A `,` followed (after whitespace) by `]` or `}`, outside strings.
     static func hasTrailingComma<Bytes: Collection>(_ bytes: Bytes) -> Bool where Bytes.Element == UInt8 {
-        var inString = false
-        var escaped = false
+        var strings = JSONStringTracker()
         var afterComma = false
         for byte in bytes {
-            if inString {
-                if escaped { escaped = false }
-                else if byte == UInt8(ascii: "\\") { escaped = true }
-                else if byte == UInt8(ascii: "\"") { inString = false }
+            if strings.consume(byte) {
+                afterComma = false
                 continue
             }
             switch byte {
@@ -37,8 +34,6 @@ public enum StrictJSON {
                 continue
             case UInt8(ascii: "]"), UInt8(ascii: "}"):
                 if afterComma { return true }
-            case UInt8(ascii: "\""):
-                inString = true
             default:
                 break
             }
