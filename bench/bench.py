@@ -688,7 +688,7 @@ class Bench:
         libraries = {"coap-load": [], "coap-bare": ["libcoap-3-openssl"], "coap-dtls-load": ["libcoap-3-openssl"],
                      "mhd-bare": ["libmicrohttpd"],
                      "mqtt-sub": ["libmosquitto"], "mqtt-pub": ["libmosquitto"],
-                     "coap-mqtt-bridge": ["libcoap-3-openssl", "libmosquitto"]}
+                     "coap-mqtt-bridge": ["libcoap-3-openssl", "libmosquitto", "sqlite3"]}
         for name, packages in libraries.items():
             source = os.path.join(BENCH, "src", f"{name}.c")
             target = self.tool(name)
@@ -1102,15 +1102,26 @@ class Bench:
             result = {"window": effective, "max_inflight": window}
             result["bridge"] = bridge = self.egress_bridge_run(label, effective, count)
             for sync in ("normal", "full"):
-                result[sync] = self.egress_gateway_run(label, window, sync, count, bridge)
+                floor = self.egress_bridge_run(label, effective, count, store=sync)
+                result[f"floor_{sync}"] = floor
+                result[sync] = self.egress_gateway_run(label, window, sync, count, bridge, floor)
             out[label] = result
         return out
 
-    def egress_bridge_run(self, label, window, count):
+    def egress_bridge_run(self, label, window, count, store=None):
         """coap-mqtt-bridge --window `window` under coap-con's load, with a
-        subscriber on its topics: msg/s from the first send to the last message."""
-        name = f"egress-{label}-bridge"
-        run = f"{self.run_id}-eb-{label}"
+        subscriber on its topics: msg/s from the first send to the last message.
+        With `store` (a sync mode), the durable floor: the same bridge also
+        inserts each message into SQLite and deletes it at its PUBACK."""
+        name = f"egress-{label}-{'floor-' + store if store else 'bridge'}"
+        run = f"{self.run_id}-eb-{label}{'-' + store if store else ''}"
+        store_args = []
+        if store:
+            path = os.path.join(self.work, f"{name}.db")
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(path + suffix):
+                    os.unlink(path + suffix)
+            store_args = ["--store", path, "--sync", store]
         timeout = max(60, count / 500)
         out = {"window": window, "load_before": self.loadavg()}
         sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", expect=count, timeout=timeout,
@@ -1119,7 +1130,7 @@ class Bench:
         bridge = self.start_bare([self.tool("coap-mqtt-bridge"), f"{LOOPBACK}:{port}", "--host", "localhost",
                                   "--port", str(self.broker.port), *self.broker.tls_args("gateway"),
                                   "--id", f"bench-bridge-{run}", "--topic-prefix", "dt", "--window", str(window),
-                                  "--timeout", str(3 * timeout + 120), "--drain", "10"], "coap-mqtt-bridge")
+                                  "--timeout", str(3 * timeout + 120), "--drain", "10", *store_args], "coap-mqtt-bridge")
         try:
             cpu_before = cpu_seconds(bridge.pid)
             broker_cpu_before = cpu_seconds(self.broker.pid)
@@ -1145,9 +1156,13 @@ class Bench:
         if counts and (counts["publish_errors"] or counts["unacked"] or counts["disconnects"]):
             self.problem(f"{name}: publish errors {counts['publish_errors']}, unacknowledged {counts['unacked']}, "
                          f"disconnects {counts['disconnects']}")
+        if store and counts and (counts.get("store_failures") or counts.get("rows_left") != 0
+                                 or counts.get("inserted") != counts.get("received")):
+            self.problem(f"{name}: inserted {counts.get('inserted')} of {counts.get('received')}, "
+                         f"{counts.get('store_failures')} failed commits, {counts.get('rows_left')} rows left")
         return out
 
-    def egress_gateway_run(self, label, window, sync, count, bridge):
+    def egress_gateway_run(self, label, window, sync, count, bridge, floor):
         name = f"egress-{label}-{sync}"
         effective = window or DEFAULT_WINDOW
         gateway = self.fresh_gateway(name, sync=sync, window=window)
@@ -1164,10 +1179,19 @@ class Bench:
         self.row(name, f"subscriber msg/s (first send -> last received), {which}", round(out["subscriber_per_s"]), "msg/s",
                  round(base), percent(out["egress_ratio"]) if out["egress_ratio"] is not None else None,
                  f">= {target} x bridge", out["egress_ratio"] is not None and out["egress_ratio"] >= target)
+        floor_rate = floor["subscriber_per_s"]
+        out["floor_ratio"] = floor_rate / base if base else None
+        out["ratio_to_floor"] = out["subscriber_per_s"] / floor_rate if floor_rate else None
+        self.row(name, f"durable C floor against the bridge (bridge + SQLite insert/delete per message, sync {sync})",
+                 round(floor_rate), "msg/s", round(base),
+                 percent(out["floor_ratio"]) if out["floor_ratio"] is not None else None)
+        self.row(name, "subscriber msg/s against the durable floor", round(out["subscriber_per_s"]), "msg/s", round(floor_rate),
+                 percent(out["ratio_to_floor"]) if out["ratio_to_floor"] is not None else None)
         self.row(name, "acked/s", round(load["ok_per_s"]), "req/s", round(bridge["acked_per_s"]),
                  percent(out["ratio"]) if out["ratio"] is not None else None)
         self.row(name, "gateway CPU per message", round(out["gateway_cpu_s"] * 1e6 / max(1, load["ok"]), 1), "us",
                  round(bridge["bridge_cpu_s"] * 1e6 / max(1, bridge["load"]["ok"]), 1))
+        self.row(name, "durable floor CPU per message", round(floor["bridge_cpu_s"] * 1e6 / max(1, floor["load"]["ok"]), 1), "us")
         self.row(name, "broker CPU per message", round(out["broker_cpu_s"] * 1e6 / max(1, load["ok"]), 1), "us",
                  round(bridge["broker_cpu_s"] * 1e6 / max(1, bridge["load"]["ok"]), 1))
         self.row(name, "both cores busy (every process)", percent(out["machine_busy"]), "",

@@ -8,7 +8,7 @@
  *
  *   coap-mqtt-bridge 127.0.0.1:PORT --port MQTT_PORT --cafile CA --cert CERT --key KEY
  *                    [--host localhost] [--id ID] [--topic-prefix dt] [--window 20]
- *                    [--qos 1] [--timeout S] [--drain S]
+ *                    [--qos 1] [--timeout S] [--drain S] [--store FILE [--sync normal|full]]
  *
  * The topic is --topic-prefix, then the request's Uri-Path segments, each
  * after a "/": /bench/R/d3 -> dt/bench/R/d3, as the gateway's bench mapping
@@ -22,6 +22,15 @@
  * runs on the main thread and publishes from there; libmosquitto's network
  * runs on its own thread (mosquitto_loop_start) and reconnects by itself.
  *
+ * --store FILE makes it the durable floor of the same path: every message is
+ * also inserted into an SQLite table in WAL mode (synchronous NORMAL or FULL
+ * per --sync) and deleted at its PUBACK, both in group commits on a writer
+ * thread of its own, as the gateway's outbox does. It still answers 2.04 and
+ * publishes at once, without waiting for the commit, so it does less than a
+ * store-and-forward gateway must (which answers after the commit and
+ * publishes what was committed): its figure bounds from above what any
+ * gateway that stores each message in SQLite can carry here.
+ *
  * Prints "ready" on stdout once connected to the broker (CONNACK) and
  * listening. On SIGTERM or SIGINT, or after --timeout seconds, it stops
  * taking requests, waits at most --drain seconds for the PUBACKs still due,
@@ -30,6 +39,7 @@
 #define _GNU_SOURCE
 #include <coap3/coap.h>
 #include <mosquitto.h>
+#include <sqlite3.h>
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -64,6 +74,136 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* --store: the writer thread and what the other two threads hand it. */
+struct stored { char *topic; uint8_t *payload; size_t length; int64_t received_ms; };
+static struct {
+    bool on;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool waiting, stop;
+    struct stored *rows;   /* inserts not yet taken by the writer */
+    size_t count, capacity;
+    uint64_t acks;         /* PUBACKs whose rows are not yet deleted */
+    sqlite3 *db;
+    sqlite3_stmt *insert, *delete;
+    int64_t next_delete;   /* rows are deleted in publish order, one statement each */
+    uint64_t inserted, deleted, commits, failures;
+} store = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .next_delete = 1};
+
+static void store_signal_locked(void) {
+    if (store.waiting) pthread_cond_signal(&store.wake);
+}
+
+static bool exec_sql(const char *sql) {
+    char *error = NULL;
+    if (sqlite3_exec(store.db, sql, NULL, NULL, &error) == SQLITE_OK) return true;
+    fprintf(stderr, "coap-mqtt-bridge: %s: %s\n", sql, error ? error : "?");
+    sqlite3_free(error);
+    return false;
+}
+
+static bool store_open(const char *path, bool full) {
+    if (sqlite3_open(path, &store.db) != SQLITE_OK) {
+        fprintf(stderr, "coap-mqtt-bridge: cannot open %s\n", path);
+        return false;
+    }
+    if (!exec_sql("PRAGMA journal_mode = WAL") || !exec_sql(full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") ||
+        !exec_sql("CREATE TABLE IF NOT EXISTS message (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, "
+                  "payload BLOB NOT NULL, received_at INTEGER NOT NULL)") ||
+        !exec_sql("DELETE FROM message"))
+        return false;
+    if (sqlite3_prepare_v2(store.db, "INSERT INTO message (id, topic, payload, received_at) VALUES (?, ?, ?, ?)", -1,
+                           &store.insert, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(store.db, "DELETE FROM message WHERE id = ?", -1, &store.delete, NULL) != SQLITE_OK) {
+        fprintf(stderr, "coap-mqtt-bridge: prepare: %s\n", sqlite3_errmsg(store.db));
+        return false;
+    }
+    store.on = true;
+    return true;
+}
+
+static bool step(sqlite3_stmt *statement) {
+    int rc = sqlite3_step(statement);
+    sqlite3_reset(statement);
+    return rc == SQLITE_DONE;
+}
+
+/* One transaction per turn: everything handed over since the last one. */
+static void *store_writer(void *unused) {
+    (void)unused;
+    struct stored *rows = NULL;
+    size_t capacity = 0;
+    int64_t next_id = 1;
+    for (;;) {
+        pthread_mutex_lock(&store.lock);
+        while (store.count == 0 && store.acks == 0 && !store.stop) {
+            store.waiting = true;
+            pthread_cond_wait(&store.wake, &store.lock);
+            store.waiting = false;
+        }
+        if (store.count == 0 && store.acks == 0 && store.stop) {
+            pthread_mutex_unlock(&store.lock);
+            break;
+        }
+        /* Swap the buffers: the CoAP thread fills the other one meanwhile. */
+        struct stored *taken = store.rows;
+        size_t count = store.count, taken_capacity = store.capacity;
+        store.rows = rows;
+        store.capacity = capacity;
+        store.count = 0;
+        uint64_t acks = store.acks;
+        store.acks = 0;
+        pthread_mutex_unlock(&store.lock);
+        rows = taken;
+        capacity = taken_capacity;
+
+        bool ok = exec_sql("BEGIN IMMEDIATE");
+        for (size_t i = 0; ok && i < count; i++) {
+            sqlite3_bind_int64(store.insert, 1, next_id++);
+            sqlite3_bind_text(store.insert, 2, rows[i].topic, -1, SQLITE_STATIC);
+            sqlite3_bind_blob(store.insert, 3, rows[i].length ? (const void *)rows[i].payload : "", (int)rows[i].length,
+                              SQLITE_STATIC);
+            sqlite3_bind_int64(store.insert, 4, rows[i].received_ms);
+            ok = step(store.insert);
+            if (ok) store.inserted++;
+        }
+        for (uint64_t i = 0; ok && i < acks; i++) {
+            sqlite3_bind_int64(store.delete, 1, store.next_delete++);
+            ok = step(store.delete);
+            if (ok && sqlite3_changes(store.db) > 0) store.deleted++;
+        }
+        ok = ok && exec_sql("COMMIT");
+        if (ok) store.commits++;
+        else {
+            store.failures++;
+            sqlite3_exec(store.db, "ROLLBACK", NULL, NULL, NULL);
+        }
+        for (size_t i = 0; i < count; i++) {
+            free(rows[i].topic);
+            free(rows[i].payload);
+        }
+    }
+    free(rows);
+    return NULL;
+}
+
+/* Hands one message to the writer (copies: libcoap owns the request). */
+static void store_insert(const char *topic, const uint8_t *data, size_t length) {
+    struct stored row = {strdup(topic), length ? malloc(length) : NULL, length, 0};
+    if (length) memcpy(row.payload, data, length);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    row.received_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    pthread_mutex_lock(&store.lock);
+    if (store.count == store.capacity) {
+        store.capacity = store.capacity ? 2 * store.capacity : 256;
+        store.rows = realloc(store.rows, store.capacity * sizeof *store.rows);
+    }
+    store.rows[store.count++] = row;
+    store_signal_locked();
+    pthread_mutex_unlock(&store.lock);
+}
+
 static void on_connect(struct mosquitto *m, void *u, int rc) {
     (void)m; (void)u;
     atomic_store(&connect_result, rc);
@@ -79,6 +219,12 @@ static void on_publish(struct mosquitto *m, void *u, int mid) {
     (void)m; (void)u; (void)mid;
     atomic_fetch_add(&acked, 1);
     atomic_store(&last_ack_ns, now_ns());
+    if (store.on) {
+        pthread_mutex_lock(&store.lock);
+        store.acks++;
+        store_signal_locked();
+        pthread_mutex_unlock(&store.lock);
+    }
 }
 
 /* prefix + "/" + each Uri-Path segment; false when it does not fit. */
@@ -118,6 +264,9 @@ static void post_handler(coap_resource_t *resource, coap_session_t *session, con
     size_t length = 0;
     const uint8_t *data = NULL;
     if (!coap_get_data(request, &length, &data)) length = 0;
+    /* Queued for its insert before it is published, so the writer has the
+     * row by the time it sees the PUBACK that deletes it. */
+    if (store.on) store_insert(topic, data, length);
     /* Beyond --window in flight, libmosquitto queues it (not an error). */
     int rc = mosquitto_publish(mosq, NULL, topic, (int)length, data, qos, false);
     if (rc == MOSQ_ERR_SUCCESS) atomic_fetch_add(&published, 1);
@@ -128,10 +277,11 @@ static void usage(const char *name) {
     fprintf(stderr,
             "usage: %s IPv4:PORT --port MQTT_PORT --cafile CA --cert CERT --key KEY\n"
             "          [--host localhost] [--id ID] [--topic-prefix dt] [--window 20] [--qos 1]\n"
-            "          [--timeout 600] [--drain 5]\n", name);
+            "          [--timeout 600] [--drain 5] [--store FILE [--sync normal|full]]\n", name);
 }
 
 int main(int argc, char **argv) {
+    const char *store_path = NULL, *sync_mode = "normal";
     const char *bind_to = NULL, *host = "localhost", *cafile = NULL, *cert = NULL, *key = NULL, *id = "bench-bridge";
     int port = 0, window = 20;
     double timeout = 600, drain = 5;
@@ -150,12 +300,14 @@ int main(int argc, char **argv) {
         else if (TAKE("--qos")) qos = atoi(v);
         else if (TAKE("--timeout")) timeout = atof(v);
         else if (TAKE("--drain")) drain = atof(v);
+        else if (TAKE("--store")) store_path = v;
+        else if (TAKE("--sync")) sync_mode = v;
         else if (a[0] != '-' && !bind_to) bind_to = a;
         else { usage(argv[0]); return 2; }
 #undef TAKE
     }
     if (!bind_to || !strchr(bind_to, ':') || !port || !cafile || !cert || !key || window < 1 || qos < 0 || qos > 2 ||
-        timeout <= 0 || drain < 0) {
+        timeout <= 0 || drain < 0 || (strcmp(sync_mode, "normal") != 0 && strcmp(sync_mode, "full") != 0)) {
         usage(argv[0]);
         return 2;
     }
@@ -170,6 +322,12 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     uint64_t deadline = now_ns() + (uint64_t)(timeout * 1e9);
+
+    pthread_t writer;
+    if (store_path) {
+        if (!store_open(store_path, strcmp(sync_mode, "full") == 0)) return 1;
+        pthread_create(&writer, NULL, store_writer, NULL);
+    }
 
     /* The MQTT side first, set up as the gateway sets up its connection. */
     mosquitto_lib_init();
@@ -232,19 +390,39 @@ int main(int argc, char **argv) {
     mosquitto_loop_stop(mosq, false);
     mosquitto_destroy(mosq);
     mosquitto_lib_cleanup();
+    int64_t left = -1;
+    if (store.on) {
+        pthread_mutex_lock(&store.lock);
+        store.stop = true;
+        store_signal_locked();
+        pthread_mutex_unlock(&store.lock);
+        pthread_join(writer, NULL);
+        sqlite3_stmt *counting;
+        if (sqlite3_prepare_v2(store.db, "SELECT count(*) FROM message", -1, &counting, NULL) == SQLITE_OK &&
+            sqlite3_step(counting) == SQLITE_ROW)
+            left = sqlite3_column_int64(counting, 0);
+        sqlite3_finalize(counting);
+        sqlite3_finalize(store.insert);
+        sqlite3_finalize(store.delete);
+        sqlite3_close(store.db);
+    }
 
     uint64_t first = atomic_load(&first_request_ns), last = atomic_load(&last_ack_ns);
     double span = last > first ? (double)(last - first) / 1e9 : 0;
     printf("{\"stop\":\"%s\",\"window\":%d,\"qos\":%d,\"received\":%" PRIu64 ",\"published\":%" PRIu64
            ",\"acked\":%" PRIu64 ",\"publish_errors\":%" PRIu64 ",\"long_topics\":%" PRIu64 ",\"unacked\":%" PRIu64
            ",\"connects\":%" PRIu64 ",\"disconnects\":%" PRIu64 ",\"first_request_ns\":%" PRIu64
-           ",\"last_request_ns\":%" PRIu64 ",\"last_ack_ns\":%" PRIu64 ",\"acked_per_s\":%.1f}\n",
+           ",\"last_request_ns\":%" PRIu64 ",\"last_ack_ns\":%" PRIu64 ",\"acked_per_s\":%.1f"
+           ",\"stored\":%s,\"inserted\":%" PRIu64 ",\"deleted\":%" PRIu64 ",\"commits\":%" PRIu64
+           ",\"store_failures\":%" PRIu64 ",\"rows_left\":%" PRId64 "}\n",
            stop, window, qos, n_received, n_published, n_acked, n_errors, (uint64_t)atomic_load(&long_topics),
            n_published > n_acked ? n_published - n_acked : 0, (uint64_t)atomic_load(&connects),
            n_disconnects, first, (uint64_t)atomic_load(&last_request_ns), last,
-           span > 0 ? (double)n_acked / span : 0.0);
+           span > 0 ? (double)n_acked / span : 0.0, store.on ? "true" : "false", store.inserted, store.deleted,
+           store.commits, store.failures, left);
     fflush(stdout);
     fprintf(stderr, "coap-mqtt-bridge: %" PRIu64 " received, %" PRIu64 " published, %" PRIu64 " acked, %" PRIu64
                     " publish errors (%s)\n", n_received, n_published, n_acked, n_errors, stop);
-    return n_acked == n_published && n_errors == 0 ? 0 : 1;
+    bool stored_ok = !store.on || (store.failures == 0 && left == 0);
+    return n_acked == n_published && n_errors == 0 && stored_ok ? 0 : 1;
 }
