@@ -79,6 +79,8 @@ struct BenchSmokeTests {
             ("egress", ["default", "bridge", "load", "ok"]),
             ("egress", ["default", "bridge", "subscriber", "unique"]),
             ("egress", ["default", "bridge", "counts", "acked"]),
+            ("egress", ["default", "floor_normal", "counts", "deleted"]),
+            ("egress", ["default", "floor_full", "subscriber", "unique"]),
             ("egress", ["default", "normal", "subscriber", "unique"]),
             ("egress", ["default", "full", "subscriber", "unique"]),
             ("egress", ["100", "bridge", "subscriber", "unique"]),
