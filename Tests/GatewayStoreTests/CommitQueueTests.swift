@@ -54,9 +54,9 @@ struct CommitQueueTests {
         #expect(queue.take(now: 12, stopping: true)?.deletions.count == 1, "stopping commits what waits")
     }
 
-    @Test("under sync: full a busy writer lets new messages wait 1 ms for company; a quiet one commits at once")
-    func fullLingersOnlyWhenBusy() {
-        var queue = CommitQueue(settings: Self.settings(.full), now: 0)
+    @Test("a busy writer lets new messages wait 1 ms for company; a quiet one commits at once", arguments: [SyncMode.normal, .full])
+    func lingersOnlyWhenBusy(_ sync: SyncMode) {
+        var queue = CommitQueue(settings: Self.settings(sync), now: 0)
         _ = queue.take(now: 0, stopping: false)
         queue.insert(Self.pending(), now: 5)
         #expect(queue.insertsDue(now: 5), "quiet: at once")

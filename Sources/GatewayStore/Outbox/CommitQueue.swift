@@ -32,9 +32,11 @@ struct CommitQueue: Sendable {
     static let maxGroup = 2048
     /// How often expired rows are deleted even if nothing else is written.
     static let sweepInterval = 30.0
-    /// Under `sync: full` while commits follow each other closely, new
-    /// messages wait up to `commitLinger` for company, so one fsync serves
-    /// more of them; a message after a quiet spell is committed at once.
+    /// While commits follow each other closely, new messages wait up to
+    /// `commitLinger` for company, so one commit (and under `sync: full` one
+    /// fsync) serves more of them: each commit costs its BEGIN, its WAL
+    /// write, its answers and a wake-up of the CoAP and forwarder threads
+    /// whatever its size. A message after a quiet spell is committed at once.
     static let commitLinger = 0.001
     static let lingerGroup = 32
 
@@ -84,7 +86,7 @@ struct CommitQueue: Sendable {
     /// Whether the pending messages should be committed now.
     func insertsDue(now: Double) -> Bool {
         guard let since = pendingSince, !pending.isEmpty else { return false }
-        guard sync == .full, pending.count < Self.lingerGroup else { return true }
+        guard pending.count < Self.lingerGroup else { return true }
         // Busy: the last commit ended after these messages started waiting.
         let busy = lastCommitEnd >= since - Self.commitLinger
         return !busy || now >= since + Self.commitLinger
@@ -121,8 +123,11 @@ struct CommitQueue: Sendable {
             var count = min(pending.count, Self.maxGroup)
             if count > 0 { count = min(pending.count, count + pending[count - 1].batchRest) }
             if count == pending.count {
-                // The usual case: everything pending, taken without a copy.
+                // The usual case: everything pending, taken without a copy;
+                // the next group gets room for as many at once instead of
+                // growing its buffer by doubling from empty.
                 swap(&group, &pending)
+                pending.reserveCapacity(group.count)
             } else {
                 group = Array(pending.prefix(count))
                 pending.removeFirst(count)
