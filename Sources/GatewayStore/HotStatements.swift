@@ -13,6 +13,22 @@ enum HotStatements {
         unsafeBitCast(-1, to: sqlite3_destructor_type.self)
     }
 
+    /// Runs `body` between BEGIN IMMEDIATE and COMMIT, both cached: GRDB's
+    /// `inTransaction` prepares the two statements anew on every call,
+    /// which was about 7 % of the writer thread. Rolls back when the body
+    /// or the commit throws.
+    static func immediateTransaction(in db: Database, _ body: () throws -> Void) throws {
+        try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
+        do {
+            try body()
+            try db.cachedStatement(sql: "COMMIT").execute()
+        } catch {
+            // A failed COMMIT may have ended the transaction already.
+            if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK") }
+            throw error
+        }
+    }
+
     /// Runs `OutboxSchema.insertSQL` for one message.
     static func insert(_ message: OutboundMessage, shard: Int, with statement: Statement, in db: Database) throws {
         let handle = statement.sqliteStatement
@@ -47,6 +63,15 @@ enum HotStatements {
         sqlite3_bind_int64(handle, 1, id)
         try step(handle, db)
         return sqlite3_changes(db.sqliteConnection) > 0
+    }
+
+    /// Runs `OutboxSchema.updateStatsSQL`: adds the commit's net change.
+    static func updateStats(messages: Int, bytes: Int, with statement: Statement, in db: Database) throws {
+        let handle = statement.sqliteStatement
+        sqlite3_reset(handle)
+        sqlite3_bind_int64(handle, 1, Int64(messages))
+        sqlite3_bind_int64(handle, 2, Int64(bytes))
+        try step(handle, db)
     }
 
     private static func step(_ handle: SQLiteStatement, _ db: Database) throws {

@@ -110,7 +110,7 @@ public final class OutboxStore: Sendable {
                 var removedBytes = 0
                 var expired = OutboxCounts.zero
                 ids.reserveCapacity(inserting.count)
-                try db.inTransaction(.immediate) {
+                try HotStatements.immediateTransaction(in: db) {
                     let insert = try db.cachedStatement(sql: OutboxSchema.insertSQL)
                     var addedBytes = 0
                     for message in inserting {
@@ -135,10 +135,10 @@ public final class OutboxStore: Sendable {
                         expired.messages += sizes.count
                         expired.bytes += sizes.reduce(0, +)
                     }
-                    try db.cachedStatement(sql: OutboxSchema.updateStatsSQL).execute(arguments: [
-                        inserting.count - removed - expired.messages, addedBytes - removedBytes - expired.bytes,
-                    ])
-                    return .commit
+                    try HotStatements.updateStats(
+                        messages: inserting.count - removed - expired.messages, bytes: addedBytes - removedBytes - expired.bytes,
+                        with: db.cachedStatement(sql: OutboxSchema.updateStatsSQL), in: db
+                    )
                 }
                 return CommitResult(ids: ids, removed: OutboxCounts(messages: removed, bytes: removedBytes), expired: expired)
             }
