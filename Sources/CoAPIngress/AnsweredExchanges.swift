@@ -6,7 +6,7 @@ import DequeModule
 /// leaves to the application. Bounded in count and in age.
 struct AnsweredExchanges {
     struct Key: Hashable {
-        var peer: String
+        var peer: PeerKey
         /// DTLS: answers to a device's secure exchanges are kept apart from
         /// plain ones from the same address.
         var secure: Bool
@@ -51,11 +51,11 @@ struct AnsweredExchanges {
 }
 
 extension AnsweredExchanges.Key {
-    init(peer: String, secure: Bool, _ exchange: CoAPEngine.Exchange) {
+    init(peer: PeerKey, secure: Bool, _ exchange: CoAPEngine.Exchange) {
         self.init(peer: peer, secure: secure, messageID: exchange.messageID, token: exchange.token)
     }
 
     init(_ entry: CoAPEngine.Pending) {
-        self.init(peer: entry.peer, secure: entry.secure, entry.exchange)
+        self.init(peer: entry.address, secure: entry.secure, entry.exchange)
     }
 }

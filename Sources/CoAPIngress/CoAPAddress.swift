@@ -45,3 +45,39 @@ enum CoAPAddress {
         String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
+
+/// A peer's address and port as a value: duplicate detection keys its
+/// answers by it, which hashes a few words where the `ip:port` text cost a
+/// String hash on every request.
+struct PeerKey: Hashable {
+    /// IPv6: the address's first and last eight bytes; IPv4: `low` only.
+    private var high: UInt64 = 0
+    private var low: UInt64 = 0
+    /// The port, and the family above it.
+    private var portAndFamily: UInt32 = 0
+
+    init() {}
+
+    init(ipv4 address: UInt32, port: UInt16) {
+        low = UInt64(address)
+        portAndFamily = UInt32(AF_INET) << 16 | UInt32(port)
+    }
+
+    init(_ address: UnsafePointer<coap_address_t>) {
+        let port = coap_address_get_port(address)
+        switch Int32(address.pointee.addr.sa.sa_family) {
+        case AF_INET:
+            self.init(ipv4: UInt32(bigEndian: address.pointee.addr.sin.sin_addr.s_addr), port: port)
+        case AF_INET6:
+            let halves = withUnsafeBytes(of: address.pointee.addr.sin6.sin6_addr) { raw in
+                (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            }
+            self.init()
+            high = halves.0
+            low = halves.1
+            portAndFamily = UInt32(AF_INET6) << 16 | UInt32(port)
+        default:
+            self.init()
+        }
+    }
+}

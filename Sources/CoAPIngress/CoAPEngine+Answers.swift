@@ -15,11 +15,17 @@ extension CoAPEngine {
         let ticket = nextTicket
         nextTicket += 1
         pending[ticket] = Pending(
-            session: coap_session_reference(session), exchange: exchange, peer: peer, confirmable: confirmable,
+            session: coap_session_reference(session), exchange: exchange, peer: peer, address: Self.address(of: session),
+            confirmable: confirmable,
             arrivedAt: MonotonicClock.now(), block1Echo: echo, secure: secure
         )
         ticketsByExchange[exchange] = ticket
         return ticket
+    }
+
+    /// The session's peer as a `PeerKey` (duplicate detection's key).
+    static func address(of session: OpaquePointer) -> PeerKey {
+        coap_session_get_addr_remote(session).map(PeerKey.init) ?? PeerKey()
     }
 
     /// Takes a request off the books; its session reference is now the caller's.

@@ -26,7 +26,7 @@ extension CoAPEngine {
         // device's authenticated exchange.
         let secure = coap_session_get_proto(session) == COAP_PROTO_DTLS
         if confirmable, !answered.isEmpty,
-           let reply = answered.reply(for: .init(peer: peer, secure: secure, exchange), now: MonotonicClock.now()) {
+           let reply = answered.reply(for: .init(peer: Self.address(of: session), secure: secure, exchange), now: MonotonicClock.now()) {
             // A retransmission of a request already answered: the same
             // answer again, on this ACK; the message is not taken twice.
             CoAPPDU.write(reply, to: response)
@@ -89,7 +89,7 @@ extension CoAPEngine {
             discardPending(ticket)
             let reply = withEcho(.changed(acceptance), echo)
             if confirmable {
-                answered.record(.init(peer: peer, secure: secure, exchange), reply, now: MonotonicClock.now())
+                answered.record(.init(peer: Self.address(of: session), secure: secure, exchange), reply, now: MonotonicClock.now())
             }
             return reply
         }

@@ -21,6 +21,7 @@ final class CoAPEngine: @unchecked Sendable {
         var session: OpaquePointer
         var exchange: Exchange
         var peer: String
+        var address: PeerKey
         var confirmable: Bool
         var arrivedAt: Double
         /// An empty ACK went out because the answer took too long: the answer
