@@ -185,8 +185,12 @@ struct PathDecodingTests {
 
     @Test func coapSegmentsMustBeUTF8() {
         #expect((try? PathDecoding.coapPath([Array("ok".utf8)]).get()) == ["ok"])
-        guard case .failure(.badRequest) = PathDecoding.coapPath([[0xFF, 0xFE]]) else {
-            Issue.record("invalid UTF-8 should be refused"); return
+        #expect((try? PathDecoding.coapPath([Array("caf\u{E9}".utf8), []]).get()) == ["caf\u{E9}", ""])
+        #expect((try? PathDecoding.coapPath([[0x61, 0x00, 0x62]]).get()) == ["a\u{0}b"], "NUL is valid UTF-8; the topic check refuses it later")
+        for bad: [UInt8] in [[0xFF, 0xFE], [0x61, 0x62, 0xC3], [0x61, 0xED, 0xA0, 0x80]] {
+            guard case .failure(.badRequest) = PathDecoding.coapPath([Array("ok".utf8), bad]) else {
+                Issue.record("invalid UTF-8 \(bad) should be refused"); return
+            }
         }
     }
 }
