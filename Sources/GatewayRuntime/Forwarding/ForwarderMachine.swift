@@ -227,7 +227,20 @@ struct ForwarderMachine {
         var actions: [Action] = []
         var deleted: [RowRef] = []
         var delivered: [InFlight] = []
+        deleted.reserveCapacity(events.count)
+        delivered.reserveCapacity(events.count)
         for event in events {
+            if case .published(let messageID) = event {
+                // The common event, folded in place: through `handle(_:)`
+                // each PUBACK built three arrays of one.
+                guard let entry = inFlight.removeValue(forKey: messageID) else { continue }
+                if case .row(let id) = entry.key {
+                    deleted.append(RowRef(id: id, size: entry.size))
+                    unsettled += 1
+                }
+                delivered.append(entry)
+                continue
+            }
             for action in handle(event, now: now) {
                 switch action {
                 case .delete(let rows, expired: false): deleted += rows
