@@ -76,26 +76,16 @@ public final class Outbox: Sendable {
     ) throws(OutboxRefusal) -> Admission {
         var shed = 0
         let now = MonotonicClock.now()
-        let result: Result<Admission, OutboxRefusal> = state.update { state in
-            guard state.accepting else { return .failure(.stopping) }
-            if state.storageFull && message.qos.isDurable {
-                state.refusedWhileFull += 1
-                return .failure(.storageFull)
-            }
-            let lane = ShardHash.shard(message.shardHash, of: state.lanes.count)
-            switch state.capacity.admit(message, lane: lane, lanes: &state.lanes, shed: &shed) {
-            case .success(.pending):
-                state.commits.insert(.init(message: message, completion: completion), now: now)
-                return .success(.pending)
-            case .success(.queued):
-                let sequence = state.nextSequence
-                state.nextSequence += 1
-                onQueued?(sequence)
-                state.lanes[lane].volatile.append(VolatileEntry(sequence: sequence, message: message))
-                return .success(.queued(sequence: sequence))
-            case let other:
-                return other
-            }
+        var result: Result<Admission, OutboxRefusal> = .failure(.stopping)
+        state.updateWakingIf { state in
+            let seen = state.commits.generation
+            result = Self.admit(message, onQueued: onQueued, completion: completion, now: now, shed: &shed, into: &state)
+            guard case .success(.pending) = result else { return true }
+            // The writer sleeps until the queue's generation moves or its
+            // inserts fall due: a message that changes neither (it joins a
+            // group lingering for company) needs no wake-up, which had cost
+            // a futex call per message and a writer that woke only to sleep.
+            return state.commits.generation != seen || state.commits.insertsDue(now: now)
         }
         if shed > 0 { observer.messagesShed(count: shed) }
         switch result {
@@ -111,6 +101,32 @@ public final class Outbox: Sendable {
         case .failure(let refusal):
             countRefusal(refusal)
             throw refusal
+        }
+    }
+
+    /// `submit`'s decision, under the outbox's lock.
+    private static func admit(
+        _ message: OutboundMessage, onQueued: ((UInt64) -> Void)?, completion: @escaping Completion, now: Double,
+        shed: inout Int, into state: inout OutboxState
+    ) -> Result<Admission, OutboxRefusal> {
+        guard state.accepting else { return .failure(.stopping) }
+        if state.storageFull && message.qos.isDurable {
+            state.refusedWhileFull += 1
+            return .failure(.storageFull)
+        }
+        let lane = ShardHash.shard(message.shardHash, of: state.lanes.count)
+        switch state.capacity.admit(message, lane: lane, lanes: &state.lanes, shed: &shed) {
+        case .success(.pending):
+            state.commits.insert(.init(message: message, completion: completion), now: now)
+            return .success(.pending)
+        case .success(.queued):
+            let sequence = state.nextSequence
+            state.nextSequence += 1
+            onQueued?(sequence)
+            state.lanes[lane].volatile.append(VolatileEntry(sequence: sequence, message: message))
+            return .success(.queued(sequence: sequence))
+        case let other:
+            return other
         }
     }
 
