@@ -73,13 +73,10 @@ struct SystemdNotifierTests {
 }
 
 struct MappingChangeTests {
-    static func rule(
-        _ name: String, _ resource: String, _ topic: String, line: Int, protocols: Set<IngressProtocol> = [.coap, .http]
-    ) -> MappingRule {
+    static func rule(_ name: String, _ resource: String, _ topic: String, line: Int) -> MappingRule {
         MappingRule(
             name: name,
             resource: try! ResourcePattern.parse(resource).get(),
-            protocols: protocols,
             topic: try! TopicTemplate.parse(topic).get(),
             auth: .anonymous,
             location: SourceLocation(file: "mappings.yaml", line: line, column: 5)
@@ -104,8 +101,10 @@ struct MappingChangeTests {
     }
 
     @Test func theSameRuleReadAgainIsNoChange() {
-        let first = Self.rule("a", "/a/{d}", "t/a/{d}", line: 2, protocols: [.coap, .http])
-        let again = Self.rule("a", "/a/{d}", "t/a/{d}", line: 9, protocols: [.http, .coap])
+        var first = Self.rule("a", "/a/{d}", "t/a/{d}", line: 2)
+        var again = Self.rule("a", "/a/{d}", "t/a/{d}", line: 9)
+        first.protocols = [.coap, .http]
+        again.protocols = [.http, .coap]
         #expect(MappingChange(from: [first], to: [again]) == MappingChange(from: [], to: []))
     }
 }

@@ -28,93 +28,45 @@ public enum MappingAuth: String, Sendable, CaseIterable {
 }
 
 /// One compiled entry of the mapping table.
-///
-/// Its fields live in one shared, immutable box: a request copies its rule
-/// into the match and the route, and a struct of some twenty references
-/// retained and released every one of them at each copy (about 3 % of the
-/// CoAP thread under load).
 public struct MappingRule: Sendable, Equatable {
-    struct Fields: Sendable, Equatable {
-        var name: String
-        var resource: ResourcePattern
-        var methods: [RequestMethod]
-        var protocols: Set<IngressProtocol>
-        var topic: TopicTemplate
-        var qos: QoS
-        var retain: Bool
-        var payload: PayloadFormat
-        var expiry: Double?
-        var ack: AckMode
-        var ackTimeout: Double
-        var shardKey: TopicTemplate?
-        var auth: MappingAuth
-        var identity: String?
-        var allow: [String]
-        var batch: Bool
-        var accept: [String]
-        var link: LinkAttributes
-        var shadow: ShadowBinding?
-        var commands: CommandBinding?
-        var location: SourceLocation
-    }
-
-    /// `let` fields only: shared between threads without a lock.
-    private final class Box: Sendable {
-        let fields: Fields
-        init(_ fields: Fields) { self.fields = fields }
-    }
-
-    private var box: Box
-
-    public var name: String { box.fields.name }
-    public var resource: ResourcePattern { box.fields.resource }
-    public var methods: [RequestMethod] { box.fields.methods }
-    public var protocols: Set<IngressProtocol> { box.fields.protocols }
-    public var topic: TopicTemplate { box.fields.topic }
-    public var qos: QoS { box.fields.qos }
-    public var retain: Bool { box.fields.retain }
-    public var payload: PayloadFormat { box.fields.payload }
+    public var name: String
+    public var resource: ResourcePattern
+    public var methods: [RequestMethod]
+    public var protocols: Set<IngressProtocol>
+    public var topic: TopicTemplate
+    public var qos: QoS
+    public var retain: Bool
+    public var payload: PayloadFormat
     /// Messages older than this (seconds since receipt) are dropped unsent.
-    public var expiry: Double? { box.fields.expiry }
-    public var ack: AckMode { box.fields.ack }
+    public var expiry: Double?
+    public var ack: AckMode
     /// Seconds an `ack: delivered` answer waits for the broker.
-    public var ackTimeout: Double { box.fields.ackTimeout }
+    public var ackTimeout: Double
     /// What decides which upstream connection carries a message; messages
     /// with the same key keep their order. Nil: the topic.
-    public var shardKey: TopicTemplate? { box.fields.shardKey }
+    public var shardKey: TopicTemplate?
     /// Who may use it.
-    public var auth: MappingAuth { box.fields.auth }
+    public var auth: MappingAuth
     /// A path variable that must equal the authenticated device's id.
-    public var identity: String? { box.fields.identity }
+    public var identity: String?
     /// Device ids and groups allowed to use it; empty: every device.
-    public var allow: [String] { box.fields.allow }
+    public var allow: [String]
     /// One message per element of the body (a JSON array, NDJSON lines, or
     /// a SenML pack's records), all committed together or none.
-    public var batch: Bool { box.fields.batch }
+    public var batch: Bool
     /// Media types (bases, lowercased) a request may declare; empty: any.
     /// Others get 4.15 / 415.
-    public var accept: [String] { box.fields.accept }
+    public var accept: [String]
     /// What `/.well-known/core` says of the resource.
-    public var link: LinkAttributes { box.fields.link }
+    public var link: LinkAttributes
     /// Set for a request/response mapping to a Device Shadow; `topic` is
     /// then the shadow's update topic.
-    public var shadow: ShadowBinding? { box.fields.shadow }
+    public var shadow: ShadowBinding?
     /// Set for a mapping that delivers MQTT commands to devices; `topic` is
     /// then the topic filter, wildcards and all.
-    public var commands: CommandBinding? { box.fields.commands }
+    public var commands: CommandBinding?
     /// Where the entry is written, for diagnostics.
-    public var location: SourceLocation {
-        get { box.fields.location }
-        set {
-            var fields = box.fields
-            fields.location = newValue
-            box = Box(fields)
-        }
-    }
-
-    public static func == (lhs: MappingRule, rhs: MappingRule) -> Bool {
-        lhs.box === rhs.box || lhs.box.fields == rhs.box.fields
-    }
+    public var location: SourceLocation
 
     public init(
         name: String,
@@ -139,9 +91,27 @@ public struct MappingRule: Sendable, Equatable {
         commands: CommandBinding? = nil,
         location: SourceLocation
     ) {
-        box = Box(Fields(
-            name: name, resource: resource, methods: methods, protocols: protocols, topic: topic, qos: qos, retain: retain, payload: payload, expiry: expiry, ack: ack, ackTimeout: ackTimeout, shardKey: shardKey, auth: auth, identity: identity, allow: allow, batch: batch, accept: accept, link: link, shadow: shadow, commands: commands, location: location
-        ))
+        self.name = name
+        self.resource = resource
+        self.methods = methods
+        self.protocols = protocols
+        self.topic = topic
+        self.qos = qos
+        self.retain = retain
+        self.payload = payload
+        self.expiry = expiry
+        self.ack = ack
+        self.ackTimeout = ackTimeout
+        self.shardKey = shardKey
+        self.batch = batch
+        self.accept = accept
+        self.link = link
+        self.auth = auth
+        self.identity = identity
+        self.allow = allow
+        self.shadow = shadow
+        self.commands = commands
+        self.location = location
     }
 }
 
