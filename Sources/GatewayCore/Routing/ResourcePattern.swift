@@ -90,22 +90,20 @@ public struct ResourcePattern: Sendable, Hashable, CustomStringConvertible {
             }
         }
         if case .rest = segments.last {} else if path.count != segments.count { return nil }
+        // It matches: collect the values (a `{name*}` is always last).
         var values: [(name: String, segments: ArraySlice<String>)] = []
         values.reserveCapacity(variables)
         for (index, segment) in segments.enumerated() {
             switch segment {
-            case .literal(let literal):
-                guard index < path.count, path[index] == literal else { return nil }
+            case .literal:
+                continue
             case .variable(let name):
-                guard index < path.count else { return nil }
                 values.append((name, path[index...index]))
             case .rest(let name):
-                guard index < path.count else { return nil }
                 values.append((name, path[index...]))
-                return values
             }
         }
-        return path.count == segments.count ? values : nil
+        return values
     }
 }
 
