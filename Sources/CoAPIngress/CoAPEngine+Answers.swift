@@ -10,22 +10,17 @@ extension CoAPEngine {
     /// Puts a request on the books before the pipeline sees it, so an
     /// answer that comes at once still finds its entry; returns its ticket.
     func registerPending(
-        session: OpaquePointer, exchange: Exchange, peer: String, confirmable: Bool, echo: Block1Option?, secure: Bool
+        session: OpaquePointer, exchange: Exchange, peer: String, address: PeerKey, confirmable: Bool, echo: Block1Option?,
+        secure: Bool
     ) -> Int {
         let ticket = nextTicket
         nextTicket += 1
         pending[ticket] = Pending(
-            session: coap_session_reference(session), exchange: exchange, peer: peer, address: Self.address(of: session),
-            confirmable: confirmable,
+            session: coap_session_reference(session), exchange: exchange, peer: peer, address: address, confirmable: confirmable,
             arrivedAt: MonotonicClock.now(), block1Echo: echo, secure: secure
         )
         ticketsByExchange[exchange] = ticket
         return ticket
-    }
-
-    /// The session's peer as a `PeerKey` (duplicate detection's key).
-    static func address(of session: OpaquePointer) -> PeerKey {
-        coap_session_get_addr_remote(session).map(PeerKey.init) ?? PeerKey()
     }
 
     /// Takes a request off the books; its session reference is now the caller's.

@@ -44,8 +44,8 @@ extension CoAPEngine {
     /// observed (the request then goes on as a plain one). Registration
     /// answers come later (`.initial`), so this returns `.some(nil)`.
     func observe(
-        _ request: IngressRequest, option: UInt32, session: OpaquePointer, exchange: Exchange, peer: String, secure: Bool,
-        confirmable: Bool
+        _ request: IngressRequest, option: UInt32, session: OpaquePointer, exchange: Exchange, peer: String, address: PeerKey,
+        secure: Bool, confirmable: Bool
     ) -> CoAPReply?? {
         let key = ObserverKey(session: exchange.session, token: exchange.token)
         // A new registration with the same token replaces the old one;
@@ -53,7 +53,9 @@ extension CoAPEngine {
         removeObserver(key, tellPipeline: true)
         guard option == 0 else { return nil }
 
-        let ticket = registerPending(session: session, exchange: exchange, peer: peer, confirmable: confirmable, echo: nil, secure: secure)
+        let ticket = registerPending(
+            session: session, exchange: exchange, peer: peer, address: address, confirmable: confirmable, echo: nil, secure: secure
+        )
         nextObserverSerial += 1
         let serial = nextObserverSerial
         observers[key] = Observer(

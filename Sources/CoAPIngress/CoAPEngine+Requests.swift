@@ -19,14 +19,16 @@ extension CoAPEngine {
             CoAPPDU.suppress(response)
             return
         }
-        let peer = coap_session_get_addr_remote(session).map(CoAPAddress.describe) ?? "unknown"
+        let remote = coap_session_get_addr_remote(session)
+        let peer = remote.map(CoAPAddress.describe) ?? "unknown"
+        let address = remote.map(PeerKey.init) ?? PeerKey()
         let confirmable = coap_pdu_get_type(request) == COAP_MESSAGE_CON
         // Plain and DTLS requests from one address never share state: a
         // spoofed plain datagram must not answer for, or add blocks to, a
         // device's authenticated exchange.
         let secure = coap_session_get_proto(session) == COAP_PROTO_DTLS
         if confirmable, !answered.isEmpty,
-           let reply = answered.reply(for: .init(peer: Self.address(of: session), secure: secure, exchange), now: MonotonicClock.now()) {
+           let reply = answered.reply(for: .init(peer: address, secure: secure, exchange), now: MonotonicClock.now()) {
             // A retransmission of a request already answered: the same
             // answer again, on this ACK; the message is not taken twice.
             CoAPPDU.write(reply, to: response)
@@ -36,7 +38,7 @@ extension CoAPEngine {
         if fields.path == Self.wellKnownCore, fields.methodCode == 1 {
             return send(discovery(fields, peer: peer, secure: secure, session: session), to: response)
         }
-        let reply = admit(fields, peer: peer, secure: secure, exchange: exchange, confirmable: confirmable, session: session)
+        let reply = admit(fields, peer: peer, address: address, secure: secure, exchange: exchange, confirmable: confirmable, session: session)
         if let reply {
             send(reply, to: response)
         } else {
@@ -47,7 +49,7 @@ extension CoAPEngine {
     /// Decides the answer now, or returns nil when the request went to the
     /// outbox and will be answered separately.
     private func admit(
-        _ fields: CoAPRequestFields, peer: String, secure: Bool, exchange: Exchange, confirmable: Bool,
+        _ fields: CoAPRequestFields, peer: String, address: PeerKey, secure: Bool, exchange: Exchange, confirmable: Bool,
         session: OpaquePointer
     ) -> CoAPReply? {
         guard accepting else {
@@ -69,12 +71,17 @@ extension CoAPEngine {
         }
         if ingress.method == .get, let option = fields.observe {
             ingress.observe = option
-            if let handled = observe(ingress, option: option, session: session, exchange: exchange, peer: peer, secure: secure, confirmable: confirmable) {
+            if let handled = observe(
+                ingress, option: option, session: session, exchange: exchange, peer: peer, address: address, secure: secure,
+                confirmable: confirmable
+            ) {
                 return handled.map { withEcho($0, echo) }
             }
         }
 
-        let ticket = registerPending(session: session, exchange: exchange, peer: peer, confirmable: confirmable, echo: echo, secure: secure)
+        let ticket = registerPending(
+            session: session, exchange: exchange, peer: peer, address: address, confirmable: confirmable, echo: echo, secure: secure
+        )
         let admission: IngressAdmission
         do {
             admission = try pipeline.accept(ingress) { [weak self] result in
@@ -89,7 +96,7 @@ extension CoAPEngine {
             discardPending(ticket)
             let reply = withEcho(.changed(acceptance), echo)
             if confirmable {
-                answered.record(.init(peer: Self.address(of: session), secure: secure, exchange), reply, now: MonotonicClock.now())
+                answered.record(.init(peer: address, secure: secure, exchange), reply, now: MonotonicClock.now())
             }
             return reply
         }
