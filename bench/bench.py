@@ -662,7 +662,9 @@ def latency_pair(latency_us):
 class Bench:
     def __init__(self, options):
         self.options = options
-        self.size = SIZES["smoke" if options.smoke else "full"]
+        self.size = dict(SIZES["smoke" if options.smoke else "full"])
+        if options.repeats is not None:
+            self.size["repeats"] = options.repeats
         self.build = "debug" if options.debug else "release"
         self.run_id = datetime.datetime.now().strftime("%H%M%S")
         self.work = tempfile.mkdtemp(prefix="iotgw-bench-")
@@ -1947,6 +1949,8 @@ def main():
     parser.add_argument("--scratch-path", help="swift build --scratch-path (default: SwiftPM's .build)")
     parser.add_argument("--output", help="write the JSON here only (default: bench/results/<time>.json and latest.json; smoke.json with --smoke)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, configs, outbox) afterwards")
+    parser.add_argument("--repeats", type=int, choices=range(1, 10), metavar="N",
+                        help="runs of each egress and drain configuration, median shown (default: 3; 1 with --smoke)")
     parser.add_argument("--no-setup", action="store_true", help=argparse.SUPPRESS)  # handled by bench/run
     options = parser.parse_args()
 
