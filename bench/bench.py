@@ -1224,10 +1224,7 @@ class Bench:
         self.row(name, f"subscriber msg/s (first send -> last received), {which}", round(out["subscriber_per_s"]), "msg/s",
                  round(base), percent(out["egress_ratio"]) if out["egress_ratio"] is not None else None,
                  f">= {target} x bridge", out["egress_ratio"] is not None and out["egress_ratio"] >= target)
-        ratios = out["egress_ratios"]
-        if len(ratios) > 1:
-            self.row(name, f"ratio in each of {len(ratios)} runs (bridge, then gateway; the median run is shown)",
-                     " ".join(percent(ratio) if ratio is not None else "-" for ratio in ratios), "")
+        self.repeats_row(name, out["egress_ratios"], "bridge")
         self.row(name, f"durable C floor against the bridge (bridge + SQLite insert/delete per message, sync {sync})",
                  round(floor_rate), "msg/s", round(base),
                  percent(out["floor_ratio"]) if out["floor_ratio"] is not None else None)
@@ -1657,6 +1654,12 @@ class Bench:
             self.problem(f"{name}: {out['queued']} of {count} messages were queued (coap-load: {load['codes']})")
         return out
 
+    def repeats_row(self, name, ratios, baseline):
+        """Every paired run's ratio, under the median run's row (none for a single run)."""
+        if len(ratios) > 1:
+            self.row(name, f"ratio in each of {len(ratios)} runs ({baseline}, then gateway; the median run is shown)",
+                     " ".join(percent(ratio) if ratio is not None else "-" for ratio in ratios), "")
+
     def drain_rows(self, label, window, out):
         """The table rows of one drain configuration: `out` is its median run
         (with every run's ratio in `ratios`)."""
@@ -1669,9 +1672,7 @@ class Bench:
         self.row(name, f"gateway: connected -> subscriber has all, {which}", round(out["per_s"]), "msg/s",
                  round(out["baseline"]["per_s"]), percent(out["ratio"]) if out["ratio"] else None,
                  f">= {target} x mqtt-pub", out["ratio"] is not None and out["ratio"] >= target)
-        if len(out["ratios"]) > 1:
-            self.row(name, f"ratio in each of {len(out['ratios'])} runs (mqtt-pub, then gateway; the median run is shown)",
-                     " ".join(percent(ratio) if ratio is not None else "-" for ratio in out["ratios"]), "")
+        self.repeats_row(name, out["ratios"], "mqtt-pub")
         if window == BENCH_WINDOW:
             # Issue 5's absolute figure, set for window 100.
             self.row(name, "gateway: connected -> subscriber has all", round(out["per_s"]), "msg/s",
