@@ -702,7 +702,7 @@ class Bench:
         libraries = {"coap-load": [], "coap-bare": ["libcoap-3-openssl"], "coap-dtls-load": ["libcoap-3-openssl"],
                      "mhd-bare": ["libmicrohttpd"],
                      "mqtt-sub": ["libmosquitto"], "mqtt-pub": ["libmosquitto"],
-                     "coap-mqtt-bridge": ["libcoap-3-openssl", "libmosquitto", "sqlite3"]}
+                     "coap-mqtt-bridge": ["libcoap-3-openssl", "libmosquitto", "sqlite3", "libmicrohttpd"]}
         for name, packages in libraries.items():
             source = os.path.join(BENCH, "src", f"{name}.c")
             target = self.tool(name)
@@ -1139,6 +1139,27 @@ class Bench:
             out[label] = result
         return out
 
+    def bridge_store_args(self, name, store):
+        """coap-mqtt-bridge's --store arguments for a durable floor run (a
+        fresh database in the work directory), or none."""
+        if not store:
+            return []
+        path = os.path.join(self.work, f"{name}.db")
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.unlink(path + suffix)
+        return ["--store", path, "--sync", store]
+
+    def check_bridge_counts(self, name, counts, store):
+        """What coap-mqtt-bridge's own counts say went wrong."""
+        if counts and (counts["publish_errors"] or counts["unacked"] or counts["disconnects"]):
+            self.problem(f"{name}: publish errors {counts['publish_errors']}, unacknowledged {counts['unacked']}, "
+                         f"disconnects {counts['disconnects']}")
+        if store and counts and (counts.get("store_failures") or counts.get("rows_left") != 0
+                                 or counts.get("inserted") != counts.get("received")):
+            self.problem(f"{name}: inserted {counts.get('inserted')} of {counts.get('received')}, "
+                         f"{counts.get('store_failures')} failed commits, {counts.get('rows_left')} rows left")
+
     def egress_bridge_run(self, label, window, count, store=None):
         """coap-mqtt-bridge --window `window` under coap-con's load, with a
         subscriber on its topics: msg/s from the first send to the last message.
@@ -1146,13 +1167,7 @@ class Bench:
         inserts each message into SQLite and deletes it at its PUBACK."""
         name = f"egress-{label}-{'floor-' + store if store else 'bridge'}"
         run = f"{self.run_id}-eb-{label}{'-' + store if store else ''}"
-        store_args = []
-        if store:
-            path = os.path.join(self.work, f"{name}.db")
-            for suffix in ("", "-wal", "-shm"):
-                if os.path.exists(path + suffix):
-                    os.unlink(path + suffix)
-            store_args = ["--store", path, "--sync", store]
+        store_args = self.bridge_store_args(name, store)
         timeout = max(60, count / 500)
         out = {"window": window, "load_before": self.loadavg()}
         sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", expect=count, timeout=timeout,
@@ -1184,13 +1199,7 @@ class Bench:
         out["acked_per_s"] = load["ok_per_s"]
         self.check_coap_load(name, load, count)
         out["lost"] = self.check_delivery(name, load["ok"], delivered)
-        if counts and (counts["publish_errors"] or counts["unacked"] or counts["disconnects"]):
-            self.problem(f"{name}: publish errors {counts['publish_errors']}, unacknowledged {counts['unacked']}, "
-                         f"disconnects {counts['disconnects']}")
-        if store and counts and (counts.get("store_failures") or counts.get("rows_left") != 0
-                                 or counts.get("inserted") != counts.get("received")):
-            self.problem(f"{name}: inserted {counts.get('inserted')} of {counts.get('received')}, "
-                         f"{counts.get('store_failures')} failed commits, {counts.get('rows_left')} rows left")
+        self.check_bridge_counts(name, counts, store)
         return out
 
     def egress_gateway_run(self, label, window, sync, count, bridge, floor):
@@ -1310,6 +1319,8 @@ class Bench:
         result = {"duration_s": self.size["https_duration"], "connections": self.size["https_connections"],
                   "threads": self.size["https_threads"], "devices": DEVICES, "load_before": self.loadavg()}
         result["baseline"] = base = self.https_baseline()
+        result["ceiling"] = self.secure_ceiling("https-post", base)
+        result["floor"] = self.secure_ceiling("https-post", base, store="normal")
         for sync in ("normal", "full"):
             result[sync] = self.http_run(sync, base, tls=True)
         return result
@@ -1330,6 +1341,75 @@ class Bench:
             self.problem(f"https baseline: wrk errors {base['errors']}")
         self.baselines["https"] = base
         return base
+
+    def secure_ceiling(self, scenario, baseline, store=None):
+        """What a C program on the same libraries carries end to end here:
+        coap-mqtt-bridge with the scenario's front end (DTLS-PSK or HTTPS)
+        and the gateway's bench window, answering at once, storing nothing
+        and checking nothing past the handshake, under the scenario's load,
+        with a subscriber on its topics. Its figure is the subscriber's msg/s
+        from the first request to the last message, against `baseline`: no
+        gateway that forwards what it accepts can pass it on this box.
+        With `store` (a sync mode) the durable floor, as in egress: the same
+        bridge also inserts each message into SQLite and deletes it at its
+        PUBACK (still answering and publishing at once)."""
+        dtls = scenario == "dtls-psk"
+        name = f"{scenario}-{'floor-' + store if store else 'ceiling'}"
+        run = f"{self.run_id}-ce-{'d' if dtls else 't'}{'-' + store if store else ''}"
+        store_args = self.bridge_store_args(name, store)
+        material = self.security()
+        front = (["--psk-file", material["psk"]] if dtls else
+                 ["--https-cert", material["server_cert"], "--https-key", material["server_key"], "--threads", "2"])
+        count = self.size["dtls_count"]
+        timeout = max(60, count / 500) if dtls else 120 + self.size["https_duration"] * 10
+        out = {"window": BENCH_WINDOW, "load_before": self.loadavg()}
+        sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", timeout=timeout, qos=LIVE_SUB_QOS).start()
+        port = free_port("udp" if dtls else "tcp")
+        bridge = self.start_bare([self.tool("coap-mqtt-bridge"), f"{LOOPBACK}:{port}", "--host", "localhost",
+                                  "--port", str(self.broker.port), *self.broker.tls_args("gateway"),
+                                  "--id", f"bench-bridge-{run}", "--topic-prefix", "dt", "--window", str(BENCH_WINDOW),
+                                  "--timeout", str(3 * timeout + 120), "--drain", "10", *front, *store_args],
+                                 "coap-mqtt-bridge")
+        try:
+            cpu_before = cpu_seconds(bridge.pid)
+            broker_cpu_before = cpu_seconds(self.broker.pid)
+            machine_before = machine_jiffies()
+            if dtls:
+                load = self.dtls_load(port, f"/bench/{run}/{{device}}", count)
+                start_ns = load["first_send_ns"]
+            else:
+                start_ns = time.monotonic_ns()
+                load = self.wrk(f"https://{LOOPBACK}:{port}/bench/{run}", kind="https")
+            # Every request answered 2.xx was published: that many are due.
+            sub.expect(load["ok"])
+            delivered = sub.finish(timeout=timeout)
+            out["machine_busy"] = machine_busy(machine_before)
+            out["bridge_cpu_s"] = round((cpu_seconds(bridge.pid) or 0) - (cpu_before or 0), 2)
+            out["broker_cpu_s"] = round((cpu_seconds(self.broker.pid) or 0) - (broker_cpu_before or 0), 2)
+        finally:
+            counts = self.stop_reporting(bridge, "coap-mqtt-bridge", grace=20)
+        out["load"], out["subscriber"], out["counts"] = load, delivered, counts
+        span = (delivered["last_ns"] - start_ns) / 1e9 if delivered["last_ns"] and start_ns else 0
+        out["subscriber_per_s"] = delivered["unique"] / span if span > 0 else 0
+        base_rate = baseline["ok_per_s"]
+        out["ratio"] = out["subscriber_per_s"] / base_rate if base_rate else None
+        if dtls:
+            self.check_dtls_load(name, load, count)
+        elif load["errors"]["status"] or load["errors"]["timeout"] or load["errors"]["connect"]:
+            self.problem(f"{name}: wrk errors {load['errors']}")
+        out["lost"] = self.check_delivery(name, load["ok"], delivered)
+        self.check_bridge_counts(name, counts, store)
+        front_text = "DTLS-PSK in, 2.04 at once" if dtls else "HTTPS in, 202 at once"
+        what = f"durable C floor (+ SQLite insert/delete per message, sync {store})" if store else \
+            "C bridge ceiling (nothing stored)"
+        self.row(name, f"{what}, {front_text}, QoS 1 out, window {BENCH_WINDOW}: "
+                       "subscriber msg/s (first send -> last received)",
+                 round(out["subscriber_per_s"]), "msg/s", round(base_rate),
+                 percent(out["ratio"]) if out["ratio"] is not None else None)
+        messages = max(1, delivered["unique"])
+        self.row(name, "bridge / broker CPU per message",
+                 f"{out['bridge_cpu_s'] * 1e6 / messages:.1f} / {out['broker_cpu_s'] * 1e6 / messages:.1f}", "us")
+        return out
 
     # CoAP over DTLS with PSK: coap-dtls-load against coap-server-openssl and the gateway.
 
@@ -1367,6 +1447,8 @@ class Bench:
         count = size["dtls_count"]
         result = {"count": count, "sessions": size["dtls_sessions"], "devices": DEVICES, "load_before": self.loadavg()}
         result["baseline"] = self.dtls_baseline()
+        result["ceiling"] = self.secure_ceiling("dtls-psk", result["baseline"])
+        result["floor"] = self.secure_ceiling("dtls-psk", result["baseline"], store="normal")
         for sync in ("normal", "full"):
             result[sync] = self.dtls_run(sync, count, result["baseline"])
         return result
@@ -1900,7 +1982,9 @@ class Bench:
         print("  http-post: bench/src/mhd-bare.c (libmicrohttpd, 202 at once, 2 threads) under the same wrk script;")
         print("  dtls-psk, dtls-handshakes: Debian's coap-server-openssl (libcoap's example server, PSK per device, -d: POST")
         print("  creates and updates resources) under the same coap-dtls-load; https-post: mhd-bare.c over TLS (same")
-        print("  certificate) under the same wrk script with the same bearer tokens;")
+        print("  certificate) under the same wrk script with the same bearer tokens; their ceiling and durable floor rows:")
+        print("  coap-mqtt-bridge.c with a DTLS-PSK or an HTTPS front end, answering at once, window 100, nothing stored")
+        print("  (ceiling) or an SQLite insert/delete per message (floor), under the same load, first send -> last message;")
         print("  egress: bench/src/coap-mqtt-bridge.c, a bare bridge (libcoap in, 2.04 at once, nothing stored,")
         print("  libmosquitto QoS 1 over mutual TLS out) with the gateway's window (default 20, and 100), under the")
         print("  same coap-load, to the same broker and subscriber, first send -> last message received;")

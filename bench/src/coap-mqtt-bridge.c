@@ -9,6 +9,20 @@
  *   coap-mqtt-bridge 127.0.0.1:PORT --port MQTT_PORT --cafile CA --cert CERT --key KEY
  *                    [--host localhost] [--id ID] [--topic-prefix dt] [--window 20]
  *                    [--qos 1] [--timeout S] [--drain S] [--store FILE [--sync normal|full]]
+ *                    [--psk-file FILE | --https-cert PEM --https-key PEM [--threads 2]]
+ *
+ * The ceilings of the dtls-psk and https-post scenarios are this bridge with
+ * a secure front end instead, still answering at once, storing nothing and
+ * checking nothing beyond the handshake:
+ * --psk-file FILE listens for CoAP over DTLS with a pre-shared key per
+ *   identity, FILE holding "IDENTITY KEY" lines (the key's text is the key,
+ *   as for coap-dtls-load and coap-server-openssl -i).
+ * --https-cert/--https-key listen for HTTPS with libmicrohttpd (GnuTLS), set up as
+ *   mhd-bare is (a pool of --threads threads, epoll): every POST is answered
+ *   202 and its body published; the topic is --topic-prefix then the URL path.
+ *   No Authorization header is read. With --store, the pool's threads queue
+ *   their inserts in turn; each PUBACK deletes the oldest row, which keeps
+ *   the count of work the same though not always the very row.
  *
  * The topic is --topic-prefix, then the request's Uri-Path segments, each
  * after a "/": /bench/R/d3 -> dt/bench/R/d3, as the gateway's bench mapping
@@ -39,6 +53,7 @@
 #define _GNU_SOURCE
 #include <coap3/coap.h>
 #include <mosquitto.h>
+#include <microhttpd.h>
 #include <sqlite3.h>
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -72,6 +87,12 @@ static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void count_request(void) {
+    uint64_t at = now_ns();
+    if (atomic_fetch_add(&received, 1) == 0) atomic_store(&first_request_ns, at);
+    atomic_store(&last_request_ns, at);
 }
 
 /* --store: the writer thread and what the other two threads hand it. */
@@ -251,9 +272,7 @@ static bool topic_of(const coap_pdu_t *request, char *topic, size_t size) {
 static void post_handler(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
                          const coap_string_t *query, coap_pdu_t *response) {
     (void)resource; (void)session; (void)query;
-    uint64_t at = now_ns();
-    if (atomic_fetch_add(&received, 1) == 0) atomic_store(&first_request_ns, at);
-    atomic_store(&last_request_ns, at);
+    count_request();
     /* 2.04 at once: libcoap sends it (piggybacked on the ACK of a CON) when we return. */
     coap_pdu_set_code(response, COAP_RESPONSE_CODE_CHANGED);
     char topic[MAX_TOPIC];
@@ -273,15 +292,121 @@ static void post_handler(coap_resource_t *resource, coap_session_t *session, con
     else atomic_fetch_add(&publish_errors, 1);
 }
 
+/* --psk-file: each identity's key; looked up at each handshake (few). */
+static struct psk_device { coap_bin_const_t identity, key; } *psk_devices;
+static size_t psk_count;
+
+static void load_psk_file(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) { perror("coap-mqtt-bridge: --psk-file"); exit(2); }
+    char line[600], identity[256], key[256];
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || sscanf(line, "%255s %255s", identity, key) != 2) continue;
+        psk_devices = realloc(psk_devices, (psk_count + 1) * sizeof *psk_devices);
+        char *id_copy = strdup(identity), *key_copy = strdup(key);
+        psk_devices[psk_count].identity = (coap_bin_const_t){strlen(id_copy), (const uint8_t *)id_copy};
+        psk_devices[psk_count].key = (coap_bin_const_t){strlen(key_copy), (const uint8_t *)key_copy};
+        psk_count++;
+    }
+    fclose(f);
+    if (psk_count == 0) { fprintf(stderr, "coap-mqtt-bridge: no identities in %s\n", path); exit(2); }
+}
+
+static const coap_bin_const_t *psk_for(coap_bin_const_t *identity, coap_session_t *session, void *arg) {
+    (void)session; (void)arg;
+    for (size_t i = 0; i < psk_count; i++)
+        if (psk_devices[i].identity.length == identity->length &&
+            memcmp(psk_devices[i].identity.s, identity->s, identity->length) == 0)
+            return &psk_devices[i].key;
+    return NULL; /* unknown identity: the handshake fails */
+}
+
+/* --https: one request's body, gathered over MHD's upload calls. */
+#define MAX_BODY 4096
+struct upload { size_t length; bool too_long; uint8_t data[MAX_BODY]; };
+static struct MHD_Response *http_accepted, *http_refused;
+
+static enum MHD_Result on_http(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
+                               const char *version, const char *upload_data, size_t *upload_data_size,
+                               void **request_state) {
+    (void)cls; (void)version;
+    struct upload *body = *request_state;
+    if (!body) { /* headers only: take the body next */
+        body = calloc(1, sizeof *body);
+        if (!body) return MHD_NO;
+        *request_state = body;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (body->length + *upload_data_size > MAX_BODY) body->too_long = true;
+        else memcpy(body->data + body->length, upload_data, *upload_data_size);
+        body->length += *upload_data_size;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0 || body->too_long)
+        return MHD_queue_response(connection, MHD_HTTP_BAD_REQUEST, http_refused);
+    count_request();
+    char topic[MAX_TOPIC];
+    if ((size_t)snprintf(topic, sizeof topic, "%s%s", prefix, url) >= sizeof topic) {
+        atomic_fetch_add(&long_topics, 1);
+        return MHD_queue_response(connection, MHD_HTTP_BAD_REQUEST, http_refused);
+    }
+    /* As on the CoAP side: queued for its insert before it is published. */
+    if (store.on) store_insert(topic, body->data, body->length);
+    int rc = mosquitto_publish(mosq, NULL, topic, (int)body->length, body->data, qos, false);
+    if (rc == MOSQ_ERR_SUCCESS) atomic_fetch_add(&published, 1);
+    else atomic_fetch_add(&publish_errors, 1);
+    return MHD_queue_response(connection, MHD_HTTP_ACCEPTED, http_accepted);
+}
+
+static void on_http_done(void *cls, struct MHD_Connection *connection, void **request_state,
+                         enum MHD_RequestTerminationCode code) {
+    (void)cls; (void)connection; (void)code;
+    free(*request_state);
+    *request_state = NULL;
+}
+
+/* The whole of a (small) PEM file, NUL-terminated, as MHD_OPTION_HTTPS_MEM_* want it. */
+static char *read_pem(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { perror(path); exit(2); }
+    size_t cap = 1 << 16;
+    char *text = malloc(cap);
+    if (!text) exit(1);
+    size_t n = fread(text, 1, cap - 1, f);
+    fclose(f);
+    text[n] = 0;
+    return text;
+}
+
+static struct MHD_Daemon *start_https(const char *host, int port, const char *cert_file, const char *key_file,
+                                      unsigned threads) {
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &address.sin_addr) != 1) return NULL;
+    http_accepted = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    http_refused = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TLS, 0,
+                            NULL, NULL, on_http, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
+                            threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_LIMIT,
+                            threads > 1 ? threads : 1024u, MHD_OPTION_CONNECTION_LIMIT, 1024u,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_http_done, NULL,
+                            MHD_OPTION_HTTPS_MEM_CERT, read_pem(cert_file), MHD_OPTION_HTTPS_MEM_KEY,
+                            read_pem(key_file), MHD_OPTION_END);
+}
+
 static void usage(const char *name) {
     fprintf(stderr,
             "usage: %s IPv4:PORT --port MQTT_PORT --cafile CA --cert CERT --key KEY\n"
             "          [--host localhost] [--id ID] [--topic-prefix dt] [--window 20] [--qos 1]\n"
-            "          [--timeout 600] [--drain 5] [--store FILE [--sync normal|full]]\n", name);
+            "          [--timeout 600] [--drain 5] [--store FILE [--sync normal|full]]\n"
+            "          [--psk-file FILE | --https-cert PEM --https-key PEM [--threads 2]]\n", name);
 }
 
 int main(int argc, char **argv) {
-    const char *store_path = NULL, *sync_mode = "normal";
+    const char *store_path = NULL, *sync_mode = "normal", *psk_file = NULL, *https_cert = NULL, *https_key = NULL;
+    int threads = 2;
     const char *bind_to = NULL, *host = "localhost", *cafile = NULL, *cert = NULL, *key = NULL, *id = "bench-bridge";
     int port = 0, window = 20;
     double timeout = 600, drain = 5;
@@ -302,12 +427,17 @@ int main(int argc, char **argv) {
         else if (TAKE("--drain")) drain = atof(v);
         else if (TAKE("--store")) store_path = v;
         else if (TAKE("--sync")) sync_mode = v;
+        else if (TAKE("--psk-file")) psk_file = v;
+        else if (TAKE("--https-cert")) https_cert = v;
+        else if (TAKE("--https-key")) https_key = v;
+        else if (TAKE("--threads")) threads = atoi(v);
         else if (a[0] != '-' && !bind_to) bind_to = a;
         else { usage(argv[0]); return 2; }
 #undef TAKE
     }
     if (!bind_to || !strchr(bind_to, ':') || !port || !cafile || !cert || !key || window < 1 || qos < 0 || qos > 2 ||
-        timeout <= 0 || drain < 0 || (strcmp(sync_mode, "normal") != 0 && strcmp(sync_mode, "full") != 0)) {
+        timeout <= 0 || drain < 0 || (strcmp(sync_mode, "normal") != 0 && strcmp(sync_mode, "full") != 0) ||
+        (!https_cert) != (!https_key) || (psk_file && https_cert) || threads < 1) {
         usage(argv[0]);
         return 2;
     }
@@ -353,32 +483,57 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    coap_startup();
-    coap_set_log_level(LOG_WARNING);
-    coap_context_t *context = coap_new_context(NULL);
-    coap_address_t address;
-    coap_address_init(&address);
-    address.addr.sin.sin_family = AF_INET;
-    address.addr.sin.sin_port = htons((uint16_t)coap_port);
-    if (!context || inet_pton(AF_INET, coap_host, &address.addr.sin.sin_addr) != 1 ||
-        !coap_new_endpoint(context, &address, COAP_PROTO_UDP)) {
-        fprintf(stderr, "coap-mqtt-bridge: cannot listen on %s\n", bind_to);
-        return 1;
+    coap_context_t *context = NULL;
+    struct MHD_Daemon *daemon = NULL;
+    if (https_cert) {
+        daemon = start_https(coap_host, coap_port, https_cert, https_key, (unsigned)threads);
+        if (!daemon) {
+            fprintf(stderr, "coap-mqtt-bridge: cannot listen for HTTPS on %s\n", bind_to);
+            return 1;
+        }
+    } else {
+        coap_startup();
+        coap_set_log_level(LOG_WARNING);
+        context = coap_new_context(NULL);
+        if (context && psk_file) {
+            load_psk_file(psk_file);
+            coap_dtls_spsk_t psk;
+            memset(&psk, 0, sizeof psk);
+            psk.version = COAP_DTLS_SPSK_SETUP_VERSION;
+            psk.validate_id_call_back = psk_for;
+            if (!coap_dtls_is_supported() || !coap_context_set_psk2(context, &psk)) {
+                fprintf(stderr, "coap-mqtt-bridge: libcoap took no DTLS PSK setup\n");
+                return 1;
+            }
+        }
+        coap_address_t address;
+        coap_address_init(&address);
+        address.addr.sin.sin_family = AF_INET;
+        address.addr.sin.sin_port = htons((uint16_t)coap_port);
+        if (!context || inet_pton(AF_INET, coap_host, &address.addr.sin.sin_addr) != 1 ||
+            !coap_new_endpoint(context, &address, psk_file ? COAP_PROTO_DTLS : COAP_PROTO_UDP)) {
+            fprintf(stderr, "coap-mqtt-bridge: cannot listen on %s\n", bind_to);
+            return 1;
+        }
+        /* Every path: the unknown-resource handler, with POST registered on it. */
+        coap_resource_t *resource = coap_resource_unknown_init2(post_handler, 0);
+        coap_register_request_handler(resource, COAP_REQUEST_POST, post_handler);
+        coap_add_resource(context, resource);
     }
-    /* Every path: the unknown-resource handler, with POST registered on it. */
-    coap_resource_t *resource = coap_resource_unknown_init2(post_handler, 0);
-    coap_register_request_handler(resource, COAP_REQUEST_POST, post_handler);
-    coap_add_resource(context, resource);
 
     printf("ready\n");
     fflush(stdout);
     const char *stop = "signal";
     while (!quit) {
         if (now_ns() >= deadline) { stop = "timeout"; break; }
-        if (coap_io_process(context, 1000) < 0) { stop = "coap_error"; break; }
+        if (daemon) usleep(50000); /* libmicrohttpd's own threads serve */
+        else if (coap_io_process(context, 1000) < 0) { stop = "coap_error"; break; }
     }
-    coap_free_context(context);
-    coap_cleanup();
+    if (daemon) MHD_stop_daemon(daemon);
+    else {
+        coap_free_context(context);
+        coap_cleanup();
+    }
 
     /* What is still due from the broker, bounded by --drain. */
     uint64_t drain_deadline = now_ns() + (uint64_t)(drain * 1e9);
