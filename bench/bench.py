@@ -1160,28 +1160,29 @@ class Bench:
             self.problem(f"{name}: inserted {counts.get('inserted')} of {counts.get('received')}, "
                          f"{counts.get('store_failures')} failed commits, {counts.get('rows_left')} rows left")
 
-    def egress_bridge_run(self, label, window, count, store=None):
-        """coap-mqtt-bridge --window `window` under coap-con's load, with a
-        subscriber on its topics: msg/s from the first send to the last message.
-        With `store` (a sync mode), the durable floor: the same bridge also
-        inserts each message into SQLite and deletes it at its PUBACK."""
-        name = f"egress-{label}-{'floor-' + store if store else 'bridge'}"
-        run = f"{self.run_id}-eb-{label}{'-' + store if store else ''}"
-        store_args = self.bridge_store_args(name, store)
-        timeout = max(60, count / 500)
+    def bridge_run(self, name, run, *, window, timeout, store, load_fn, front=(), port_kind="udp", expect=0):
+        """coap-mqtt-bridge --window `window` (with `front`'s listener
+        arguments, and --store when `store` names a sync mode) under a load,
+        with a subscriber on dt/bench/RUN/#: the common part of egress's
+        bridge and floor and of the secure scenarios' ceiling and floor.
+        `load_fn(port, run)` runs the load and returns its JSON and the
+        monotonic ns of its first request. Returns the subscriber's msg/s
+        from then to the last message, the CPU taken, what was lost and the
+        bridge's counts; the caller checks its own load's JSON."""
         out = {"window": window, "load_before": self.loadavg()}
-        sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", expect=count, timeout=timeout,
+        sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", expect=expect, timeout=timeout,
                          qos=LIVE_SUB_QOS).start()
-        port = free_port("udp")
+        port = free_port(port_kind)
         bridge = self.start_bare([self.tool("coap-mqtt-bridge"), f"{LOOPBACK}:{port}", "--host", "localhost",
                                   "--port", str(self.broker.port), *self.broker.tls_args("gateway"),
                                   "--id", f"bench-bridge-{run}", "--topic-prefix", "dt", "--window", str(window),
-                                  "--timeout", str(3 * timeout + 120), "--drain", "10", *store_args], "coap-mqtt-bridge")
+                                  "--timeout", str(3 * timeout + 120), "--drain", "10", *front,
+                                  *self.bridge_store_args(name, store)], "coap-mqtt-bridge")
         try:
             cpu_before = cpu_seconds(bridge.pid)
             broker_cpu_before = cpu_seconds(self.broker.pid)
             machine_before = machine_jiffies()
-            load = self.coap_load(port, f"/bench/{run}", count)
+            load, start_ns = load_fn(port, run)
             # Every request answered was published: that many are due.
             sub.expect(load["ok"])
             delivered = sub.finish(timeout=timeout)
@@ -1191,15 +1192,28 @@ class Bench:
             out["rss_kb"] = (proc_status(bridge.pid) or {}).get("VmRSS")
         finally:
             counts = self.stop_reporting(bridge, "coap-mqtt-bridge", grace=20)
-        out["load"] = load
-        out["subscriber"] = delivered
-        out["counts"] = counts
-        span = (delivered["last_ns"] - load["first_send_ns"]) / 1e9 if delivered["last_ns"] and load["first_send_ns"] else 0
+        out["load"], out["subscriber"], out["counts"] = load, delivered, counts
+        span = (delivered["last_ns"] - start_ns) / 1e9 if delivered["last_ns"] and start_ns else 0
         out["subscriber_per_s"] = delivered["unique"] / span if span > 0 else 0
-        out["acked_per_s"] = load["ok_per_s"]
-        self.check_coap_load(name, load, count)
         out["lost"] = self.check_delivery(name, load["ok"], delivered)
         self.check_bridge_counts(name, counts, store)
+        return out
+
+    def egress_bridge_run(self, label, window, count, store=None):
+        """coap-mqtt-bridge --window `window` under coap-con's load, with a
+        subscriber on its topics: msg/s from the first send to the last message.
+        With `store` (a sync mode), the durable floor: the same bridge also
+        inserts each message into SQLite and deletes it at its PUBACK."""
+        name = f"egress-{label}-{'floor-' + store if store else 'bridge'}"
+
+        def load_fn(port, run):
+            load = self.coap_load(port, f"/bench/{run}", count)
+            return load, load["first_send_ns"]
+
+        out = self.bridge_run(name, f"{self.run_id}-eb-{label}{'-' + store if store else ''}", window=window,
+                              timeout=max(60, count / 500), store=store, load_fn=load_fn, expect=count)
+        out["acked_per_s"] = out["load"]["ok_per_s"]
+        self.check_coap_load(name, out["load"], count)
         return out
 
     def egress_gateway_run(self, label, window, sync, count, bridge, floor):
@@ -1355,50 +1369,29 @@ class Bench:
         PUBACK (still answering and publishing at once)."""
         dtls = scenario == "dtls-psk"
         name = f"{scenario}-{'floor-' + store if store else 'ceiling'}"
-        run = f"{self.run_id}-ce-{'d' if dtls else 't'}{'-' + store if store else ''}"
-        store_args = self.bridge_store_args(name, store)
         material = self.security()
-        front = (["--psk-file", material["psk"]] if dtls else
-                 ["--https-cert", material["server_cert"], "--https-key", material["server_key"], "--threads", "2"])
         count = self.size["dtls_count"]
-        timeout = max(60, count / 500) if dtls else 120 + self.size["https_duration"] * 10
-        out = {"window": BENCH_WINDOW, "load_before": self.loadavg()}
-        sub = Subscriber(self, f"bench-{run}", f"dt/bench/{run}/#", timeout=timeout, qos=LIVE_SUB_QOS).start()
-        port = free_port("udp" if dtls else "tcp")
-        bridge = self.start_bare([self.tool("coap-mqtt-bridge"), f"{LOOPBACK}:{port}", "--host", "localhost",
-                                  "--port", str(self.broker.port), *self.broker.tls_args("gateway"),
-                                  "--id", f"bench-bridge-{run}", "--topic-prefix", "dt", "--window", str(BENCH_WINDOW),
-                                  "--timeout", str(3 * timeout + 120), "--drain", "10", *front, *store_args],
-                                 "coap-mqtt-bridge")
-        try:
-            cpu_before = cpu_seconds(bridge.pid)
-            broker_cpu_before = cpu_seconds(self.broker.pid)
-            machine_before = machine_jiffies()
+
+        def load_fn(port, run):
             if dtls:
                 load = self.dtls_load(port, f"/bench/{run}/{{device}}", count)
-                start_ns = load["first_send_ns"]
-            else:
-                start_ns = time.monotonic_ns()
-                load = self.wrk(f"https://{LOOPBACK}:{port}/bench/{run}", kind="https")
-            # Every request answered 2.xx was published: that many are due.
-            sub.expect(load["ok"])
-            delivered = sub.finish(timeout=timeout)
-            out["machine_busy"] = machine_busy(machine_before)
-            out["bridge_cpu_s"] = round((cpu_seconds(bridge.pid) or 0) - (cpu_before or 0), 2)
-            out["broker_cpu_s"] = round((cpu_seconds(self.broker.pid) or 0) - (broker_cpu_before or 0), 2)
-        finally:
-            counts = self.stop_reporting(bridge, "coap-mqtt-bridge", grace=20)
-        out["load"], out["subscriber"], out["counts"] = load, delivered, counts
-        span = (delivered["last_ns"] - start_ns) / 1e9 if delivered["last_ns"] and start_ns else 0
-        out["subscriber_per_s"] = delivered["unique"] / span if span > 0 else 0
+                return load, load["first_send_ns"]
+            start_ns = time.monotonic_ns()
+            return self.wrk(f"https://{LOOPBACK}:{port}/bench/{run}", kind="https"), start_ns
+
+        out = self.bridge_run(
+            name, f"{self.run_id}-ce-{'d' if dtls else 't'}{'-' + store if store else ''}", window=BENCH_WINDOW,
+            timeout=max(60, count / 500) if dtls else 120 + self.size["https_duration"] * 10, store=store,
+            load_fn=load_fn, port_kind="udp" if dtls else "tcp",
+            front=["--psk-file", material["psk"]] if dtls else
+            ["--https-cert", material["server_cert"], "--https-key", material["server_key"], "--threads", "2"])
+        load, delivered = out["load"], out["subscriber"]
         base_rate = baseline["ok_per_s"]
         out["ratio"] = out["subscriber_per_s"] / base_rate if base_rate else None
         if dtls:
             self.check_dtls_load(name, load, count)
         elif load["errors"]["status"] or load["errors"]["timeout"] or load["errors"]["connect"]:
             self.problem(f"{name}: wrk errors {load['errors']}")
-        out["lost"] = self.check_delivery(name, load["ok"], delivered)
-        self.check_bridge_counts(name, counts, store)
         front_text = "DTLS-PSK in, 2.04 at once" if dtls else "HTTPS in, 202 at once"
         what = f"durable C floor (+ SQLite insert/delete per message, sync {store})" if store else \
             "C bridge ceiling (nothing stored)"

@@ -95,7 +95,7 @@ static void count_request(void) {
     atomic_store(&last_request_ns, at);
 }
 
-/* --store: the writer thread and what the other two threads hand it. */
+/* --store: the writer thread and what the serving and MQTT threads hand it. */
 struct stored { char *topic; uint8_t *payload; size_t length; int64_t received_ms; };
 static struct {
     bool on;
